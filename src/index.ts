@@ -1,0 +1,2 @@
+export { SkeinError } from './errors.js';
+export { SerializationError } from './serialize/errors.js';
