@@ -1,0 +1,55 @@
+import type { BatchWire } from '../protocol/messages.js';
+import type { Delayed } from './delayed.js';
+
+/** A batch of consecutive tasks handed to a backend. */
+export interface BatchRequest {
+  /** The tasks in order; `tasks[i]` is task number `firstIndex + i` of the run. */
+  readonly tasks: readonly Delayed[];
+  readonly firstIndex: number;
+  /** Stop at the first failing task (fail-fast) rather than running the rest of the batch. */
+  readonly stopOnError: boolean;
+  /** The batch as plain cloneable data, for backends that run it elsewhere; execute it there with `runBatch`. */
+  toWire(): BatchWire;
+}
+
+export interface BatchOutcome {
+  /** Results by offset in the batch; with `stopOnError` it may end at the first failure. */
+  readonly values: readonly unknown[];
+  /** Errors by offset, as the task threw them (rebuilt if they crossed a thread). */
+  readonly errors: readonly { readonly offset: number; readonly error: unknown }[];
+  /** Time spent running the batch, which auto batching adapts to. */
+  readonly durationMs: number;
+}
+
+export interface RunBatchOptions {
+  /**
+   * Aborted when the run no longer wants the batch. The reason is the user's
+   * abort reason, or `CANCEL_UNSTARTED` after another task failed: then only a
+   * batch that has not started needs to be dropped.
+   */
+  readonly signal: AbortSignal;
+  /** Per-task time limit in ms; reject with `TaskTimeoutError` past it. */
+  readonly timeout: number | undefined;
+}
+
+/** The abort reason `Parallel` uses to cancel batches that have not started, after a failure. */
+export const CANCEL_UNSTARTED: unique symbol = Symbol.for('skein.cancel-unstarted');
+
+/**
+ * Where batches of tasks run. Implement it to run tasks somewhere skein does
+ * not know (another process, another machine): `BatchRequest.toWire()` gives
+ * the batch as data and `runBatch()` (exported by skein) executes that data.
+ *
+ * Contract: resolve with the outcome of each task (task errors are data, not
+ * rejections); reject only when the batch itself failed, with
+ * `WorkerCrashedError`/`TaskTimeoutError` naming the task, or any error that
+ * then applies to the whole batch.
+ */
+export interface Backend {
+  readonly name: string;
+  /** Batches that run at once: the number of workers. */
+  readonly concurrency: number;
+  runBatch(batch: BatchRequest, options: RunBatchOptions): Promise<BatchOutcome>;
+  /** Frees every resource; afterwards the process must be able to exit. */
+  close(): Promise<void>;
+}

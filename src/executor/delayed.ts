@@ -1,0 +1,67 @@
+import { shipFunction, type ShippedFunction } from '../ship/describe.js';
+import { assertCloneable, type PassThrough } from '../ship/cloneable.js';
+
+const DELAYED = Symbol.for('skein.delayed');
+
+// Objects already checked clean are not walked again, so a large value passed
+// to many tasks costs one walk. A later mutation that adds a function is still
+// caught when the batch is posted.
+const checked = new WeakSet<object>();
+let passThrough: PassThrough | undefined;
+
+/** Lets values that travel by reference (store proxies) skip the clone check. */
+export function setArgumentPassThrough(fn: PassThrough): void {
+  passThrough = fn;
+}
+
+/**
+ * A call of a function, recorded but not run: what `parallel` schedules.
+ * `R` is the awaited result type of the function.
+ */
+export class Delayed<R = unknown> {
+  declare readonly __result?: R;
+  readonly shipped: ShippedFunction;
+  readonly args: readonly unknown[];
+
+  constructor(shipped: ShippedFunction, args: readonly unknown[]) {
+    this.shipped = shipped;
+    this.args = args;
+  }
+
+  get [DELAYED](): true {
+    return true;
+  }
+
+  get name(): string {
+    return this.shipped.name;
+  }
+}
+
+/** Brand check that holds across realms and copies of the package. */
+export function isDelayed(value: unknown): value is Delayed {
+  return typeof value === 'object' && value !== null && (value as { [DELAYED]?: unknown })[DELAYED] === true;
+}
+
+/** Awaited result type of a `Delayed`. */
+export type DelayedResult<D> = D extends Delayed<infer R> ? R : never;
+
+/**
+ * Records a call of `fn` to run later in a worker, joblib style. Checks, here
+ * in the caller, that `fn` can travel (no captured variables) and that the
+ * arguments can be cloned.
+ *
+ * @example
+ * const out = await parallel(xs.map((x) => delayed(square)(x)));
+ */
+export function delayed<F extends (...args: any[]) => any>(fn: F): (...args: Parameters<F>) => Delayed<Awaited<ReturnType<F>>> {
+  const shipped = shipFunction(fn);
+  return (...args: Parameters<F>) => {
+    for (let i = 0; i < args.length; i++) {
+      const arg: unknown = args[i];
+      if (typeof arg === 'object' ? arg !== null : typeof arg === 'function' || typeof arg === 'symbol') {
+        assertCloneable(arg, `args[${i}]`, { clean: checked, ...(passThrough ? { passThrough } : {}) });
+      }
+    }
+    return new Delayed<Awaited<ReturnType<F>>>(shipped, args);
+  };
+}

@@ -1,0 +1,36 @@
+import { SkeinError } from '../errors.js';
+
+/** A task ran longer than `timeout`; the worker running it was terminated and replaced. */
+export class TaskTimeoutError extends SkeinError {
+  readonly taskIndex: number;
+  readonly timeout: number;
+
+  constructor(taskIndex: number, timeout: number) {
+    super(`Task ${taskIndex} did not finish within ${timeout} ms; its worker was terminated and replaced.`, {
+      code: 'ERR_SKEIN_TASK_TIMEOUT',
+    });
+    this.taskIndex = taskIndex;
+    this.timeout = timeout;
+  }
+}
+
+/** The worker running a task died (process.exit, an uncaught error, out of memory); the pool replaced it. */
+export class WorkerCrashedError extends SkeinError {
+  readonly taskIndex: number;
+
+  constructor(taskIndex: number, cause: unknown) {
+    const reason = typeof cause === 'object' && cause !== null && 'message' in cause ? String(cause.message) : String(cause);
+    super(`The worker running task ${taskIndex} died: ${reason}. The pool replaced it.`, {
+      code: 'ERR_SKEIN_WORKER_CRASHED',
+      cause,
+    });
+    this.taskIndex = taskIndex;
+  }
+}
+
+/** `run()` on a Parallel that was closed. */
+export class ParallelClosedError extends SkeinError {
+  constructor() {
+    super('This Parallel is closed: create a new one to run more tasks.', { code: 'ERR_SKEIN_CLOSED' });
+  }
+}

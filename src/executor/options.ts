@@ -1,0 +1,153 @@
+import os from 'node:os';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { describeValue } from '../errors.js';
+import type { Backend } from './backend.js';
+
+export interface ProgressInfo {
+  readonly done: number;
+  /** Known once the input is exhausted (at once for arrays). */
+  readonly total: number | undefined;
+  readonly elapsedMs: number;
+}
+
+export type ProgressCallback = (info: ProgressInfo) => void;
+
+export interface ParallelOptions {
+  /**
+   * Workers to use, joblib style: `-1` all cores, `-2` all but one, `1` runs inline in the calling thread.
+   * @default os.availableParallelism()
+   */
+  nJobs?: number;
+  /**
+   * `'threads'` (a Piscina pool of worker threads), `'sequential'` (the calling thread), or your own `Backend`.
+   * @default 'threads'
+   */
+  backend?: 'threads' | 'sequential' | Backend;
+  /**
+   * Tasks per message to a worker. `'auto'` adapts from measured batch durations (aiming at 0.2–2 s per batch).
+   * @default 'auto'
+   */
+  batchSize?: 'auto' | number;
+  /**
+   * Batches in flight at once, as a number or an expression of `nJobs` such as `'3*nJobs'`; `'all'` dispatches everything at once.
+   * @default '2*nJobs'
+   */
+  preDispatch?: number | string;
+  /** Milliseconds a single task may run; past it, its worker is terminated and the run rejects with `TaskTimeoutError`. */
+  timeout?: number;
+  /** Aborting rejects the run with the signal's reason and cancels what has not started. */
+  signal?: AbortSignal;
+  /**
+   * 0 silent; above 0, joblib-style progress lines on stderr; 10 or more prints every batch.
+   * @default 0
+   */
+  verbose?: number;
+  /** `true` draws a progress bar on a TTY (stderr); a function is called with `{ done, total, elapsedMs }`. */
+  progress?: boolean | ProgressCallback;
+  /**
+   * `'raise'`: the first failing task rejects the run and cancels what has not started.
+   * `'settle'`: the run resolves with `Promise.allSettled`-style records.
+   * @default 'raise'
+   */
+  errors?: 'raise' | 'settle';
+  /** Resource limits for each worker thread (e.g. `{ maxOldGenerationSizeMb: 256 }`). */
+  resourceLimits?: { maxOldGenerationSizeMb?: number; maxYoungGenerationSizeMb?: number; codeRangeSizeMb?: number; stackSizeMb?: number };
+}
+
+export interface ResolvedOptions {
+  readonly nJobs: number;
+  readonly backend: 'threads' | 'sequential' | Backend;
+  readonly batchSize: 'auto' | number;
+  readonly preDispatch: number;
+  readonly timeout: number | undefined;
+  readonly signal: AbortSignal | undefined;
+  readonly verbose: number;
+  readonly progress: boolean | ProgressCallback;
+  readonly errors: 'raise' | 'settle';
+  readonly resourceLimits: ParallelOptions['resourceLimits'];
+}
+
+const config = new AsyncLocalStorage<ParallelOptions>();
+
+/**
+ * Runs `fn` with `options` as the defaults of every `Parallel` and `parallel()`
+ * created inside it, across awaits, like joblib's `parallel_config`.
+ * Options given to a `Parallel` explicitly still win.
+ *
+ * @example
+ * await parallelConfig({ nJobs: 2, verbose: 1 }, () => parallel(tasks));
+ */
+export function parallelConfig<T>(options: ParallelOptions, fn: () => T): T {
+  return config.run({ ...config.getStore(), ...definedOnly(options) }, fn);
+}
+
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** joblib's rule: negative counts are relative to the number of cores, never below one. */
+export function resolveNJobs(nJobs: unknown, cores = os.availableParallelism()): number {
+  if (typeof nJobs !== 'number' || !Number.isInteger(nJobs) || nJobs === 0) {
+    throw new RangeError(`Expected \`nJobs\` to be a non-zero integer, got ${describeValue(nJobs)}`);
+  }
+  return nJobs > 0 ? nJobs : Math.max(cores + 1 + nJobs, 1);
+}
+
+function resolvePreDispatch(value: unknown, nJobs: number): number {
+  if (typeof value === 'number' && Number.isInteger(value) && value > 0) return value;
+  if (typeof value === 'string') {
+    if (value === 'all') return Number.POSITIVE_INFINITY;
+    const m = /^\s*(\d+(?:\.\d+)?)\s*\*\s*nJobs\s*$/.exec(value) ?? /^\s*nJobs\s*\*\s*(\d+(?:\.\d+)?)\s*$/.exec(value);
+    if (m) return Math.max(1, Math.round(Number(m[1]) * nJobs));
+    if (/^\s*nJobs\s*$/.test(value)) return nJobs;
+  }
+  throw new RangeError(`Expected \`preDispatch\` to be a positive integer, 'all' or an expression like '2*nJobs', got ${describeValue(value)}`);
+}
+
+export function resolveOptions(explicit: ParallelOptions): ResolvedOptions {
+  if (typeof explicit !== 'object' || explicit === null) {
+    throw new TypeError(`Expected options to be an object, got ${describeValue(explicit)}`);
+  }
+  const o: ParallelOptions = { ...config.getStore(), ...definedOnly(explicit) };
+  const nJobs = resolveNJobs(o.nJobs ?? -1);
+  const backend = o.backend ?? 'threads';
+  if (backend !== 'threads' && backend !== 'sequential' && (typeof backend !== 'object' || backend === null || typeof backend.runBatch !== 'function')) {
+    throw new TypeError(`Expected \`backend\` to be 'threads', 'sequential' or a Backend object, got ${describeValue(backend)}`);
+  }
+  const batchSize = o.batchSize ?? 'auto';
+  if (batchSize !== 'auto' && !(typeof batchSize === 'number' && Number.isInteger(batchSize) && batchSize > 0)) {
+    throw new RangeError(`Expected \`batchSize\` to be 'auto' or a positive integer, got ${describeValue(batchSize)}`);
+  }
+  const timeout = o.timeout;
+  if (timeout !== undefined && !(typeof timeout === 'number' && timeout > 0 && Number.isFinite(timeout))) {
+    throw new RangeError(`Expected \`timeout\` to be a positive number of milliseconds, got ${describeValue(timeout)}`);
+  }
+  const verbose = o.verbose ?? 0;
+  if (typeof verbose !== 'number' || !(verbose >= 0)) {
+    throw new RangeError(`Expected \`verbose\` to be a number >= 0, got ${describeValue(verbose)}`);
+  }
+  const progress = o.progress ?? false;
+  if (typeof progress !== 'boolean' && typeof progress !== 'function') {
+    throw new TypeError(`Expected \`progress\` to be a boolean or a function, got ${describeValue(progress)}`);
+  }
+  const errors = o.errors ?? 'raise';
+  if (errors !== 'raise' && errors !== 'settle') {
+    throw new TypeError(`Expected \`errors\` to be 'raise' or 'settle', got ${describeValue(errors)}`);
+  }
+  const signal = o.signal;
+  if (signal !== undefined && (typeof signal !== 'object' || signal === null || typeof signal.aborted !== 'boolean')) {
+    throw new TypeError(`Expected \`signal\` to be an AbortSignal, got ${describeValue(signal)}`);
+  }
+  return {
+    nJobs: backend === 'sequential' ? 1 : nJobs,
+    backend: nJobs === 1 && backend === 'threads' ? 'sequential' : backend,
+    batchSize,
+    preDispatch: resolvePreDispatch(o.preDispatch ?? '2*nJobs', nJobs),
+    timeout,
+    signal,
+    verbose,
+    progress,
+    errors,
+    resourceLimits: o.resourceLimits,
+  };
+}

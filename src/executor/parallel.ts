@@ -1,0 +1,209 @@
+import type { Backend } from './backend.js';
+import { delayed, type Delayed } from './delayed.js';
+import { ParallelClosedError } from './errors.js';
+import { resolveOptions, type ParallelOptions, type ResolvedOptions } from './options.js';
+import { Progress } from './progress.js';
+import { SequentialBackend } from './sequential-backend.js';
+import { ThreadsBackend } from './threads-backend.js';
+import { TaskRun, type Outcome, type TaskSource } from './run.js';
+
+export type ErrorMode = 'raise' | 'settle';
+
+/** What a run yields per task: the value, or with `errors: 'settle'` an allSettled-style record. */
+export type TaskOutcome<R, E extends ErrorMode> = E extends 'settle' ? PromiseSettledResult<R> : R;
+
+/** Any iterable or async iterable of delayed calls. */
+export type Tasks<R> = Iterable<Delayed<R>> | AsyncIterable<Delayed<R>>;
+
+function settled(outcome: Outcome): PromiseSettledResult<unknown> {
+  return outcome.ok ? { status: 'fulfilled', value: outcome.value } : { status: 'rejected', reason: outcome.error };
+}
+
+/**
+ * A reusable parallel executor on a pool of worker threads, joblib's `Parallel`.
+ * Workers start on the first run and stay until `close()`.
+ *
+ * @example
+ * await using par = new Parallel({ nJobs: 2 });
+ * const squares = await par.run(xs.map((x) => delayed(square)(x)));
+ */
+export class Parallel<E extends ErrorMode = 'raise'> {
+  readonly #options: ResolvedOptions;
+  #backend: Backend | undefined;
+  #closed = false;
+  readonly #runs = new Set<TaskRun>();
+
+  constructor(options: ParallelOptions & { errors?: E } = {}) {
+    this.#options = resolveOptions(options);
+  }
+
+  /** The number of workers runs use. */
+  get nJobs(): number {
+    return this.#options.nJobs;
+  }
+
+  /** The backend's name: `'threads'`, `'sequential'` or a custom backend's. */
+  get backendName(): string {
+    const b = this.#options.backend;
+    return typeof b === 'string' ? b : b.name;
+  }
+
+  #ensureBackend(): Backend {
+    if (this.#closed) throw new ParallelClosedError();
+    if (this.#backend === undefined) {
+      const b = this.#options.backend;
+      this.#backend =
+        b === 'threads'
+          ? new ThreadsBackend({ nJobs: this.#options.nJobs, resourceLimits: this.#options.resourceLimits })
+          : b === 'sequential'
+            ? new SequentialBackend()
+            : b;
+    }
+    return this.#backend;
+  }
+
+  #start(tasks: TaskSource, emit: (index: number, outcome: Outcome) => void, backlog?: () => number): TaskRun {
+    const backend = this.#ensureBackend();
+    const o = this.#options;
+    const nJobs = typeof o.backend === 'object' ? Math.max(1, backend.concurrency) : o.nJobs;
+    const run = new TaskRun(tasks, {
+      backend,
+      nJobs,
+      batchSize: o.batchSize,
+      preDispatch: Number.isFinite(o.preDispatch) ? o.preDispatch : Number.MAX_SAFE_INTEGER,
+      timeout: o.timeout,
+      signal: o.signal,
+      settle: o.errors === 'settle',
+      progress: new Progress({ verbose: o.verbose, progress: o.progress, nJobs, backendName: backend.name }),
+      emit,
+      ...(backlog ? { backlog } : {}),
+    });
+    this.#runs.add(run);
+    return run;
+  }
+
+  /** Runs every task and resolves with the results in input order. */
+  async run<R>(tasks: Tasks<R>): Promise<TaskOutcome<R, E>[]> {
+    const settle = this.#options.errors === 'settle';
+    const results: unknown[] = [];
+    const run = this.#start(tasks, (index, outcome) => {
+      results[index] = settle ? settled(outcome) : (outcome as { value: unknown }).value;
+    });
+    try {
+      await run.start();
+    } finally {
+      this.#runs.delete(run);
+    }
+    return results as TaskOutcome<R, E>[];
+  }
+
+  /**
+   * Yields results as tasks finish: in input order (default), or in completion
+   * order with `{ ordered: false }`. Breaking out stops the run.
+   */
+  async *iter<R>(tasks: Tasks<R>, options: { ordered?: boolean } = {}): AsyncGenerator<TaskOutcome<R, E>, void, undefined> {
+    const ordered = options.ordered ?? true;
+    const settle = this.#options.errors === 'settle';
+    const buffer = new Map<number, unknown>();
+    const queue: unknown[] = [];
+    let next = 0;
+    let wake: (() => void) | undefined;
+    const run = this.#start(
+      tasks,
+      (index, outcome) => {
+        const value = settle ? settled(outcome) : (outcome as { value: unknown }).value;
+        if (ordered) buffer.set(index, value);
+        else queue.push(value);
+        wake?.();
+      },
+      () => buffer.size + queue.length,
+    );
+    let finished = false;
+    let failure: { error: unknown } | undefined;
+    run.start().then(
+      () => {
+        finished = true;
+        wake?.();
+      },
+      (error: unknown) => {
+        failure = { error };
+        wake?.();
+      },
+    );
+    try {
+      for (;;) {
+        if (ordered) {
+          while (buffer.has(next)) {
+            const value = buffer.get(next);
+            buffer.delete(next++);
+            yield value as TaskOutcome<R, E>;
+            run.poke();
+          }
+        } else {
+          while (queue.length > 0) {
+            yield queue.shift() as TaskOutcome<R, E>;
+            run.poke();
+          }
+        }
+        if (failure) throw failure.error;
+        if (finished && buffer.size === 0 && queue.length === 0) return;
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+        wake = undefined;
+      }
+    } finally {
+      run.cancel();
+      this.#runs.delete(run);
+    }
+  }
+
+  /** Sugar for `run(items.map((x) => delayed(fn)(x)))`, consuming `items` lazily. */
+  async map<A, R>(fn: (item: A) => R, items: Iterable<A> | AsyncIterable<A>): Promise<TaskOutcome<Awaited<R>, E>[]> {
+    const call = delayed(fn);
+    const source =
+      typeof (items as AsyncIterable<A>)[Symbol.asyncIterator] === 'function'
+        ? (async function* () {
+            for await (const item of items as AsyncIterable<A>) yield call(item);
+          })()
+        : (function* () {
+            for (const item of items as Iterable<A>) yield call(item);
+          })();
+    return this.run(source as Tasks<Awaited<R>>);
+  }
+
+  /** Stops the workers. Runs still going are cancelled. Safe to call twice. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const run of this.#runs) run.cancel();
+    this.#runs.clear();
+    const backend = this.#backend;
+    this.#backend = undefined;
+    // A user-provided backend belongs to the user.
+    if (backend !== undefined && typeof this.#options.backend === 'string') await backend.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+/**
+ * Runs delayed calls in parallel and resolves with their results in order;
+ * the pool is created for this call and closed after it.
+ *
+ * @example
+ * const out = await parallel(xs.map((x) => delayed(square)(x)), { nJobs: 2 });
+ */
+export async function parallel<R, E extends ErrorMode = 'raise'>(
+  tasks: Tasks<R>,
+  options: ParallelOptions & { errors?: E } = {},
+): Promise<TaskOutcome<R, E>[]> {
+  const par = new Parallel<E>(options);
+  try {
+    return await par.run(tasks);
+  } finally {
+    await par.close();
+  }
+}

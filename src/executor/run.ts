@@ -1,0 +1,349 @@
+import type { BatchWire, FunctionInstanceWire } from '../protocol/messages.js';
+import { describeValue } from '../errors.js';
+import { SerializationError } from '../serialize/errors.js';
+import type { Backend, BatchOutcome, BatchRequest } from './backend.js';
+import { CANCEL_UNSTARTED } from './backend.js';
+import { isDelayed, type Delayed } from './delayed.js';
+import { TaskTimeoutError, WorkerCrashedError } from './errors.js';
+import { AutoBatchSize, splitSize } from './auto-batch.js';
+import type { ProgressSink } from './progress.js';
+
+export type TaskSource = Iterable<unknown> | AsyncIterable<unknown>;
+
+export type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
+
+export interface RunSettings {
+  readonly backend: Backend;
+  readonly nJobs: number;
+  readonly batchSize: 'auto' | number;
+  readonly preDispatch: number;
+  readonly timeout: number | undefined;
+  readonly signal: AbortSignal | undefined;
+  readonly settle: boolean;
+  readonly progress: ProgressSink;
+  /** Called with each task's index and outcome, in completion order. */
+  readonly emit: (index: number, outcome: Outcome) => void;
+  /** Results the consumer has not taken yet; dispatch pauses while it is high. */
+  readonly backlog?: () => number;
+}
+
+interface Batch {
+  readonly first: number;
+  readonly tasks: Delayed[];
+}
+
+function toWire(tasks: readonly Delayed[], stopOnError: boolean): BatchWire {
+  const first = tasks[0]!.shipped.wire;
+  let fns: FunctionInstanceWire[] = [first];
+  let fnIndex: number[] | undefined;
+  for (let i = 1; i < tasks.length; i++) {
+    if (tasks[i]!.shipped.wire !== first) {
+      fns = [];
+      const seen = new Map<FunctionInstanceWire, number>();
+      fnIndex = tasks.map((t) => {
+        let k = seen.get(t.shipped.wire);
+        if (k === undefined) {
+          k = fns.push(t.shipped.wire) - 1;
+          seen.set(t.shipped.wire, k);
+        }
+        return k;
+      });
+      break;
+    }
+  }
+  return { fns, ...(fnIndex ? { fnIndex } : {}), args: tasks.map((t) => t.args), stopOnError };
+}
+
+function withTaskIndex(error: unknown, taskIndex: number): unknown {
+  if ((typeof error === 'object' && error !== null) || typeof error === 'function') {
+    try {
+      Object.defineProperty(error, 'taskIndex', { value: taskIndex, writable: true, configurable: true, enumerable: false });
+    } catch {
+      // A frozen error keeps its identity; it just goes without the index.
+    }
+  }
+  return error;
+}
+
+/**
+ * One pass over a task source: pulls tasks lazily, groups them into batches,
+ * keeps up to `preDispatch` batches in flight, and reports each outcome.
+ * Resolves when every task has an outcome; rejects on the first fatal error,
+ * with nothing left pending.
+ */
+export class TaskRun {
+  readonly #s: RunSettings;
+  readonly #auto: AutoBatchSize | undefined;
+  #iterator: Iterator<unknown> | AsyncIterator<unknown> | undefined;
+  readonly #isAsync: boolean;
+  #exhausted = false;
+  #pulled = 0;
+  readonly #ready: Batch[] = [];
+  readonly #inFlight = new Map<Batch, AbortController>();
+  #filling = false;
+  #done = 0;
+  #stopped = false;
+  #settled = false;
+  readonly #promise: Promise<void>;
+  #resolve!: () => void;
+  #reject!: (error: unknown) => void;
+  readonly #onAbort: () => void;
+
+  constructor(source: TaskSource, settings: RunSettings) {
+    this.#s = settings;
+    this.#auto = settings.batchSize === 'auto' ? new AutoBatchSize() : undefined;
+    this.#promise = new Promise<void>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    // A failed run is reported through the promise the caller awaits; this
+    // keeps an unobserved copy from being flagged as unhandled.
+    this.#promise.catch(() => {});
+    this.#onAbort = () => this.#fail(settings.signal?.reason, true);
+
+    if (typeof source !== 'object' || source === null) {
+      throw new TypeError(`Expected \`tasks\` to be an iterable or async iterable of delayed calls, got ${describeValue(source)}`);
+    }
+    if (typeof (source as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function') {
+      this.#iterator = (source as AsyncIterable<unknown>)[Symbol.asyncIterator]();
+      this.#isAsync = true;
+    } else if (typeof (source as Iterable<unknown>)[Symbol.iterator] === 'function') {
+      this.#iterator = (source as Iterable<unknown>)[Symbol.iterator]();
+      this.#isAsync = false;
+    } else {
+      throw new TypeError(`Expected \`tasks\` to be an iterable or async iterable of delayed calls, got ${describeValue(source)}`);
+    }
+  }
+
+  /** Total number of tasks, once known. */
+  get total(): number | undefined {
+    return this.#exhausted ? this.#pulled : undefined;
+  }
+
+  start(): Promise<void> {
+    const { signal } = this.#s;
+    if (signal?.aborted) {
+      this.#fail(signal.reason, true);
+    } else {
+      signal?.addEventListener('abort', this.#onAbort, { once: true });
+      void this.#fill();
+    }
+    return this.#promise;
+  }
+
+  /** Stops early (a consumer broke out of `iter()`): nothing new starts, queued batches are dropped. */
+  cancel(): void {
+    if (this.#settled) return;
+    this.#stopped = true;
+    this.#cancelInFlight(CANCEL_UNSTARTED);
+    this.#finish();
+    this.#settled = true;
+    this.#resolve();
+  }
+
+  /** Resumes dispatch after the consumer drained results. */
+  poke(): void {
+    void this.#fill();
+  }
+
+  async #pull(): Promise<Delayed | undefined> {
+    const it = this.#iterator!;
+    const step = this.#isAsync ? await (it as AsyncIterator<unknown>).next() : (it as Iterator<unknown>).next();
+    if (step.done) {
+      this.#exhausted = true;
+      return undefined;
+    }
+    const value: unknown = step.value;
+    if (!isDelayed(value)) {
+      throw new TypeError(
+        `Expected task ${this.#pulled} to be a delayed call such as delayed(fn)(...args), got ${describeValue(value)}`,
+      );
+    }
+    this.#pulled++;
+    return value;
+  }
+
+  async #pullMany(n: number): Promise<Delayed[]> {
+    const out: Delayed[] = [];
+    while (out.length < n && !this.#exhausted) {
+      const task = this.#isAsync ? await this.#pull() : this.#pullSync();
+      if (task !== undefined) out.push(task);
+      if (this.#stopped) break;
+    }
+    return out;
+  }
+
+  // Synchronous sources are pulled without an await per task.
+  #pullSync(): Delayed | undefined {
+    const step = (this.#iterator as Iterator<unknown>).next();
+    if (step.done) {
+      this.#exhausted = true;
+      return undefined;
+    }
+    if (!isDelayed(step.value)) {
+      throw new TypeError(
+        `Expected task ${this.#pulled} to be a delayed call such as delayed(fn)(...args), got ${describeValue(step.value)}`,
+      );
+    }
+    this.#pulled++;
+    return step.value;
+  }
+
+  async #nextBatch(): Promise<Batch | undefined> {
+    const queued = this.#ready.shift();
+    if (queued) return queued;
+    if (this.#exhausted) return undefined;
+    const first = this.#pulled;
+    if (this.#auto === undefined) {
+      const tasks = await this.#pullMany(this.#s.batchSize as number);
+      return tasks.length > 0 ? { first, tasks } : undefined;
+    }
+    // joblib's lookahead: take enough for one batch per worker, then split it,
+    // smaller when the input turned out to end inside this slice.
+    const want = this.#auto.size * this.#s.nJobs;
+    const slice = await this.#pullMany(want);
+    if (slice.length === 0) return undefined;
+    const size = splitSize(slice.length, this.#s.nJobs, slice.length < want && this.#exhausted);
+    for (let i = 0; i < slice.length; i += size) this.#ready.push({ first: first + i, tasks: slice.slice(i, i + size) });
+    return this.#ready.shift();
+  }
+
+  async #fill(): Promise<void> {
+    if (this.#filling || this.#stopped) return;
+    this.#filling = true;
+    try {
+      const limit = this.#s.preDispatch;
+      while (!this.#stopped && this.#inFlight.size < limit && (this.#s.backlog?.() ?? 0) < 4 * limit * (this.#auto?.size ?? 1) + 64) {
+        const batch = await this.#nextBatch();
+        if (batch === undefined || this.#stopped) break;
+        this.#dispatch(batch);
+      }
+    } catch (error) {
+      // The task source itself threw (a generator's error, or a non-delayed item).
+      this.#fail(error, false);
+    } finally {
+      this.#filling = false;
+    }
+    this.#maybeDone();
+  }
+
+  #dispatch(batch: Batch): void {
+    const controller = new AbortController();
+    this.#inFlight.set(batch, controller);
+    const stopOnError = !this.#s.settle;
+    const request: BatchRequest = {
+      tasks: batch.tasks,
+      firstIndex: batch.first,
+      stopOnError,
+      toWire: () => toWire(batch.tasks, stopOnError),
+    };
+    let outcome: Promise<BatchOutcome>;
+    try {
+      outcome = this.#s.backend.runBatch(request, { signal: controller.signal, timeout: this.#s.timeout });
+    } catch (error) {
+      outcome = Promise.reject(error);
+    }
+    outcome.then(
+      (result) => this.#onDone(batch, result),
+      (error: unknown) => this.#onFailed(batch, error),
+    );
+  }
+
+  #onDone(batch: Batch, result: BatchOutcome): void {
+    this.#inFlight.delete(batch);
+    if (this.#stopped) return;
+    this.#auto?.record(batch.tasks.length, result.durationMs);
+    const { values, errors } = result;
+    let firstError: { offset: number; error: unknown } | undefined;
+    let e = 0;
+    for (let i = 0; i < batch.tasks.length; i++) {
+      const err = errors[e];
+      if (err !== undefined && err.offset === i) {
+        e++;
+        if (!this.#s.settle) {
+          firstError = err;
+          break;
+        }
+        this.#s.emit(batch.first + i, { ok: false, error: withTaskIndex(err.error, batch.first + i) });
+      } else if (!this.#s.settle && i >= values.length) {
+        break;
+      } else {
+        this.#s.emit(batch.first + i, { ok: true, value: values[i] });
+      }
+      this.#done++;
+    }
+    if (firstError) {
+      this.#fail(withTaskIndex(firstError.error, batch.first + firstError.offset), false);
+      return;
+    }
+    this.#s.progress.update(this.#done, this.total);
+    void this.#fill();
+  }
+
+  #onFailed(batch: Batch, error: unknown): void {
+    this.#inFlight.delete(batch);
+    if (this.#stopped) return;
+    const taskLevel = error instanceof TaskTimeoutError || error instanceof WorkerCrashedError;
+    if (!this.#s.settle || error instanceof SerializationError) {
+      this.#fail(error, false);
+      return;
+    }
+    if (taskLevel) {
+      // The worker died with the batch: the task that killed it gets the
+      // error, the others run again one by one so none is lost.
+      const bad = error.taskIndex;
+      this.#s.emit(bad, { ok: false, error });
+      this.#done++;
+      for (let i = batch.tasks.length - 1; i >= 0; i--) {
+        if (batch.first + i !== bad) this.#ready.unshift({ first: batch.first + i, tasks: [batch.tasks[i]!] });
+      }
+    } else {
+      for (let i = 0; i < batch.tasks.length; i++) {
+        this.#s.emit(batch.first + i, { ok: false, error: withTaskIndex(error, batch.first + i) });
+        this.#done++;
+      }
+    }
+    this.#s.progress.update(this.#done, this.total);
+    void this.#fill();
+  }
+
+  #cancelInFlight(reason: unknown): void {
+    for (const controller of this.#inFlight.values()) controller.abort(reason);
+    this.#inFlight.clear();
+  }
+
+  #fail(error: unknown, aborted: boolean): void {
+    if (this.#settled) return;
+    this.#stopped = true;
+    this.#cancelInFlight(aborted ? error : CANCEL_UNSTARTED);
+    this.#finish(true);
+    this.#settled = true;
+    this.#reject(error);
+  }
+
+  #maybeDone(): void {
+    if (this.#settled || this.#stopped || this.#filling) return;
+    if (this.#exhausted && this.#ready.length === 0 && this.#inFlight.size === 0) {
+      this.#finish();
+      this.#settled = true;
+      this.#resolve();
+    }
+  }
+
+  #finish(failed = false): void {
+    this.#s.signal?.removeEventListener('abort', this.#onAbort);
+    this.#s.progress.finish(this.#done, this.total, failed);
+    if (!this.#exhausted) {
+      // Close the user's generator so its finally blocks run.
+      const it = this.#iterator;
+      this.#exhausted = true;
+      try {
+        const closing = it?.return?.();
+        if (closing && typeof (closing as Promise<unknown>).catch === 'function') (closing as Promise<unknown>).catch(() => {});
+      } catch {
+        // A source that throws on close has nothing more to give us.
+      }
+    }
+    this.#iterator = undefined;
+  }
+}

@@ -1,0 +1,55 @@
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import type { Backend, BatchOutcome, BatchRequest, RunBatchOptions } from './backend.js';
+import { CANCEL_UNSTARTED } from './backend.js';
+import { TaskTimeoutError } from './errors.js';
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return (typeof v === 'object' || typeof v === 'function') && v !== null && typeof (v as { then?: unknown }).then === 'function';
+}
+
+function withTimeout(value: PromiseLike<unknown>, timeout: number, taskIndex: number): Promise<unknown> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    Promise.resolve(value),
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new TaskTimeoutError(taskIndex, timeout)), timeout);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Runs tasks in the calling thread, one after another: `nJobs: 1` and
+ * `backend: 'sequential'`. The original functions are called with the original
+ * arguments (nothing is cloned). A timeout can only interrupt the wait for an
+ * async task; synchronous code in this thread cannot be pre-empted.
+ */
+export class SequentialBackend implements Backend {
+  readonly name = 'sequential';
+  readonly concurrency = 1;
+
+  async runBatch(batch: BatchRequest, options: RunBatchOptions): Promise<BatchOutcome> {
+    // Let timers and abort signals fire between batches.
+    await yieldToEventLoop();
+    const { signal, timeout } = options;
+    if (signal.aborted) throw signal.reason === CANCEL_UNSTARTED ? new Error('cancelled') : signal.reason;
+    const started = performance.now();
+    const values: unknown[] = [];
+    const errors: { offset: number; error: unknown }[] = [];
+    for (let i = 0; i < batch.tasks.length; i++) {
+      const task = batch.tasks[i]!;
+      try {
+        let value = task.shipped.local(...task.args);
+        if (isThenable(value)) value = await (timeout === undefined ? value : withTimeout(value, timeout, batch.firstIndex + i));
+        values[i] = value;
+      } catch (error) {
+        if (error instanceof TaskTimeoutError) throw error;
+        errors.push({ offset: i, error });
+        if (batch.stopOnError) break;
+      }
+      if (signal.aborted && signal.reason !== CANCEL_UNSTARTED) throw signal.reason;
+    }
+    return { values, errors, durationMs: performance.now() - started };
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,93 @@
+/**
+ * Every message that crosses between the calling thread and a worker.
+ * Types only: both sides import this file and nothing else of each other.
+ */
+
+/** A function that travels by its source text, compiled once per worker. */
+export interface SourceFunctionWire {
+  readonly kind: 'source';
+  /** Hash of everything static about the function (source and capture layout), the compile-cache key. */
+  readonly id: string;
+  readonly name: string;
+  /** Body of a factory whose parameters are `valueNames` and which returns the function. */
+  readonly body: string;
+  readonly valueNames: readonly string[];
+}
+
+/** A function named by reference: an export of a module every worker imports once. */
+export interface ModuleFunctionWire {
+  readonly kind: 'module';
+  readonly id: string;
+  readonly url: string;
+  readonly exportName: string;
+}
+
+export type FunctionWire = SourceFunctionWire | ModuleFunctionWire;
+
+/** A function plus the captured values its factory is called with (in `valueNames` order). */
+export interface FunctionInstanceWire {
+  readonly fn: FunctionWire;
+  readonly values: readonly unknown[];
+}
+
+/**
+ * Marks a captured value that is itself a shipped function, so the worker
+ * compiles it instead of receiving it by structured clone.
+ */
+export interface CapturedFunctionWire {
+  readonly __skeinFunction: FunctionInstanceWire;
+}
+
+/**
+ * Where a worker records which task of its batch is running, so the caller
+ * can enforce per-task timeouts and name the task a crash interrupted.
+ * Int32 slots: [sequence, offset within batch, start ms since `origin`].
+ */
+export interface BatchClockWire {
+  readonly buffer: SharedArrayBuffer;
+  readonly slot: number;
+  readonly origin: number;
+}
+
+export const CLOCK_SLOT_INTS = 4;
+export const CLOCK_SEQ = 0;
+export const CLOCK_OFFSET = 1;
+export const CLOCK_START = 2;
+
+export interface BatchWire {
+  readonly fns: readonly FunctionInstanceWire[];
+  /** Index into `fns` per call; omitted when every call uses `fns[0]`. */
+  readonly fnIndex?: readonly number[];
+  readonly args: readonly (readonly unknown[])[];
+  /** `true`: stop at the first error (fail-fast). `false`: run every task and report each error. */
+  readonly stopOnError: boolean;
+  readonly clock?: BatchClockWire;
+}
+
+/** An error as it crosses a thread: enough to rebuild it with its class name, stack and fields. */
+export interface ErrorWire {
+  readonly __skeinError: 1;
+  readonly name: string;
+  readonly message: string;
+  readonly stack?: string;
+  readonly code?: unknown;
+  readonly cause?: ErrorWire | { readonly value: unknown };
+  /** Own enumerable properties that could be cloned. */
+  readonly props?: Record<string, unknown>;
+  /** Present when a non-Error value was thrown. */
+  readonly thrown?: { readonly value: unknown };
+}
+
+export interface TaskErrorWire {
+  /** Offset of the failing task within its batch. */
+  readonly offset: number;
+  readonly error: ErrorWire;
+}
+
+export interface BatchResultWire {
+  /** Results by offset; with `stopOnError` it ends at the first failing task. */
+  readonly values: unknown[];
+  readonly errors: TaskErrorWire[];
+  /** Time the worker spent running the batch, for auto batching. */
+  readonly durationMs: number;
+}

@@ -1,0 +1,71 @@
+import type { FunctionInstanceWire, FunctionWire } from '../protocol/messages.js';
+
+type Factory = (...values: unknown[]) => unknown;
+
+// Keyed by the wire id (a hash of the source): a function is compiled once per
+// thread however many tasks or batches use it.
+const factories = new Map<string, Factory>();
+const instances = new Map<string, unknown>();
+const modules = new Map<string, Promise<Record<string, unknown>> | Record<string, unknown>>();
+
+function factoryFor(fn: Extract<FunctionWire, { kind: 'source' }>): Factory {
+  let factory = factories.get(fn.id);
+  if (factory === undefined) {
+    // The one place skein turns text into code: the source of a function the
+    // caller handed to delayed(), checked there for captured variables.
+    factory = new Function(...fn.valueNames, fn.body) as Factory;
+    factories.set(fn.id, factory);
+  }
+  return factory;
+}
+
+function fromModule(mod: Record<string, unknown>, fn: Extract<FunctionWire, { kind: 'module' }>): unknown {
+  const value = mod[fn.exportName];
+  if (typeof value !== 'function') {
+    throw new TypeError(`Module ${fn.url} has no function export \`${fn.exportName}\` (found ${typeof value})`);
+  }
+  return value;
+}
+
+function isCapturedFunction(v: unknown): v is { __skeinFunction: FunctionInstanceWire } {
+  return typeof v === 'object' && v !== null && '__skeinFunction' in v;
+}
+
+/**
+ * Returns the callable (or class) a wire function describes: synchronously
+ * when everything it needs is already loaded, else a promise (module imports).
+ */
+export function instantiate(inst: FunctionInstanceWire, revive?: (value: unknown) => unknown): unknown {
+  const { fn } = inst;
+  if (fn.kind === 'module') {
+    const loaded = modules.get(fn.url);
+    if (loaded !== undefined && !(loaded instanceof Promise)) return fromModule(loaded, fn);
+    const pending =
+      loaded ??
+      (import(fn.url) as Promise<Record<string, unknown>>).then(
+        (mod) => {
+          modules.set(fn.url, mod);
+          return mod;
+        },
+        (error: unknown) => {
+          modules.delete(fn.url);
+          throw error;
+        },
+      );
+    modules.set(fn.url, pending);
+    return pending.then((mod) => fromModule(mod, fn));
+  }
+  if (inst.values.length === 0) {
+    let cached = instances.get(fn.id);
+    if (cached === undefined) {
+      cached = factoryFor(fn)();
+      instances.set(fn.id, cached);
+    }
+    return cached;
+  }
+  const values = inst.values.map((v) => (isCapturedFunction(v) ? instantiate(v.__skeinFunction, revive) : revive ? revive(v) : v));
+  if (values.some((v) => v instanceof Promise)) {
+    return Promise.all(values).then((resolved) => factoryFor(fn)(...resolved));
+  }
+  return factoryFor(fn)(...values);
+}

@@ -1,0 +1,105 @@
+import type { BatchResultWire, BatchWire, TaskErrorWire } from '../protocol/messages.js';
+import { CLOCK_OFFSET, CLOCK_SEQ, CLOCK_SLOT_INTS, CLOCK_START } from '../protocol/messages.js';
+import { instantiate } from './compile.js';
+import { encodeError } from './wire-error.js';
+import { findUncloneable, uncloneableError } from './cloneable.js';
+
+type Callable = (...args: unknown[]) => unknown;
+
+export interface RunBatchOptions {
+  /** Replaces references in arguments (store proxies) with what the worker should see. */
+  readonly revive?: (args: readonly unknown[]) => unknown[];
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return (typeof v === 'object' || typeof v === 'function') && v !== null && typeof (v as { then?: unknown }).then === 'function';
+}
+
+/**
+ * Runs a batch of tasks where it stands (a worker, or the calling thread for
+ * a custom backend): compiles its functions, calls each task, awaits async
+ * ones, and reports results and errors as plain data.
+ * Returns synchronously when every task was synchronous.
+ */
+export function runBatch(batch: BatchWire, options: RunBatchOptions = {}): BatchResultWire | Promise<BatchResultWire> {
+  const started = performance.now();
+  const instances = batch.fns.map((f) => instantiate(f));
+  if (instances.some((f) => f instanceof Promise)) {
+    return Promise.all(instances).then(
+      (fns) => runFrom(batch, fns as Callable[], options, started),
+      (error: unknown) => failAll(batch, error, started),
+    );
+  }
+  return runFrom(batch, instances as Callable[], options, started);
+}
+
+function failAll(batch: BatchWire, error: unknown, started: number): BatchResultWire {
+  const wire = encodeError(error);
+  const count = batch.stopOnError ? 1 : batch.args.length;
+  const errors: TaskErrorWire[] = [];
+  for (let i = 0; i < count; i++) errors.push({ offset: i, error: wire });
+  return { values: [], errors, durationMs: performance.now() - started };
+}
+
+function runFrom(
+  batch: BatchWire,
+  fns: Callable[],
+  options: RunBatchOptions,
+  started: number,
+): BatchResultWire | Promise<BatchResultWire> {
+  const { args, fnIndex, stopOnError, clock } = batch;
+  const n = args.length;
+  const values: unknown[] = new Array(n);
+  const errors: TaskErrorWire[] = [];
+  const ticks = clock ? new Int32Array(clock.buffer, clock.slot * CLOCK_SLOT_INTS * 4, CLOCK_SLOT_INTS) : undefined;
+  const revive = options.revive;
+
+  const mark = (i: number): void => {
+    if (ticks && clock) {
+      ticks[CLOCK_START] = Date.now() - clock.origin;
+      ticks[CLOCK_OFFSET] = i;
+      // The sequence is written last: the caller reads it first and trusts the rest only if it moved.
+      Atomics.add(ticks, CLOCK_SEQ, 1);
+    }
+  };
+  const settle = (i: number, value: unknown): boolean => {
+    const bad = typeof value === 'object' || typeof value === 'function' || typeof value === 'symbol' ? findUncloneable(value, 'result') : undefined;
+    if (bad) {
+      errors.push({ offset: i, error: encodeError(uncloneableError(bad)) });
+      return !stopOnError;
+    }
+    values[i] = value;
+    return true;
+  };
+  const fail = (i: number, error: unknown): boolean => {
+    errors.push({ offset: i, error: encodeError(error) });
+    return !stopOnError;
+  };
+  const finish = (): BatchResultWire => {
+    if (stopOnError && errors.length > 0) values.length = errors[0]!.offset;
+    return { values, errors, durationMs: performance.now() - started };
+  };
+
+  const loop = (from: number): BatchResultWire | Promise<BatchResultWire> => {
+    for (let i = from; i < n; i++) {
+      mark(i);
+      let value: unknown;
+      try {
+        const fn = fns[fnIndex === undefined ? 0 : fnIndex[i]!]!;
+        value = fn(...(revive ? revive(args[i]!) : args[i]!));
+      } catch (error) {
+        if (!fail(i, error)) return finish();
+        continue;
+      }
+      if (isThenable(value)) {
+        return Promise.resolve(value).then(
+          (v) => (settle(i, v) ? loop(i + 1) : finish()),
+          (error: unknown) => (fail(i, error) ? loop(i + 1) : finish()),
+        );
+      }
+      if (!settle(i, value)) return finish();
+    }
+    return finish();
+  };
+  return loop(0);
+}
