@@ -9,3 +9,30 @@ export { parallelConfig, type ParallelOptions, type ProgressCallback, type Progr
 export { TaskTimeoutError, WorkerCrashedError, ParallelClosedError } from './executor/errors.js';
 export { CANCEL_UNSTARTED, type Backend, type BatchRequest, type BatchOutcome, type RunBatchOptions } from './executor/backend.js';
 export type { BatchWire, BatchResultWire } from './protocol/messages.js';
+export {
+  serialize,
+  deserialize,
+  registerSerializer,
+  unregisterSerializer,
+  getSerializer,
+  listSerializers,
+  inspectFrame,
+  availableCompressions,
+  preloadArrow,
+  defaultRegistry,
+  SerializerRegistry,
+  BUILTIN_SERIALIZERS,
+  FORMAT_VERSION,
+  UnknownSerializerError,
+  CorruptFrameError,
+  type Serializer,
+  type Compression,
+  type FrameInfo,
+  type FrameDefect,
+  type SerializeOptions,
+  type DeserializeOptions,
+  type RegisterOptions,
+  type SerializeFunction,
+  type DeserializeFunction,
+  type ArrowTableLike,
+} from './serialize/index.js';

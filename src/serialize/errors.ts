@@ -13,3 +13,39 @@ export class SerializationError extends SkeinError {
     this.path = options.path;
   }
 }
+
+/** A frame names a serializer this registry does not have (not registered here, or unregistered since). */
+export class UnknownSerializerError extends SerializationError {
+  readonly serializerId: string;
+
+  constructor(message: string, options: { serializerId: string; cause?: unknown }) {
+    super(message, { cause: options.cause });
+    this.serializerId = options.serializerId;
+  }
+}
+
+/** Why a byte string is not a valid frame. */
+export type FrameDefect =
+  | 'not-bytes'
+  | 'empty'
+  | 'bad-magic'
+  | 'truncated'
+  | 'trailing-bytes'
+  | 'header-checksum'
+  | 'payload-checksum'
+  | 'unsupported-version'
+  | 'bad-header'
+  | 'decompression'
+  | 'payload';
+
+/** Bytes that are not an intact skein frame: `defect` says what was wrong, never garbage out. */
+export class CorruptFrameError extends SerializationError {
+  readonly defect: FrameDefect;
+  readonly serializerId: string | undefined;
+
+  constructor(message: string, options: { defect: FrameDefect; serializerId?: string; cause?: unknown }) {
+    super(message, { cause: options.cause });
+    this.defect = options.defect;
+    this.serializerId = options.serializerId;
+  }
+}

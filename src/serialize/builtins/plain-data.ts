@@ -1,0 +1,112 @@
+import { types } from 'node:util';
+import { isWellFormed } from './string.js';
+
+/**
+ * Whether msgpackr (records on) gives back exactly this value: strings
+ * without lone surrogates, numbers other than -0, booleans, null, valid
+ * Dates, and arrays / plain objects of those. Everything else — undefined,
+ * holes, BigInt, class instances, null-prototype objects, `__proto__` keys,
+ * Maps, typed arrays, cycles — must go to v8 instead.
+ *
+ * Cost matters (it runs on every record before msgpackr does): one walk, no
+ * allocation, prototypes compared by identity against the last one accepted.
+ */
+
+// Deeper than this is treated as a cycle; v8 handles both.
+const MAX_DEPTH = 100;
+// Bounds the walk over a DAG whose shared nodes multiply paths (2^depth);
+// past this many objects v8 (which keeps shared references) is used instead.
+const MAX_OBJECTS = 1 << 24;
+
+const nativeObjectProtos = new WeakSet<object>();
+const nativeArrayProtos = new WeakSet<object>();
+const nativeDateProtos = new WeakSet<object>();
+let lastObjectProto: object = Object.prototype;
+let lastArrayProto: object = Array.prototype;
+
+function isNativeConstructor(proto: object, name: string): boolean {
+  const ctor = Object.getOwnPropertyDescriptor(proto, 'constructor')?.value as unknown;
+  return (
+    typeof ctor === 'function' &&
+    ctor.name === name &&
+    (ctor as { prototype?: unknown }).prototype === proto &&
+    Function.prototype.toString.call(ctor).endsWith('{ [native code] }')
+  );
+}
+
+// Any realm's Object.prototype (jest runs tests in their own realm).
+function isObjectPrototype(proto: object | null): boolean {
+  if (proto === null) return false;
+  if (proto === lastObjectProto || nativeObjectProtos.has(proto)) return true;
+  if (Object.getPrototypeOf(proto) !== null || !isNativeConstructor(proto, 'Object')) return false;
+  nativeObjectProtos.add(proto);
+  lastObjectProto = proto;
+  return true;
+}
+
+function isArrayPrototype(proto: object | null): boolean {
+  if (proto === null) return false;
+  if (proto === lastArrayProto || nativeArrayProtos.has(proto)) return true;
+  if (!Array.isArray(proto) || !isObjectPrototype(Object.getPrototypeOf(proto) as object | null) || !isNativeConstructor(proto, 'Array')) return false;
+  nativeArrayProtos.add(proto);
+  lastArrayProto = proto;
+  return true;
+}
+
+function isDatePrototype(proto: object | null): boolean {
+  if (proto === null) return false;
+  if (nativeDateProtos.has(proto)) return true;
+  if (!isObjectPrototype(Object.getPrototypeOf(proto) as object | null) || !isNativeConstructor(proto, 'Date')) return false;
+  nativeDateProtos.add(proto);
+  return true;
+}
+
+class Walk {
+  objects = 0;
+
+  value(x: unknown, depth: number): boolean {
+    switch (typeof x) {
+      case 'string':
+        return isWellFormed(x);
+      case 'number':
+        // msgpackr writes -0 as the integer 0.
+        return x !== 0 || 1 / x > 0;
+      case 'boolean':
+        return true;
+      case 'object':
+        return x === null || this.object(x, depth);
+      default:
+        return false;
+    }
+  }
+
+  object(x: object, depth: number): boolean {
+    if (depth > MAX_DEPTH || ++this.objects > MAX_OBJECTS) return false;
+    if (Array.isArray(x)) {
+      if (!isArrayPrototype(Object.getPrototypeOf(x) as object | null)) return false;
+      for (let i = 0; i < x.length; i++) {
+        const item: unknown = x[i];
+        // A hole reads as undefined, so this also sends sparse arrays to v8.
+        if (item === undefined || !this.value(item, depth + 1)) return false;
+      }
+      return true;
+    }
+    const proto = Object.getPrototypeOf(x) as object | null;
+    if (!isObjectPrototype(proto)) {
+      if (!types.isDate(x) || !isDatePrototype(proto) || Number.isNaN(x.getTime())) return false;
+      for (const _ in x) return false; // own enumerable properties on a Date
+      return true;
+    }
+    for (const key in x) {
+      if (key === '__proto__' || !isWellFormed(key)) return false;
+      const v: unknown = (x as Record<string, unknown>)[key];
+      if (v === undefined || !this.value(v, depth + 1)) return false;
+    }
+    return true;
+  }
+}
+
+/** True when msgpackr round-trips `value` exactly (see the module comment for the rules). */
+export function isPlainData(value: unknown): boolean {
+  return new Walk().value(value, 0);
+}

@@ -1,0 +1,144 @@
+/**
+ * The frame every serialized value travels in. Little-endian, all offsets in bytes:
+ *
+ *   0  magic "SKNF"            4  format version (1)     5  flags
+ *   6  serializer id length    7  reserved (0)
+ *   8  payload length (u64)   16  raw length before compression (u64)
+ *  24  payload CRC-32 (0 when flag bit 3 is clear)
+ *  28  header CRC-32 over bytes [0, 28) and [32, headerLength)
+ *  32  serializer id (ASCII), zero-padded so the payload starts 8-byte aligned
+ *
+ * flags: bits 0–2 compression code, bit 3 payload checksum, bits 4–7 zero.
+ * The header checksum is always present: a damaged length, id or flag is
+ * caught before anything trusts it.
+ */
+import { CorruptFrameError } from './errors.js';
+import { crc32 } from './checksum.js';
+import { COMPRESSION_BY_CODE } from './compression.js';
+import type { Compression, FrameInfo } from './serializer.js';
+
+export const MAGIC = [0x53, 0x4b, 0x4e, 0x46] as const; // "SKNF"
+export const FORMAT_VERSION = 1;
+export const FIXED_HEADER = 32;
+const FLAG_CHECKSUM = 0b1000;
+const FLAG_COMPRESSION = 0b0111;
+
+/** Printable ASCII without spaces: ids are written in frames and shown in errors. */
+export const SERIALIZER_ID = /^[\x21-\x7e]{1,64}$/;
+
+export function headerLength(idLength: number): number {
+  return FIXED_HEADER + ((idLength + 7) & ~7);
+}
+
+export interface HeaderFields {
+  readonly id: string;
+  readonly compressionCode: number;
+  readonly checksum: boolean;
+  readonly rawLength: number;
+}
+
+function writeU64(view: DataView, offset: number, n: number): void {
+  view.setUint32(offset, n >>> 0, true);
+  view.setUint32(offset + 4, Math.floor(n / 2 ** 32), true);
+}
+
+function readU64(view: DataView, offset: number): number {
+  return view.getUint32(offset, true) + view.getUint32(offset + 4, true) * 2 ** 32;
+}
+
+/**
+ * Fills the header in `frame[0, headerLength)` for the payload that follows
+ * it; the payload must already be in place (it is checksummed here).
+ */
+export function writeHeader(frame: Uint8Array, fields: HeaderFields): void {
+  const hl = headerLength(fields.id.length);
+  const payload = frame.subarray(hl);
+  const view = new DataView(frame.buffer, frame.byteOffset, hl);
+  frame.set(MAGIC, 0);
+  frame[4] = FORMAT_VERSION;
+  frame[5] = (fields.compressionCode & FLAG_COMPRESSION) | (fields.checksum ? FLAG_CHECKSUM : 0);
+  frame[6] = fields.id.length;
+  frame[7] = 0;
+  writeU64(view, 8, payload.byteLength);
+  writeU64(view, 16, fields.rawLength);
+  view.setUint32(24, fields.checksum ? crc32(payload) : 0, true);
+  for (let i = 0; i < fields.id.length; i++) frame[FIXED_HEADER + i] = fields.id.charCodeAt(i);
+  frame.fill(0, FIXED_HEADER + fields.id.length, hl);
+  view.setUint32(28, headerChecksum(frame, hl), true);
+}
+
+function headerChecksum(frame: Uint8Array, hl: number): number {
+  return crc32(frame.subarray(FIXED_HEADER, hl), crc32(frame.subarray(0, 28)));
+}
+
+export interface ParsedFrame extends FrameInfo {
+  /** The payload as stored (still compressed when `compression` is not `none`). */
+  readonly payload: Uint8Array;
+}
+
+function corrupt(defect: CorruptFrameError['defect'], message: string, serializerId?: string): CorruptFrameError {
+  return new CorruptFrameError(`Corrupt frame: ${message}`, serializerId === undefined ? { defect } : { defect, serializerId });
+}
+
+/**
+ * Validates everything about a frame except what the serializer will make of
+ * its payload; with `verifyPayload` false the payload CRC is skipped (used by
+ * `inspectFrame`, which must stay cheap on large frames).
+ */
+export function parseFrame(bytes: Uint8Array, verifyPayload = true): ParsedFrame {
+  const n = bytes.byteLength;
+  if (n === 0) throw corrupt('empty', 'the input is empty (0 bytes)');
+  for (let i = 0; i < MAGIC.length; i++) {
+    if (i >= n) throw corrupt('truncated', `only ${n} byte(s), shorter than the ${FIXED_HEADER}-byte header`);
+    if (bytes[i] !== MAGIC[i]) {
+      const head = Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(n, 4)).toString('hex');
+      throw corrupt('bad-magic', `does not start with the skein magic "SKNF" (got 0x${head}); not a skein frame`);
+    }
+  }
+  if (n < FIXED_HEADER) throw corrupt('truncated', `only ${n} bytes, shorter than the ${FIXED_HEADER}-byte header`);
+  const idLength = bytes[6]!;
+  const hl = headerLength(idLength);
+  if (n < hl) throw corrupt('truncated', `only ${n} bytes, shorter than its ${hl}-byte header`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, hl);
+  if (view.getUint32(28, true) !== headerChecksum(bytes, hl)) {
+    throw corrupt('header-checksum', 'header checksum mismatch (the header bytes were altered)');
+  }
+  const version = bytes[4]!;
+  if (version !== FORMAT_VERSION) {
+    throw corrupt('unsupported-version', `format version ${version}, this build reads version ${FORMAT_VERSION}`);
+  }
+  const flags = bytes[5]!;
+  const compression = COMPRESSION_BY_CODE[flags & FLAG_COMPRESSION];
+  if (compression === undefined || (flags & ~(FLAG_COMPRESSION | FLAG_CHECKSUM)) !== 0 || bytes[7] !== 0) {
+    throw corrupt('bad-header', `unknown flags 0x${flags.toString(16)}`);
+  }
+  let serializerId = '';
+  for (let i = 0; i < idLength; i++) serializerId += String.fromCharCode(bytes[FIXED_HEADER + i]!);
+  if (!SERIALIZER_ID.test(serializerId)) throw corrupt('bad-header', `invalid serializer id ${JSON.stringify(serializerId)}`);
+  const payloadLength = readU64(view, 8);
+  const rawLength = readU64(view, 16);
+  if (compression === 'none' && rawLength !== payloadLength) {
+    throw corrupt('bad-header', `uncompressed payload of ${payloadLength} bytes claims a raw length of ${rawLength}`, serializerId);
+  }
+  const actual = n - hl;
+  if (actual < payloadLength) {
+    throw corrupt('truncated', `expected ${payloadLength} payload bytes after the header, got ${actual}`, serializerId);
+  }
+  if (actual > payloadLength) {
+    throw corrupt('trailing-bytes', `${actual - payloadLength} unexpected byte(s) after the ${payloadLength}-byte payload`, serializerId);
+  }
+  const payload = bytes.subarray(hl);
+  const checksum = (flags & FLAG_CHECKSUM) !== 0;
+  if (checksum && verifyPayload) {
+    const expected = view.getUint32(24, true);
+    const got = crc32(payload);
+    if (got !== expected) {
+      throw corrupt(
+        'payload-checksum',
+        `payload checksum mismatch (CRC-32 0x${got.toString(16)}, header says 0x${expected.toString(16)}); the payload was altered`,
+        serializerId,
+      );
+    }
+  }
+  return { formatVersion: version, serializerId, compression: compression as Compression, checksum, headerLength: hl, payloadLength, rawLength, payload };
+}
