@@ -1,0 +1,36 @@
+import { SkeinError, describeValue } from '../errors.js';
+
+/**
+ * A key this connector did not make: wrong shape, another store's key, or a
+ * string that would name a path outside the store directory.
+ */
+export class InvalidKeyError extends SkeinError {
+  /** How the refused key looked, for messages and logs. */
+  readonly key: string;
+  /** The connector that refused it, e.g. `file:/tmp/skein-x1`. */
+  readonly connector: string;
+
+  constructor(key: unknown, connector: string, reason: string) {
+    super(`Refused key ${describeValue(key)} in ${connector}: ${reason}`, { code: 'ERR_SKEIN_INVALID_KEY' });
+    this.key = typeof key === 'string' ? key : describeValue(key);
+    this.connector = connector;
+  }
+}
+
+/** Stored bytes that fail their integrity check (truncated, extended or corrupted); never returned. */
+export class IntegrityError extends SkeinError {
+  readonly key: string;
+  readonly connector: string;
+  /** The file that failed, for file-backed connectors. */
+  readonly path: string | undefined;
+
+  constructor(key: string, connector: string, reason: string, options: { path?: string; cause?: unknown } = {}) {
+    super(`Entry \`${key}\` in ${connector} failed its integrity check: ${reason}`, {
+      code: 'ERR_SKEIN_INTEGRITY',
+      cause: options.cause,
+    });
+    this.key = key;
+    this.connector = connector;
+    this.path = options.path;
+  }
+}

@@ -1,0 +1,40 @@
+import { FileConnector } from '../connectors/file.js';
+import type { FileConnectorOptions } from '../connectors/file.js';
+import type { Connector } from '../connectors/connector.js';
+import { registerStoreType } from './registry.js';
+import { Store, attachStore, attachingConnector } from './store.js';
+import type { StoreOptions } from './store.js';
+
+export interface FileStoreOptions extends StoreOptions, FileConnectorOptions {}
+
+/**
+ * A store of files, one per entry: written atomically (temp file + rename),
+ * checked (length and CRC-32) on every read, directory 0700 and files 0600,
+ * keys that can only name this store's own files. `close()` deletes the
+ * files it wrote. Works across processes sharing the directory.
+ *
+ * @example
+ * await using store = new FileStore({ dir: '/tmp/my-cache', cacheSize: 16 });
+ * const key = await store.put({ weights: new Float32Array(1e6) });
+ */
+export class FileStore extends Store<string> {
+  readonly #dir: string;
+
+  constructor(options: FileStoreOptions = {}) {
+    const attached = attachingConnector() as FileConnector | undefined;
+    const connector = attached ?? new FileConnector(options.dir === undefined ? {} : { dir: options.dir });
+    super(connector, options, 'file');
+    this.#dir = connector.dir;
+  }
+
+  /** The directory of the entry files. */
+  get dir(): string {
+    return this.#dir;
+  }
+}
+
+registerStoreType('file', (config) => {
+  if (config.connector.type !== 'file') throw new TypeError('file store config without a file connector');
+  const connector = FileConnector.fromConfig(config.connector);
+  return attachStore(config, connector as Connector<unknown>, () => new FileStore()) as Store<unknown>;
+});

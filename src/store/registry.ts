@@ -1,0 +1,42 @@
+import type { Store, StoreConfig } from './store.js';
+
+/*
+ * The stores of this thread by id. Owners register on construction, so a
+ * reference resolved in the thread that made it reaches the original store;
+ * in a worker, `getOrCreateStore` adds the stores it rebuilds from config,
+ * each with its own LRU cache, kept for the worker's lifetime (ProxyStore's
+ * `get_or_create_store`).
+ */
+const stores = new Map<string, Store<unknown>>();
+
+// Filled by each store module as it loads; a map rather than imports so that
+// the base class and its subclasses do not import each other.
+const rebuilders = new Map<string, (config: StoreConfig) => Store<unknown>>();
+
+export function registerStoreType(type: StoreConfig['type'], rebuild: (config: StoreConfig) => Store<unknown>): void {
+  rebuilders.set(type, rebuild);
+}
+
+export function registerStore(store: Store<unknown>): void {
+  if (!stores.has(store.id)) stores.set(store.id, store);
+}
+
+export function unregisterStore(store: Store<unknown>): void {
+  if (stores.get(store.id) === store) stores.delete(store.id);
+}
+
+/**
+ * The store `config` describes, as seen from this thread: the original when
+ * it lives here, else one rebuilt from config on first use and then reused.
+ */
+export function getOrCreateStore(config: StoreConfig): Store<unknown> {
+  const existing = stores.get(config.id);
+  if (existing !== undefined) return existing;
+  const rebuild = rebuilders.get(config.type);
+  if (rebuild === undefined) {
+    throw new TypeError(`Cannot rebuild a store of type ${JSON.stringify(config.type)}: unknown type (is its module loaded?)`);
+  }
+  const store = rebuild(config);
+  stores.set(config.id, store);
+  return store;
+}

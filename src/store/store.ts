@@ -1,0 +1,422 @@
+import { randomBytes } from 'node:crypto';
+import { types } from 'node:util';
+import { LRUCache } from 'lru-cache';
+import type { Connector, ConnectorConfig } from '../connectors/connector.js';
+import { NonProxiableError, proxy as makeProxy } from '../proxy/index.js';
+import type { ProxyKind } from '../proxy/index.js';
+import { deserialize, serialize } from '../serialize/index.js';
+import type { Compression } from '../serialize/serializer.js';
+import { describeValue } from '../errors.js';
+import { KeyNotFoundError, StoreClosedError } from './errors.js';
+import { createStoreFactory } from './factory.js';
+import type { StoreReference } from './factory.js';
+import { registerStore, registerStoreType, unregisterStore } from './registry.js';
+import { connectorFromConfig } from '../connectors/from-config.js';
+
+/**
+ * Everything needed to rebuild a store in another thread: plain data that
+ * structured clone copies (a SharedArrayBuffer inside is shared, not copied).
+ */
+export interface StoreConfig {
+  /** Which class rebuilds it: `'store'` (a plain Store), `'file'`, `'shared-memory'`. */
+  readonly type: 'store' | 'file' | 'shared-memory';
+  /** Unique per store instance; the per-thread registry key. */
+  readonly id: string;
+  readonly name: string;
+  readonly cacheSize: number;
+  readonly cacheBytes: number;
+  readonly connector: ConnectorConfig;
+}
+
+export interface StoreOptions {
+  /**
+   * Shown in errors and stats.
+   * @default `<type>-<random id>`
+   */
+  readonly name?: string;
+  /**
+   * Deserialized objects kept per thread in an LRU cache (0 disables it).
+   * @default 16
+   */
+  readonly cacheSize?: number;
+  /**
+   * Upper bound on the stored size of what the cache holds, per thread.
+   * @default 268435456 (256 MiB)
+   */
+  readonly cacheBytes?: number;
+  /**
+   * Compression of what `put` serializes, unless a call says otherwise.
+   * @default 'none'
+   */
+  readonly compression?: Compression;
+}
+
+export interface PutOptions {
+  /** Turns the value into bytes instead of skein's serializer registry; `get` then needs the matching `deserializer`. */
+  readonly serializer?: (value: unknown) => Uint8Array;
+  /** Compression for the serializer registry (ignored with a custom `serializer`). */
+  readonly compression?: Compression;
+}
+
+export interface GetOptions<T = unknown> {
+  /** Turns the stored bytes back into a value, for entries put with a custom `serializer`. Bypasses the cache. */
+  readonly deserializer?: (bytes: Uint8Array) => T;
+}
+
+export interface StoreProxyOptions<T = unknown> extends PutOptions, GetOptions<T> {
+  /**
+   * Ephemeral: the entry is evicted as soon as the proxy (in whatever thread)
+   * first resolves.
+   * @default false
+   */
+  readonly evict?: boolean;
+  /**
+   * Return primitives (which no proxy can stand in for) as they are instead
+   * of raising NonProxiableError.
+   * @default false
+   */
+  readonly passthrough?: boolean;
+}
+
+export interface ProxyFromKeyOptions<T = unknown> extends GetOptions<T> {
+  /** @default false */
+  readonly evict?: boolean;
+  /** @default what was stored, when this store stored it; else 'object' */
+  readonly kind?: ProxyKind;
+}
+
+export interface StoreStats {
+  /** Entries this store put that are still stored (not evicted here or elsewhere). */
+  readonly entries: number;
+  /** Bytes those entries take in the backend (serialized size). */
+  readonly bytes: number;
+  /** Deserialized objects in this thread's cache. */
+  readonly cacheEntries: number;
+  /** Stored size of the cached objects. */
+  readonly cacheBytes: number;
+  readonly hits: number;
+  readonly misses: number;
+}
+
+interface Held<K> {
+  readonly key: K;
+  readonly bytes: number;
+  readonly kind: ProxyKind;
+}
+
+const DEFAULT_CACHE_SIZE = 16;
+const DEFAULT_CACHE_BYTES = 256 * 2 ** 20;
+
+let attaching: { config: StoreConfig; connector: Connector<unknown> } | undefined;
+
+/**
+ * Runs a store constructor as a non-owner on `config`: same id, name and
+ * cache settings, a connector rebuilt from config. Subclasses ask
+ * `attachingConfig()` before making a connector of their own.
+ */
+export function attachStore<S>(config: StoreConfig, connector: Connector<unknown>, make: () => S): S {
+  attaching = { config, connector };
+  try {
+    return make();
+  } finally {
+    attaching = undefined;
+  }
+}
+
+export function attachingConnector(): Connector<unknown> | undefined {
+  return attaching?.connector;
+}
+
+/**
+ * A connector plus the serializer registry plus a per-thread LRU cache of
+ * deserialized objects (ProxyStore's `Store`). `proxy(value)` stores the
+ * value and returns a lazy stand-in whose factory holds only
+ * `{ key, storeConfig }`, which is what travels to workers.
+ *
+ * @example
+ * await using store = new Store(new LocalConnector());
+ * const key = await store.put({ a: 1 });
+ * await store.get(key); // { a: 1 }
+ */
+export class Store<K = unknown> {
+  readonly id: string;
+  readonly name: string;
+  readonly #type: StoreConfig['type'];
+  readonly #connector: Connector<K>;
+  readonly #owner: boolean;
+  readonly #cacheSize: number;
+  readonly #cacheBytes: number;
+  readonly #compression: Compression | undefined;
+  readonly #cache: LRUCache<string, { value: unknown }> | undefined;
+  readonly #held = new Map<string, Held<K>>();
+  #hits = 0;
+  #misses = 0;
+  #closed = false;
+
+  constructor(connector: Connector<K>, options: StoreOptions = {}, type: StoreConfig['type'] = 'store') {
+    const attach = attaching;
+    this.#owner = attach === undefined;
+    this.#type = attach?.config.type ?? type;
+    this.#connector = connector;
+    this.id = attach?.config.id ?? randomBytes(8).toString('hex');
+    this.name = attach?.config.name ?? options.name ?? `${this.#type}-${this.id}`;
+    this.#cacheSize = attach?.config.cacheSize ?? checkCount('cacheSize', options.cacheSize, DEFAULT_CACHE_SIZE);
+    this.#cacheBytes = attach?.config.cacheBytes ?? checkCount('cacheBytes', options.cacheBytes, DEFAULT_CACHE_BYTES);
+    this.#compression = options.compression;
+    this.#cache =
+      this.#cacheSize > 0 && this.#cacheBytes > 0
+        ? new LRUCache({ max: this.#cacheSize, maxSize: this.#cacheBytes })
+        : undefined;
+    registerStore(this as Store<unknown>);
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Whether this instance made the store (true) or was rebuilt from its config in this thread (false). */
+  get owner(): boolean {
+    return this.#owner;
+  }
+
+  protected get connector(): Connector<K> {
+    return this.#connector;
+  }
+
+  #open(operation: string): void {
+    if (this.#closed) throw new StoreClosedError(this.name, operation);
+  }
+
+  /** A string naming `key` in messages, e.g. the file store's key itself. */
+  describeKey(key: K): string {
+    return this.#connector.keyId(key);
+  }
+
+  /**
+   * Serializes `value` and stores it; resolves to its key.
+   * @example
+   * const key = await store.put(new Float64Array(1e6));
+   */
+  async put(value: unknown, options: PutOptions = {}): Promise<K> {
+    this.#open('put');
+    const bytes = this.encode(value, options);
+    const key = await this.#connector.put(bytes);
+    this.record(key, bytes.byteLength, kindOf(value));
+    return key;
+  }
+
+  /** `put`, blocking: what `proxy()` uses, since it returns the proxy synchronously. */
+  putSync(value: unknown, options: PutOptions = {}): K {
+    this.#open('put');
+    const bytes = this.encode(value, options);
+    const key = this.#connector.putSync(bytes);
+    this.record(key, bytes.byteLength, kindOf(value));
+    return key;
+  }
+
+  /** The bytes `put` stores for `value`. */
+  protected encode(value: unknown, options: PutOptions): Uint8Array {
+    if (options.serializer === undefined) {
+      const compression = options.compression ?? this.#compression;
+      return serialize(value, compression === undefined ? {} : { compression });
+    }
+    const bytes = options.serializer(value);
+    if (!types.isUint8Array(bytes)) {
+      throw new TypeError(`Expected the custom serializer to return a Uint8Array, got ${describeValue(bytes)}`);
+    }
+    return bytes;
+  }
+
+  /** The value `bytes` (stored under `key`) stand for, with the registry's deserializer. */
+  protected decode(_key: K, bytes: Uint8Array): unknown {
+    return deserialize(bytes);
+  }
+
+  /** Accounts an entry put by this store (for `stats()` and `proxyFromKey`'s kind). */
+  protected record(key: K, bytes: number, kind: ProxyKind): void {
+    this.#held.set(this.#connector.keyId(key), { key, bytes, kind });
+  }
+
+  /**
+   * The value under `key`: from this thread's cache, else fetched and
+   * deserialized (and cached). Throws KeyNotFoundError when it is gone.
+   */
+  async get<T = unknown>(key: K, options: GetOptions<T> = {}): Promise<T> {
+    this.#open('get');
+    const k = this.#connector.checkKey(key);
+    const cached = this.#cached(k, options);
+    if (cached !== undefined) return cached.value as T;
+    const bytes = await this.#connector.get(k);
+    return this.#finishGet(k, bytes, options);
+  }
+
+  /** `get`, blocking: what proxies use inside their synchronous traps. */
+  getSync<T = unknown>(key: K, options: GetOptions<T> = {}): T {
+    this.#open('get');
+    const k = this.#connector.checkKey(key);
+    const cached = this.#cached(k, options);
+    if (cached !== undefined) return cached.value as T;
+    return this.#finishGet(k, this.#connector.getSync(k), options);
+  }
+
+  #cached(key: K, options: GetOptions<unknown>): { value: unknown } | undefined {
+    if (this.#cache === undefined || options.deserializer !== undefined) return undefined;
+    const id = this.#connector.keyId(key);
+    const hit = this.#cache.get(id);
+    // Another thread may have evicted the key since it was cached here: a
+    // cheap liveness check (an Atomics load, a stat) keeps "evicted means
+    // gone" true in every thread.
+    if (hit !== undefined && this.#connector.existsSync(key)) {
+      this.#hits++;
+      return hit;
+    }
+    if (hit !== undefined) this.#cache.delete(id);
+    this.#misses++;
+    return undefined;
+  }
+
+  #finishGet<T>(key: K, bytes: Uint8Array | undefined, options: GetOptions<T>): T {
+    const id = this.#connector.keyId(key);
+    if (bytes === undefined) throw new KeyNotFoundError(id, this.name);
+    if (options.deserializer !== undefined) return options.deserializer(bytes);
+    const value = this.decode(key, bytes);
+    this.#cache?.set(id, { value }, { size: Math.max(1, bytes.byteLength) });
+    return value as T;
+  }
+
+  async exists(key: K): Promise<boolean> {
+    this.#open('check a key');
+    return this.#connector.exists(this.#connector.checkKey(key));
+  }
+
+  /** Removes the entry, in every thread; evicting a missing key is not an error. */
+  async evict(key: K): Promise<void> {
+    this.#open('evict');
+    const k = this.#connector.checkKey(key);
+    await this.#connector.evict(k);
+    this.#forget(k);
+  }
+
+  evictSync(key: K): void {
+    this.#open('evict');
+    const k = this.#connector.checkKey(key);
+    this.#connector.evictSync(k);
+    this.#forget(k);
+  }
+
+  #forget(key: K): void {
+    const id = this.#connector.keyId(key);
+    this.#cache?.delete(id);
+    this.#held.delete(id);
+  }
+
+  /**
+   * Stores `value` and returns a lazy proxy of it. Only the key and this
+   * store's config travel with the proxy; it resolves through the cache of
+   * whichever thread uses it.
+   *
+   * @example
+   * const p = store.proxy(new Float64Array(1e6));
+   * p instanceof Float64Array; // true (resolves here)
+   * const q = store.proxy(bigObject, { evict: true }); // gone after first use
+   */
+  proxy<T extends object>(value: T, options?: StoreProxyOptions<T>): T;
+  proxy<T>(value: T, options: StoreProxyOptions<T> & { readonly passthrough: true }): T;
+  proxy<T>(value: T, options: StoreProxyOptions<T> = {}): T {
+    if (value === null || (typeof value !== 'object' && typeof value !== 'function')) {
+      if (options.passthrough === true) return value;
+      throw new NonProxiableError(value);
+    }
+    const key = this.putSync(value, options);
+    return this.proxyFromKey<T & object>(key, {
+      evict: options.evict === true,
+      ...(options.deserializer === undefined ? {} : { deserializer: options.deserializer as (bytes: Uint8Array) => T & object }),
+    });
+  }
+
+  /** `proxy` for each value, with the same options. */
+  proxyBatch<T>(values: Iterable<T>, options: StoreProxyOptions<T> = {}): T[] {
+    return Array.from(values, (v) => this.proxy(v, options as StoreProxyOptions<T> & { passthrough: true }));
+  }
+
+  /** A proxy of what is already stored under `key` (ProxyStore's `proxy_from_key`). */
+  proxyFromKey<T extends object>(key: K, options: ProxyFromKeyOptions<T> = {}): T {
+    this.#open('make a proxy');
+    const k = this.#connector.checkKey(key);
+    const kind = options.kind ?? this.#held.get(this.#connector.keyId(k))?.kind ?? 'object';
+    const reference: StoreReference<K> = {
+      __skeinStoreReference: 1,
+      key: k,
+      storeConfig: this.config(),
+      evict: options.evict === true,
+      kind,
+    };
+    const factory = createStoreFactory<T>(reference, {
+      store: this as Store<unknown> as Store<K>,
+      ...(options.deserializer === undefined ? {} : { deserializer: options.deserializer }),
+    });
+    return makeProxy(factory, { kind });
+  }
+
+  config(): StoreConfig {
+    return {
+      type: this.#type,
+      id: this.id,
+      name: this.name,
+      cacheSize: this.#cacheSize,
+      cacheBytes: this.#cacheBytes,
+      connector: this.#connector.config(),
+    };
+  }
+
+  stats(): StoreStats {
+    let bytes = 0;
+    for (const [id, held] of this.#held) {
+      if (!this.#closed && this.#connector.existsSync(held.key)) bytes += held.bytes;
+      else this.#held.delete(id);
+    }
+    return {
+      entries: this.#held.size,
+      bytes,
+      cacheEntries: this.#cache?.size ?? 0,
+      cacheBytes: this.#cache?.calculatedSize ?? 0,
+      hits: this.#hits,
+      misses: this.#misses,
+    };
+  }
+
+  /**
+   * Frees what the store holds: an owner deletes its entries (files,
+   * shared-memory slots) so their keys are missing in every thread; a store
+   * rebuilt from config only drops its cache. Idempotent.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    unregisterStore(this as Store<unknown>);
+    this.#cache?.clear();
+    this.#held.clear();
+    await this.#connector.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+registerStoreType('store', (config) => {
+  const connector = connectorFromConfig(config.connector);
+  return attachStore(config, connector, () => new Store(connector));
+});
+
+export function kindOf(value: unknown): ProxyKind {
+  return Array.isArray(value) ? 'array' : typeof value === 'function' ? 'function' : 'object';
+}
+
+function checkCount(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new TypeError(`Expected \`${name}\` to be a non-negative integer, got ${describeValue(value)}`);
+  }
+  return value;
+}
