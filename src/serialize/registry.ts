@@ -266,7 +266,12 @@ export class SerializerRegistry {
       return s;
     }
     if (typeof explicit === 'function') {
-      return { ...identitySerializer, canSerialize: (_v): _v is Uint8Array => true, serialize: (v) => asBytes(explicit(v), 'The serializer function') };
+      return {
+        id: identitySerializer.id,
+        canSerialize: (_v): _v is unknown => true,
+        serialize: (v) => asBytes(explicit(v), 'The serializer function'),
+        deserialize: identitySerializer.deserialize,
+      };
     }
     checkSerializer(explicit);
     return explicit;

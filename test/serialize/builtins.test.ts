@@ -1,0 +1,203 @@
+import { describe, expect, it } from '@jest/globals';
+import { deserialize, inspectFrame, serialize } from 'skein';
+import { sameValue } from './same-value.js';
+
+const idOf = (value: unknown): string => inspectFrame(serialize(value)).serializerId;
+const roundTrip = <T>(value: T): T => deserialize(serialize(value)) as T;
+
+describe('bytes', () => {
+  it.each([
+    ['Uint8Array', new Uint8Array([1, 2, 3])],
+    ['Buffer', Buffer.from('hello')],
+    ['ArrayBuffer', new Uint8Array([4, 5]).buffer],
+    ['SharedArrayBuffer', new SharedArrayBuffer(3)],
+    ['empty Uint8Array', new Uint8Array(0)],
+  ])('round-trips a %s as the same kind', (_, value) => {
+    expect(idOf(value)).toBe('bytes');
+    const back = roundTrip(value);
+    expect(Object.prototype.toString.call(back)).toBe(Object.prototype.toString.call(value));
+    expect(Buffer.isBuffer(back)).toBe(Buffer.isBuffer(value));
+    expect(sameValue(back, value)).toBe(true);
+  });
+
+  it('returns views of the frame, not copies', () => {
+    const frame = serialize(new Uint8Array([1, 2, 3]));
+    const back = deserialize(frame) as Uint8Array;
+    expect(back.buffer).toBe(frame.buffer);
+  });
+});
+
+describe('string', () => {
+  it.each([
+    ['empty', ''],
+    ['ascii', 'hello world'],
+    ['short unicode', 'héllo wörld ✓ 日本 😀'],
+    ['long ascii', 'x'.repeat(100_000)],
+    ['long unicode', 'é😀'.repeat(50_000)],
+    ['latin1 only', 'ÿé'.repeat(5000)],
+  ])('round-trips %s text', (_, s) => {
+    expect(idOf(s)).toBe('string');
+    expect(roundTrip(s)).toBe(s);
+  });
+
+  it('uses UTF-8 for short text and UTF-16 for long non-ASCII text', () => {
+    const short = serialize('é');
+    expect(inspectFrame(short).payloadLength).toBe(1 + 2);
+    expect(inspectFrame(serialize('é'.repeat(10_000))).payloadLength).toBe(1 + 20_000);
+  });
+
+  it('leaves lone surrogates to v8, which keeps them', () => {
+    for (const s of ['\ud800', 'a\udc00b', `${'x'.repeat(5000)}\ud83d`]) {
+      expect(idOf(s)).toBe('v8');
+      expect(roundTrip(s)).toBe(s);
+    }
+  });
+});
+
+describe('typed arrays and DataView', () => {
+  const all: [string, ArrayBufferView][] = [
+    ['Int8Array', Int8Array.of(-1, 2)],
+    ['Uint8ClampedArray', Uint8ClampedArray.of(0, 255)],
+    ['Int16Array', Int16Array.of(-300, 300)],
+    ['Uint16Array', Uint16Array.of(65535)],
+    ['Int32Array', Int32Array.of(-(2 ** 31))],
+    ['Uint32Array', Uint32Array.of(2 ** 32 - 1)],
+    ['Float32Array', Float32Array.of(1.5, NaN, -0)],
+    ['Float64Array', Float64Array.of(Math.PI, -Infinity, -0)],
+    ['BigInt64Array', BigInt64Array.of(-(2n ** 63n))],
+    ['BigUint64Array', BigUint64Array.of(2n ** 64n - 1n)],
+    ['DataView', new DataView(Uint8Array.of(1, 2, 3).buffer)],
+  ];
+
+  it.each(all)('round-trips %s with its dtype', (name, value) => {
+    expect(idOf(value)).toBe('typed-array');
+    const back = roundTrip(value);
+    expect(Object.prototype.toString.call(back)).toBe(`[object ${name}]`);
+    expect(sameValue(back, value)).toBe(true);
+  });
+
+  it('keeps only the viewed part of a larger buffer', () => {
+    const whole = Float64Array.of(1, 2, 3, 4);
+    const back = roundTrip(whole.subarray(1, 3));
+    expect([...back]).toEqual([2, 3]);
+    expect(back.byteLength).toBe(16);
+  });
+
+  it('deserializes as an aligned zero-copy view of the frame', () => {
+    const frame = serialize(new Float64Array(1000).fill(7));
+    expect(frame.byteOffset % 8).toBe(0);
+    const info = inspectFrame(frame);
+    expect(info.headerLength % 8).toBe(0);
+    const back = deserialize(frame) as Float64Array;
+    expect(back.buffer).toBe(frame.buffer);
+    expect(back.byteOffset % 8).toBe(0);
+    frame[frame.length - 1] = 0; // the view sees the frame's bytes
+    expect(back[999]).not.toBe(7);
+  });
+
+  it('copies to an aligned array when the frame sits at an unaligned offset', () => {
+    const frame = serialize(Float64Array.of(1, 2, 3));
+    const shifted = new Uint8Array(frame.length + 1).subarray(1);
+    shifted.set(frame);
+    const back = deserialize(shifted) as Float64Array;
+    expect([...back]).toEqual([1, 2, 3]);
+    expect(back.buffer).not.toBe(shifted.buffer);
+  });
+
+  it('reads zero-copy out of shared memory', () => {
+    const frame = serialize(Int32Array.of(1, 2, 3));
+    const shared = new Uint8Array(new SharedArrayBuffer(frame.length));
+    shared.set(frame);
+    const back = deserialize(shared) as Int32Array;
+    expect(back.buffer).toBe(shared.buffer);
+    expect([...back]).toEqual([1, 2, 3]);
+  });
+
+  it('leaves subclasses to other serializers', () => {
+    class Vec extends Float64Array {}
+    expect(idOf(new Vec(2))).toBe('v8');
+  });
+});
+
+describe('msgpack: plain data only, exactly', () => {
+  it.each([
+    ['records', Array.from({ length: 100 }, (_, i) => ({ id: i, name: `n${i}`, ok: i % 2 === 0, score: i / 3, tags: ['a'] }))],
+    ['nested config', { server: { port: 8080, hosts: ['a', 'b'], tls: null }, retries: 3.5, on: true }],
+    ['numbers', [0, 1, -1, 2 ** 31, 2 ** 32, 2 ** 53, -(2 ** 53), 1e300, 5e-324, NaN, Infinity, -Infinity, 0.1]],
+    ['dates', [new Date(0), new Date(-1e12), new Date(8.64e15), new Date(1234567890123)]],
+    ['empty things', [{}, [], '']],
+    ['integer-like keys', { 2: 'b', 1: 'a', x: 'c' }],
+    ['top-level number', 42],
+    ['top-level null', null],
+    ['top-level boolean', false],
+  ])('takes %s and gives them back', (_, value) => {
+    expect(idOf(value)).toBe('msgpack');
+    const back = roundTrip(value);
+    expect(sameValue(back, value)).toBe(true);
+    if (typeof value === 'object' && value !== null) expect(Object.keys(back as object)).toEqual(Object.keys(value));
+  });
+
+  it.each([
+    ['-0', -0],
+    ['-0 nested', { a: [1, -0] }],
+    ['undefined in an array', [1, undefined]],
+    ['undefined property', { a: undefined }],
+    ['a sparse array', [1, , 3]],
+    ['a class instance', [new (class Foo { a = 1 })()]],
+    ['a null-prototype object', Object.assign(Object.create(null) as object, { a: 1 })],
+    ['a Map', { m: new Map([[1, 2]]) }],
+    ['a Set', new Set([1])],
+    ['a BigInt', { n: 1n }],
+    ['an invalid Date', new Date(NaN)],
+    ['a Date with own properties', Object.assign(new Date(0), { tz: 'UTC' })],
+    ['a typed array inside', { xs: new Float64Array(2) }],
+    ['a __proto__ key', JSON.parse('{"__proto__": {"polluted": true}}') as unknown],
+    ['a lone surrogate key', { '\ud800': 1 }],
+    ['a RegExp', [/x/g]],
+    ['an Error', new Error('e')],
+    ['a boxed primitive', [Object(1) as unknown]],
+  ])('sends %s to v8, which keeps it', (_, value) => {
+    expect(idOf(value)).toBe('v8');
+    expect(sameValue(roundTrip(value), value)).toBe(true);
+  });
+
+  it('sends cycles and very deep nesting to v8', () => {
+    const cyclic: Record<string, unknown> = { a: 1 };
+    cyclic['self'] = cyclic;
+    expect(idOf(cyclic)).toBe('v8');
+    const back = roundTrip(cyclic) as Record<string, unknown>;
+    expect(back['self']).toBe(back);
+    let deep: unknown = 1;
+    for (let i = 0; i < 500; i++) deep = [deep];
+    expect(idOf(deep)).toBe('v8');
+    expect(sameValue(roundTrip(deep), deep)).toBe(true);
+  });
+
+  it('writes records much smaller than v8', () => {
+    const records = Array.from({ length: 1000 }, (_, i) => ({ id: i, name: `user${i}`, score: i * 0.5 }));
+    expect(serialize(records).length).toBeLessThan(serialize(records, { serializer: 'v8' }).length / 2);
+  });
+});
+
+describe('v8 fallback', () => {
+  it.each([
+    ['Map', new Map<unknown, unknown>([['a', 1], [2, { b: [3] }]])],
+    ['Set', new Set([1, 'two', 3n])],
+    ['BigInt', 2n ** 100n],
+    ['RegExp', /ab+c/gi],
+    ['undefined', undefined],
+    ['sparse array', [, 1, , 2]],
+  ])('round-trips %s', (_, value) => {
+    expect(idOf(value)).toBe('v8');
+    expect(sameValue(roundTrip(value), value)).toBe(true);
+  });
+
+  it('keeps Errors, shared references and cycles', () => {
+    const err = roundTrip(new RangeError('bad')) as Error;
+    expect(err.name).toBe('RangeError');
+    expect(err.message).toBe('bad');
+    const shared = { s: 1 };
+    const back = roundTrip(new Map([['a', shared], ['b', shared]]));
+    expect(back.get('a')).toBe(back.get('b'));
+  });
+});

@@ -1,0 +1,182 @@
+import { describe, expect, it } from '@jest/globals';
+import zlib from 'node:zlib';
+import fc from 'fast-check';
+import { CorruptFrameError, FORMAT_VERSION, SerializationError, UnknownSerializerError, availableCompressions, deserialize, inspectFrame, serialize, type Compression } from 'skein';
+import { crc32, crc32Portable } from '#src/serialize/checksum.js';
+
+function failure(bytes: unknown): CorruptFrameError | SerializationError {
+  try {
+    deserialize(bytes as Uint8Array);
+  } catch (e) {
+    expect(e).toBeInstanceOf(SerializationError);
+    return e as SerializationError;
+  }
+  throw new Error('deserialize did not throw');
+}
+
+const sample = (): Uint8Array => serialize({ hello: 'world', xs: [1, 2, 3] });
+
+describe('frame layout', () => {
+  it('starts with magic, version, and an 8-byte aligned payload', () => {
+    const frame = sample();
+    expect(Buffer.from(frame.subarray(0, 4)).toString('latin1')).toBe('SKNF');
+    expect(frame[4]).toBe(FORMAT_VERSION);
+    const info = inspectFrame(frame);
+    expect(info).toMatchObject({ formatVersion: 1, serializerId: 'msgpack', compression: 'none', checksum: true });
+    expect(info.headerLength % 8).toBe(0);
+    expect(info.headerLength + info.payloadLength).toBe(frame.length);
+  });
+
+  it('accepts a Buffer, an ArrayBuffer and a SharedArrayBuffer', () => {
+    const frame = sample();
+    const shared = new SharedArrayBuffer(frame.length);
+    new Uint8Array(shared).set(frame);
+    for (const input of [Buffer.from(frame), frame.slice().buffer, shared]) expect(deserialize(input)).toEqual({ hello: 'world', xs: [1, 2, 3] });
+  });
+
+  it('computes the same CRC-32 as zlib, natively or not', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), (data) => {
+        expect(crc32Portable(data)).toBe(crc32(data));
+        if (typeof (zlib as { crc32?: unknown }).crc32 === 'function') expect(crc32(data)).toBe(zlib.crc32(data) >>> 0);
+      }),
+    );
+  });
+});
+
+describe('corruption is reported, never decoded', () => {
+  it('empty input', () => {
+    expect(failure(new Uint8Array(0))).toMatchObject({ defect: 'empty', message: expect.stringMatching(/empty/) });
+  });
+
+  it('not bytes at all', () => {
+    expect(failure('SKNF')).toMatchObject({ defect: 'not-bytes' });
+    expect(failure(null)).toMatchObject({ defect: 'not-bytes' });
+  });
+
+  it('every truncation', () => {
+    const frame = sample();
+    for (let n = 1; n < frame.length; n++) {
+      const e = failure(frame.subarray(0, n));
+      expect(e).toBeInstanceOf(CorruptFrameError);
+      expect((e as CorruptFrameError).defect).toBe('truncated');
+    }
+  });
+
+  it('trailing bytes', () => {
+    const frame = sample();
+    const longer = new Uint8Array(frame.length + 3);
+    longer.set(frame);
+    expect(failure(longer)).toMatchObject({ defect: 'trailing-bytes', message: expect.stringMatching(/3 unexpected byte/) });
+  });
+
+  it('every single flipped bit, header or payload', () => {
+    const frame = sample();
+    for (let i = 0; i < frame.length; i++) {
+      for (let bit = 0; bit < 8; bit++) {
+        const bad = frame.slice();
+        bad[i]! ^= 1 << bit;
+        const e = failure(bad);
+        expect(e).toBeInstanceOf(CorruptFrameError);
+      }
+    }
+  });
+
+  it('a flipped payload byte is named as a payload checksum mismatch', () => {
+    const frame = serialize(new Float64Array(100).fill(1));
+    frame[frame.length - 5]! ^= 0xff;
+    expect(failure(frame)).toMatchObject({ defect: 'payload-checksum', serializerId: 'typed-array' });
+  });
+
+  it('random bytes', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 1, maxLength: 200 }), (bytes) => {
+        expect(failure(bytes)).toBeInstanceOf(CorruptFrameError);
+      }),
+    );
+  });
+
+  it('random bytes behind a valid magic', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), (tail) => {
+        const bytes = new Uint8Array(4 + tail.length);
+        bytes.set([0x53, 0x4b, 0x4e, 0x46]);
+        bytes.set(tail, 4);
+        expect(failure(bytes)).toBeInstanceOf(CorruptFrameError);
+      }),
+    );
+  });
+
+  it('an unknown serializer id', () => {
+    const frame = serialize(new Uint8Array([1]), { serializer: { id: 'someone.else', canSerialize: (v): v is unknown => true, serialize: () => new Uint8Array([1]), deserialize: () => 1 } });
+    const e = failure(frame);
+    expect(e).toBeInstanceOf(UnknownSerializerError);
+    expect(e).toMatchObject({ serializerId: 'someone.else', message: expect.stringMatching(/"someone.else", which is not registered here/) });
+  });
+
+  it('a payload its serializer cannot decode', () => {
+    const frame = serialize(new Uint8Array([0x92, 0x01]), { serializer: { id: 'msgpack', canSerialize: (v): v is unknown => true, serialize: (v) => v as Uint8Array, deserialize: () => 1 } });
+    expect(failure(frame)).toMatchObject({ defect: 'payload', serializerId: 'msgpack' });
+  });
+
+  it('without a payload checksum the header is still verified', () => {
+    const frame = serialize('some text', { checksum: false });
+    expect(inspectFrame(frame).checksum).toBe(false);
+    expect(deserialize(frame)).toBe('some text');
+    const bad = frame.slice();
+    bad[8]! ^= 1; // payload length
+    expect(failure(bad)).toMatchObject({ defect: 'header-checksum' });
+  });
+});
+
+describe('compression', () => {
+  const text = 'the quick brown fox jumps over the lazy dog '.repeat(500);
+  const compressions = availableCompressions().filter((c) => c !== 'none');
+
+  it('offers gzip, deflate and brotli, and zstd only where node:zlib has it', () => {
+    expect(compressions).toEqual(expect.arrayContaining(['gzip', 'deflate', 'brotli']));
+    expect(compressions.includes('zstd')).toBe(typeof (zlib as { zstdCompressSync?: unknown }).zstdCompressSync === 'function');
+  });
+
+  it.each(compressions)('%s: recorded in the frame, smaller, and transparent to deserialize', (c) => {
+    const frame = serialize(text, { compression: c });
+    const info = inspectFrame(frame);
+    expect(info.compression).toBe(c);
+    expect(info.rawLength).toBe(text.length + 1);
+    expect(frame.length).toBeLessThan(text.length / 5);
+    expect(deserialize(frame)).toBe(text);
+  });
+
+  it.each(compressions)('%s: typed arrays come back right (aligned copy)', (c) => {
+    const xs = Float64Array.from({ length: 10_000 }, (_, i) => i % 7);
+    const back = deserialize(serialize(xs, { compression: c })) as Float64Array;
+    expect(back).toHaveLength(xs.length);
+    expect(back.every((v, i) => v === xs[i])).toBe(true);
+  });
+
+  it('is skipped below minCompressBytes and when it would not help', () => {
+    expect(inspectFrame(serialize('tiny', { compression: 'gzip' })).compression).toBe('none');
+    expect(inspectFrame(serialize(text, { compression: 'gzip', minCompressBytes: 1e9 })).compression).toBe('none');
+    const noise = new Uint8Array(4096).map(() => Math.floor(Math.random() * 256));
+    expect(inspectFrame(serialize(noise, { compression: 'brotli' })).compression).toBe('none');
+  });
+
+  it('honours the level', () => {
+    const fast = serialize(text, { compression: 'gzip', compressionLevel: 1 });
+    const best = serialize(text, { compression: 'gzip', compressionLevel: 9 });
+    expect(best.length).toBeLessThanOrEqual(fast.length);
+  });
+
+  it('rejects an unknown compression', () => {
+    expect(() => serialize(1, { compression: 'lzma' as Compression })).toThrow(/Expected `compression` to be one of 'none', 'gzip'/);
+  });
+
+  it('a damaged compressed payload is caught', () => {
+    const frame = serialize(text, { compression: 'gzip' });
+    frame[frame.length - 10]! ^= 0xff;
+    expect(failure(frame)).toMatchObject({ defect: 'payload-checksum' });
+    const unchecked = serialize(text, { compression: 'deflate', checksum: false });
+    unchecked[unchecked.length - 10]! ^= 0xff;
+    expect(failure(unchecked)).toBeInstanceOf(CorruptFrameError);
+  });
+});
