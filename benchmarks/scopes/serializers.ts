@@ -1,0 +1,314 @@
+/**
+ * skein's serializer registry against node:v8 alone and JSON, per kind of
+ * value and size: serialize time, deserialize time, bytes. Every ratio is
+ * against v8 measured in the same rounds (methods interleaved, medians), so
+ * machine noise hits all of them alike.
+ */
+import v8 from 'node:v8';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { deserialize, serialize } from 'skein';
+import type { Scope, ScopeResult } from '../lib/scope.js';
+import { formatBytes, median } from '../lib/stats.js';
+import { seriesChart } from '../lib/chart.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const KB = 1024;
+const MB = 1024 * KB;
+
+type Kind = 'Float64Array' | 'records' | 'config' | 'string' | 'Map';
+
+interface Method {
+  readonly name: string;
+  serialize(value: unknown): unknown;
+  deserialize(encoded: unknown): unknown;
+  bytes(encoded: unknown): number;
+}
+
+const byteLength = (e: unknown): number => (typeof e === 'string' ? Buffer.byteLength(e) : (e as Uint8Array).byteLength);
+
+const skein: Method = { name: 'skein', serialize: (v) => serialize(v), deserialize: (e) => deserialize(e as Uint8Array), bytes: byteLength };
+const skeinNoCrc: Method = {
+  name: 'skein (no CRC)',
+  serialize: (v) => serialize(v, { checksum: false }),
+  deserialize: (e) => deserialize(e as Uint8Array),
+  bytes: byteLength,
+};
+const v8Method: Method = { name: 'v8', serialize: (v) => v8.serialize(v), deserialize: (e) => v8.deserialize(e as Buffer), bytes: byteLength };
+const json = (toJson: (v: unknown) => unknown): Method => ({
+  name: 'JSON',
+  serialize: (v) => JSON.stringify(toJson(v)),
+  deserialize: (e) => JSON.parse(e as string) as unknown,
+  bytes: byteLength,
+});
+// The floor for one copy of the bytes into a fresh buffer, both ways.
+const memcpy: Method = {
+  name: 'memcpy',
+  serialize: (v) => {
+    const src = v as Float64Array;
+    const out = new Uint8Array(src.byteLength);
+    out.set(new Uint8Array(src.buffer, src.byteOffset, src.byteLength));
+    return out;
+  },
+  deserialize: (e) => new Float64Array((e as Uint8Array).slice().buffer),
+  bytes: byteLength,
+};
+
+const words = 'lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor incididunt ut labore'.split(' ');
+
+function makeRecords(count: number): unknown[] {
+  return Array.from({ length: count }, (_, i) => ({
+    id: i,
+    name: `user${i}`,
+    email: `user${i}@example.com`,
+    score: (i * 7919) % 1000 / 7,
+    active: i % 3 === 0,
+    tags: [words[i % words.length]!, words[(i * 7) % words.length]!],
+  }));
+}
+
+function makeConfig(bytes: number): unknown {
+  // Heterogeneous nesting: every section has its own keys, unlike records.
+  let n = 0;
+  const section = (depth: number): Record<string, unknown> => {
+    const s: Record<string, unknown> = {};
+    for (let i = 0; i < 6; i++) {
+      const k = `${words[(n + i) % words.length]}_${n++}`;
+      s[k] = i % 3 === 0 ? n * 1.5 : i % 3 === 1 ? `${words[n % words.length]} ${n}` : n % 2 === 0;
+    }
+    s['hosts'] = [`host-${n}.example.com`, `host-${n + 1}.example.com`];
+    if (depth < 3) for (let i = 0; i < 3; i++) s[`child_${n}_${i}`] = section(depth + 1);
+    return s;
+  };
+  const sections = Math.max(1, Math.round(bytes / 3400));
+  const root: Record<string, unknown> = { version: 3, name: 'service' };
+  for (let i = 0; i < sections; i++) root[`section_${i}`] = section(i === 0 && bytes < 2 * KB ? 3 : 0);
+  return root;
+}
+
+function makeString(bytes: number): string {
+  const line = 'The quick brown fox jumps over the lazy dog; 0123456789 lorem ipsum dolor sit amet.\n';
+  return line.repeat(Math.ceil(bytes / line.length)).slice(0, bytes);
+}
+
+function make(kind: Kind, bytes: number): unknown {
+  switch (kind) {
+    case 'Float64Array':
+      return Float64Array.from({ length: bytes / 8 }, (_, i) => Math.sin(i) * 1000);
+    case 'records':
+      return makeRecords(Math.max(1, Math.round(bytes / 95))); // ~95 v8 bytes per record
+    case 'config':
+      return makeConfig(bytes);
+    case 'string':
+      return makeString(bytes);
+    case 'Map':
+      return new Map(Array.from({ length: Math.max(1, Math.round(bytes / 24)) }, (_, i) => [`key-${i}`, i * 0.5]));
+  }
+}
+
+function methodsFor(kind: Kind, bytes: number): Method[] {
+  const methods = [skein, v8Method];
+  if (kind === 'Float64Array') methods.push(skeinNoCrc, memcpy);
+  // JSON of 256 MB (and of big typed arrays, as number text) takes minutes and gigabytes: skipped there.
+  const jsonLimit = kind === 'Float64Array' ? 16 * MB : 64 * MB;
+  if (bytes <= jsonLimit) methods.push(json(kind === 'Float64Array' ? (v) => Array.from(v as Float64Array) : kind === 'Map' ? (v) => [...(v as Map<unknown, unknown>)] : (v) => v));
+  return methods;
+}
+
+/** Calls per sample so that one sample takes at least ~3 ms (timer resolution and call overhead). */
+function calibrate(fn: () => unknown): number {
+  let k = 1;
+  for (;;) {
+    const t0 = performance.now();
+    for (let i = 0; i < k; i++) fn();
+    const dt = performance.now() - t0;
+    if (dt >= 3 || k >= 1 << 16) return k;
+    k *= dt < 0.3 ? 10 : 2;
+  }
+}
+
+interface Cell {
+  kind: Kind;
+  size: number;
+  label: string;
+  results: Record<string, { serializeMs: number; deserializeMs: number; bytes: number; zeroCopy?: boolean }>;
+}
+
+function measureCell(kind: Kind, size: number, label: string, value: unknown, quick: boolean, minRounds: number): Cell {
+  const methods = methodsFor(kind, size);
+  const encoded = new Map(methods.map((m) => [m.name, m.serialize(value)]));
+  const ks = new Map(methods.flatMap((m) => [[`s:${m.name}`, calibrate(() => m.serialize(value))], [`d:${m.name}`, calibrate(() => m.deserialize(encoded.get(m.name)))]]));
+  const samples = new Map<string, number[]>([...ks.keys()].map((k) => [k, []]));
+  const budgetMs = quick ? 300 : 5000;
+  const start = performance.now();
+  for (let round = 0; ; round++) {
+    for (const m of methods) {
+      for (const [op, fn] of [['s', () => m.serialize(value)], ['d', () => m.deserialize(encoded.get(m.name))]] as const) {
+        const k = ks.get(`${op}:${m.name}`)!;
+        const t0 = performance.now();
+        for (let i = 0; i < k; i++) fn();
+        samples.get(`${op}:${m.name}`)!.push((performance.now() - t0) / k);
+      }
+    }
+    const elapsed = performance.now() - start;
+    const rounds = round + 1;
+    if (rounds >= (quick ? 3 : minRounds) && (elapsed > budgetMs || rounds >= 21)) break;
+  }
+  const results: Cell['results'] = {};
+  for (const m of methods) {
+    const e = encoded.get(m.name);
+    const back = m.deserialize(e);
+    results[m.name] = {
+      serializeMs: median(samples.get(`s:${m.name}`)!),
+      deserializeMs: median(samples.get(`d:${m.name}`)!),
+      bytes: m.bytes(e),
+      ...(m.name.startsWith('skein') && kind === 'Float64Array' ? { zeroCopy: (back as Float64Array).buffer === (e as Uint8Array).buffer } : {}),
+    };
+  }
+  return { kind, size, label, results };
+}
+
+const fmtMs = (ms: number | undefined): string => (ms === undefined ? '–' : ms < 0.01 ? `${(ms * 1000).toFixed(2)} µs` : ms < 10 ? `${ms.toFixed(3)} ms` : `${ms.toFixed(1)} ms`);
+const ratio = (x: number): string => `${x.toFixed(2)}x`;
+
+const scope: Scope = {
+  name: 'serializers',
+  description:
+    "skein's serializer registry (`serialize`/`deserialize`, frame and CRC-32 included) vs `v8.serialize` alone vs `JSON`, for a Float64Array, records (`{id, name, email, score, active, tags}`), a nested config object, a long ASCII string and a Map<string, number>. Speed ratios are v8 time / skein time (above 1 = skein faster); bytes ratio is skein / v8.",
+  async run(ctx): Promise<ScopeResult> {
+    const kinds: Kind[] = ['Float64Array', 'records', 'config', 'string', 'Map'];
+    const sizes = ctx.quick ? [KB, 64 * KB, MB] : [KB, 64 * KB, MB, 16 * MB, 64 * MB, 256 * MB];
+    // Object graphs of 256 MB take ~3 GB of heap and minutes per round in v8: capped at 64 MB.
+    const maxSize: Record<Kind, number> = { Float64Array: 256 * MB, string: 256 * MB, records: 64 * MB, config: 64 * MB, Map: 64 * MB };
+    const cells: Cell[] = [];
+    for (const kind of kinds) {
+      for (const size of sizes.filter((s) => s <= maxSize[kind])) {
+        let value: unknown = make(kind, size);
+        const cell = measureCell(kind, size, formatBytes(size), value, ctx.quick, size >= 64 * MB ? 3 : 5);
+        value = undefined;
+        cells.push(cell);
+        const s = cell.results['skein']!;
+        const v = cell.results['v8']!;
+        ctx.log(`${kind} ${cell.label}: serialize ${ratio(v.serializeMs / s.serializeMs)} vs v8, deserialize ${ratio(v.deserializeMs / s.deserializeMs)}, bytes ${ratio(s.bytes / v.bytes)}`);
+        (globalThis as { gc?: () => void }).gc?.();
+      }
+    }
+    // The issue's headline case, with more rounds for a steadier ratio.
+    const recordCount = ctx.quick ? 20_000 : 200_000;
+    const headline = measureCell('records', recordCount * 95, `${recordCount / 1000}k records`, makeRecords(recordCount), ctx.quick, 9);
+    cells.push(headline);
+
+    const columns = ['kind', 'size', 'skein ser', 'v8 ser', 'JSON ser', 'skein de', 'v8 de', 'JSON de', 'skein bytes', 'v8 bytes', 'ser vs v8', 'de vs v8', 'bytes vs v8'];
+    const rows = cells.map((c) => {
+      const s = c.results['skein']!;
+      const v = c.results['v8']!;
+      const j = c.results['JSON'];
+      return [
+        c.kind,
+        c.label,
+        fmtMs(s.serializeMs),
+        fmtMs(v.serializeMs),
+        fmtMs(j?.serializeMs),
+        fmtMs(s.deserializeMs),
+        fmtMs(v.deserializeMs),
+        fmtMs(j?.deserializeMs),
+        formatBytes(s.bytes),
+        formatBytes(v.bytes),
+        ratio(v.serializeMs / s.serializeMs),
+        ratio(v.deserializeMs / s.deserializeMs),
+        ratio(s.bytes / v.bytes),
+      ];
+    });
+
+    const targets: string[] = [];
+    const met = (ok: boolean): string => (ok ? 'met' : 'NOT met');
+    const h = headline.results;
+    const hs = h['v8']!.serializeMs / h['skein']!.serializeMs;
+    const hd = h['v8']!.deserializeMs / h['skein']!.deserializeMs;
+    const hb = h['skein']!.bytes / h['v8']!.bytes;
+    targets.push(`${headline.label} serialize ${ratio(hs)} faster than v8 (target >= 2.5x): ${met(hs >= 2.5)}`);
+    targets.push(`${headline.label} deserialize ${ratio(hd)} faster than v8 (target >= 2.5x): ${met(hd >= 2.5)}`);
+    targets.push(`${headline.label} bytes ${ratio(hb)} of v8 (target <= 0.5x): ${met(hb <= 0.5)}`);
+    const f64 = cells.filter((c) => c.kind === 'Float64Array');
+    const vsCopy = f64.map((c) => [c.label, c.results['skein']!.serializeMs / c.results['memcpy']!.serializeMs, c.results['skein (no CRC)']!.serializeMs / c.results['memcpy']!.serializeMs] as const);
+    const bigCopy = vsCopy.filter((_, i) => f64[i]!.size >= MB);
+    targets.push(
+      `Float64Array serialize vs one memcpy, CRC on: ${vsCopy.map(([l, r]) => `${l} ${ratio(r)}`).join(', ')} (target <= 1.2x from 1 MB up): ${met(bigCopy.every(([, r]) => r <= 1.2))}`,
+    );
+    targets.push(`Float64Array serialize vs one memcpy, CRC off: ${vsCopy.map(([l, , r]) => `${l} ${ratio(r)}`).join(', ')} (target <= 1.2x from 1 MB up): ${met(bigCopy.every(([, , r]) => r <= 1.2))}`);
+    const zero = f64.every((c) => c.results['skein']!.zeroCopy === true);
+    targets.push(
+      `Float64Array deserialize is a zero-copy view of the frame at every size: ${met(zero)} (skein de / memcpy de: ${f64.map((c) => `${c.label} ${ratio(c.results['skein']!.deserializeMs / c.results['memcpy']!.deserializeMs)}`).join(', ')})`,
+    );
+    const slow = cells.flatMap((c) => {
+      const s = c.results['skein']!;
+      const v = c.results['v8']!;
+      return [
+        ...(s.serializeMs > 1.1 * v.serializeMs ? [`${c.kind} ${c.label} serialize ${ratio(v.serializeMs / s.serializeMs)}`] : []),
+        ...(s.deserializeMs > 1.1 * v.deserializeMs ? [`${c.kind} ${c.label} deserialize ${ratio(v.deserializeMs / s.deserializeMs)}`] : []),
+      ];
+    });
+    targets.push(`no kind slower than v8 by more than 10% (ratio >= 0.91x everywhere): ${met(slow.length === 0)}${slow.length ? ` — below: ${slow.join('; ')}` : ''}`);
+
+    const points = cells
+      .filter((c) => c !== headline)
+      .flatMap((c) =>
+        Object.entries(c.results).map(([method, r]) => ({ kind: c.kind, size: c.size, method, serializeMs: r.serializeMs, deserializeMs: r.deserializeMs, bytes: r.bytes })),
+      );
+    const ratios = cells
+      .filter((c) => c !== headline)
+      .flatMap((c) => {
+        const s = c.results['skein']!;
+        const v = c.results['v8']!;
+        return [
+          { kind: c.kind, size: c.size, op: 'serialize', ratio: v.serializeMs / s.serializeMs },
+          { kind: c.kind, size: c.size, op: 'deserialize', ratio: v.deserializeMs / s.deserializeMs },
+          { kind: c.kind, size: c.size, op: 'bytes (v8 / skein)', ratio: v.bytes / s.bytes },
+        ];
+      });
+    const suffix = ctx.quick ? '-quick' : '';
+    const charts: string[] = [];
+    const sizeAxis = { field: 'size', title: 'value size (bytes)', log: true };
+    const common = { data: points, x: sizeAxis, series: { field: 'method', title: 'method' }, facet: { field: 'kind', columns: 3, sort: kinds } } as const;
+    for (const [field, title, file] of [
+      ['serializeMs', 'serialize time (ms, median)', 'serialize-time'],
+      ['deserializeMs', 'deserialize time (ms, median)', 'deserialize-time'],
+      ['bytes', 'encoded size (bytes)', 'bytes'],
+    ] as const) {
+      const rel = `results/serializers-${file}${suffix}.svg`;
+      await seriesChart({ ...common, title: `serializers: ${title}`, y: { field, title, log: true } }, path.join(here, '..', rel));
+      charts.push(rel);
+    }
+    const rel = `results/serializers-vs-v8${suffix}.svg`;
+    await seriesChart(
+      {
+        title: 'serializers: skein vs v8 (above 1 = skein better)',
+        data: ratios,
+        x: sizeAxis,
+        y: { field: 'ratio', title: 'v8 / skein', log: true },
+        series: { field: 'op', title: '' },
+        facet: { field: 'kind', columns: 3, sort: kinds },
+        rule: 1,
+      },
+      path.join(here, '..', rel),
+    );
+    charts.push(rel);
+
+    return {
+      table: { columns, rows },
+      parameters: {
+        sizes: sizes.map(formatBytes),
+        maxSizePerKind: Object.fromEntries(Object.entries(maxSize).map(([k, v]) => [k, formatBytes(v)])),
+        headlineRecords: recordCount,
+        rounds: ctx.quick ? 3 : 'adaptive: >= 5 (>= 3 at 64 MB+, >= 9 headline), up to 21 or ~5 s per cell',
+        jsonSkipped: 'Float64Array > 16 MB, everything > 64 MB',
+        statistic: 'median of rounds; methods interleaved within each round',
+      },
+      data: cells,
+      targets,
+      charts,
+    };
+  },
+};
+
+export default scope;
