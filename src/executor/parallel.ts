@@ -1,5 +1,5 @@
 import type { Backend } from './backend.js';
-import { delayed, type Delayed } from './delayed.js';
+import { delayed, type Delayed, type DelayedResult } from './delayed.js';
 import { ParallelClosedError } from './errors.js';
 import { resolveOptions, type ParallelOptions, type ResolvedOptions } from './options.js';
 import { Progress } from './progress.js';
@@ -13,7 +13,7 @@ export type ErrorMode = 'raise' | 'settle';
 export type TaskOutcome<R, E extends ErrorMode> = E extends 'settle' ? PromiseSettledResult<R> : R;
 
 /** Any iterable or async iterable of delayed calls. */
-export type Tasks<R> = Iterable<Delayed<R>> | AsyncIterable<Delayed<R>>;
+export type Tasks<D extends Delayed<unknown> = Delayed<unknown>> = Iterable<D> | AsyncIterable<D>;
 
 function settled(outcome: Outcome): PromiseSettledResult<unknown> {
   return outcome.ok ? { status: 'fulfilled', value: outcome.value } : { status: 'rejected', reason: outcome.error };
@@ -83,7 +83,7 @@ export class Parallel<E extends ErrorMode = 'raise'> {
   }
 
   /** Runs every task and resolves with the results in input order. */
-  async run<R>(tasks: Tasks<R>): Promise<TaskOutcome<R, E>[]> {
+  async run<D extends Delayed<unknown>>(tasks: Tasks<D>): Promise<TaskOutcome<DelayedResult<D>, E>[]> {
     const settle = this.#options.errors === 'settle';
     const results: unknown[] = [];
     const run = this.#start(tasks, (index, outcome) => {
@@ -94,14 +94,17 @@ export class Parallel<E extends ErrorMode = 'raise'> {
     } finally {
       this.#runs.delete(run);
     }
-    return results as TaskOutcome<R, E>[];
+    return results as TaskOutcome<DelayedResult<D>, E>[];
   }
 
   /**
    * Yields results as tasks finish: in input order (default), or in completion
    * order with `{ ordered: false }`. Breaking out stops the run.
    */
-  async *iter<R>(tasks: Tasks<R>, options: { ordered?: boolean } = {}): AsyncGenerator<TaskOutcome<R, E>, void, undefined> {
+  async *iter<D extends Delayed<unknown>>(
+    tasks: Tasks<D>,
+    options: { ordered?: boolean } = {},
+  ): AsyncGenerator<TaskOutcome<DelayedResult<D>, E>, void, undefined> {
     const ordered = options.ordered ?? true;
     const settle = this.#options.errors === 'settle';
     const buffer = new Map<number, unknown>();
@@ -136,12 +139,12 @@ export class Parallel<E extends ErrorMode = 'raise'> {
           while (buffer.has(next)) {
             const value = buffer.get(next);
             buffer.delete(next++);
-            yield value as TaskOutcome<R, E>;
+            yield value as TaskOutcome<DelayedResult<D>, E>;
             run.poke();
           }
         } else {
           while (queue.length > 0) {
-            yield queue.shift() as TaskOutcome<R, E>;
+            yield queue.shift() as TaskOutcome<DelayedResult<D>, E>;
             run.poke();
           }
         }
@@ -169,14 +172,14 @@ export class Parallel<E extends ErrorMode = 'raise'> {
         : (function* () {
             for (const item of items as Iterable<A>) yield call(item);
           })();
-    return this.run(source as Tasks<Awaited<R>>);
+    return this.run(source as Tasks<Delayed<Awaited<R>>>) as Promise<TaskOutcome<Awaited<R>, E>[]>;
   }
 
   /** Stops the workers. Runs still going are cancelled. Safe to call twice. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    for (const run of this.#runs) run.cancel();
+    for (const run of this.#runs) run.cancel(new ParallelClosedError());
     this.#runs.clear();
     const backend = this.#backend;
     this.#backend = undefined;
@@ -196,10 +199,10 @@ export class Parallel<E extends ErrorMode = 'raise'> {
  * @example
  * const out = await parallel(xs.map((x) => delayed(square)(x)), { nJobs: 2 });
  */
-export async function parallel<R, E extends ErrorMode = 'raise'>(
-  tasks: Tasks<R>,
+export async function parallel<D extends Delayed<unknown>, E extends ErrorMode = 'raise'>(
+  tasks: Tasks<D>,
   options: ParallelOptions & { errors?: E } = {},
-): Promise<TaskOutcome<R, E>[]> {
+): Promise<TaskOutcome<DelayedResult<D>, E>[]> {
   const par = new Parallel<E>(options);
   try {
     return await par.run(tasks);

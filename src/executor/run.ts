@@ -78,6 +78,7 @@ export class TaskRun {
   readonly #isAsync: boolean;
   #exhausted = false;
   #pulled = 0;
+  readonly #knownTotal: number | undefined;
   readonly #ready: Batch[] = [];
   readonly #inFlight = new Map<Batch, AbortController>();
   #filling = false;
@@ -104,6 +105,7 @@ export class TaskRun {
     if (typeof source !== 'object' || source === null) {
       throw new TypeError(`Expected \`tasks\` to be an iterable or async iterable of delayed calls, got ${describeValue(source)}`);
     }
+    this.#knownTotal = Array.isArray(source) ? source.length : undefined;
     if (typeof (source as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function') {
       this.#iterator = (source as AsyncIterable<unknown>)[Symbol.asyncIterator]();
       this.#isAsync = true;
@@ -117,7 +119,7 @@ export class TaskRun {
 
   /** Total number of tasks, once known. */
   get total(): number | undefined {
-    return this.#exhausted ? this.#pulled : undefined;
+    return this.#exhausted ? this.#pulled : this.#knownTotal;
   }
 
   start(): Promise<void> {
@@ -131,9 +133,17 @@ export class TaskRun {
     return this.#promise;
   }
 
-  /** Stops early (a consumer broke out of `iter()`): nothing new starts, queued batches are dropped. */
-  cancel(): void {
+  /**
+   * Stops early: nothing new starts, queued batches are dropped. Without a
+   * reason (a consumer broke out of `iter()`) the run resolves; with one, it
+   * rejects with it.
+   */
+  cancel(reason?: unknown): void {
     if (this.#settled) return;
+    if (reason !== undefined) {
+      this.#fail(reason, true);
+      return;
+    }
     this.#stopped = true;
     this.#cancelInFlight(CANCEL_UNSTARTED);
     this.#finish();

@@ -5,7 +5,7 @@ import { decodeError, registerErrorClass } from '../ship/wire-error.js';
 import { SerializationError } from '../serialize/errors.js';
 import { ClosureCaptureError, UnshippableFunctionError } from '../ship/errors.js';
 import { TaskModuleError } from '../ship/describe.js';
-import { locateCloneFailure, uncloneableError } from '../ship/cloneable.js';
+import { findCloneFailure, uncloneableError } from '../ship/cloneable.js';
 import type { Backend, BatchOutcome, BatchRequest, RunBatchOptions } from './backend.js';
 import { CANCEL_UNSTARTED } from './backend.js';
 import { TaskTimeoutError, WorkerCrashedError } from './errors.js';
@@ -122,27 +122,34 @@ export class ThreadsBackend implements Backend {
     } catch (error) {
       if (timedOut) throw timedOut;
       if (signal.aborted) throw signal.reason === CANCEL_UNSTARTED ? new Error('cancelled') : signal.reason;
-      if (typeof error === 'object' && error !== null && (error as Error).name === 'DataCloneError') {
-        // Structured clone refused something the up-front check could not see
-        // (a native handle, say): find which task and where.
-        for (let i = 0; i < batch.tasks.length; i++) {
-          const task = batch.tasks[i]!;
-          const path = locateCloneFailure(task.args, 'args');
-          if (path !== 'args') {
-            const err = uncloneableError({ path, reason: 'something structured clone cannot copy' }, error);
-            Object.defineProperty(err, 'taskIndex', { value: batch.firstIndex + i, writable: true, configurable: true });
-            throw err;
-          }
-        }
-        throw uncloneableError({ path: 'captures', reason: 'something structured clone cannot copy' }, error);
-      }
       const at = readClock(clock);
+      if (at === undefined) {
+        // The batch never reached a worker: most likely structured clone
+        // refused something the up-front check cannot see (a port, a native
+        // handle). Find which task and where.
+        const failure = this.#findCloneFailure(batch, error);
+        if (failure) throw failure;
+      }
       throw new WorkerCrashedError(batch.firstIndex + (at?.offset ?? 0), error);
     } finally {
       clearTimeout(timer);
       signal.removeEventListener('abort', onAbort);
       this.#clocks.give(clock);
     }
+  }
+
+  #findCloneFailure(batch: BatchRequest, cause: unknown): Error | undefined {
+    for (let i = 0; i < batch.tasks.length; i++) {
+      const path = findCloneFailure(batch.tasks[i]!.args, 'args');
+      if (path !== undefined) {
+        const error = uncloneableError({ path, reason: 'something structured clone cannot copy' }, cause);
+        Object.defineProperty(error, 'taskIndex', { value: batch.firstIndex + i, writable: true, configurable: true });
+        return error;
+      }
+    }
+    const fns = batch.toWire().fns;
+    const path = findCloneFailure(fns.map((f) => f.values), 'captures');
+    return path === undefined ? undefined : uncloneableError({ path, reason: 'something structured clone cannot copy' }, cause);
   }
 
   async close(): Promise<void> {

@@ -20,6 +20,8 @@ export interface ModuleFunctionWire {
   readonly id: string;
   readonly url: string;
   readonly exportName: string;
+  /** A module whose `register()` makes this thread able to import the task module (tsx, for TypeScript). */
+  readonly loader?: string;
 }
 
 export type FunctionWire = SourceFunctionWire | ModuleFunctionWire;

@@ -5,6 +5,7 @@ import { UnshippableFunctionError } from './errors.js';
 
 /** What the caller needs to know to ship a function by source. */
 export interface FunctionSource {
+  /** The function's name, or a short excerpt of its source when it has none. */
   readonly name: string;
   /** An expression that evaluates to the function (method shorthand is rewritten to one). */
   readonly expression: string;
@@ -41,6 +42,11 @@ function isWorkerGlobal(name: string): boolean {
   return workerGlobals.has(name);
 }
 
+function excerpt(source: string): string {
+  const flat = source.replace(/\s+/g, ' ');
+  return flat.length > 40 ? `${flat.slice(0, 37)}...` : flat;
+}
+
 const NATIVE = /\{\s*\[native code\]\s*\}\s*$/;
 
 function parseExpression(code: string): AcornNode {
@@ -52,8 +58,8 @@ function parseExpression(code: string): AcornNode {
  * and scope analysis: a regex cannot tell a shadowed name from a captured one.
  */
 export function analyzeFunction(fn: Function): FunctionSource {
-  const name = typeof fn.name === 'string' ? fn.name : '';
   const source = Function.prototype.toString.call(fn);
+  const name = typeof fn.name === 'string' && fn.name !== '' ? fn.name : excerpt(source);
   if (NATIVE.test(source)) {
     throw new UnshippableFunctionError(name.replace(/^bound /, ''), name.startsWith('bound ') ? 'bound' : 'native');
   }

@@ -107,24 +107,22 @@ export function uncloneableError(found: { path: string; reason: string }, cause?
 }
 
 /**
- * Locates what structured clone refused, after the fact: used when a clone
- * failed for a reason the cheap walk does not know (a native handle, say).
+ * Locates what structured clone refuses, after the fact: used when a post
+ * failed for a reason the cheap walk does not know (a native handle, a port).
+ * Returns undefined when `value` clones.
  */
-export function locateCloneFailure(value: unknown, path: string): string {
+export function findCloneFailure(value: unknown, path: string): string | undefined {
   try {
     structuredClone(value);
-    return path;
+    return undefined;
   } catch {
     if (typeof value !== 'object' || value === null) return path;
     const entries: [string, unknown][] = Array.isArray(value)
       ? value.map((v, i) => [`${path}[${i}]`, v])
       : Object.keys(value).map((k) => [path + key(k), (value as Record<string, unknown>)[k]]);
     for (const [p, v] of entries) {
-      try {
-        structuredClone(v);
-      } catch {
-        return locateCloneFailure(v, p);
-      }
+      const inner = findCloneFailure(v, p);
+      if (inner !== undefined) return inner;
     }
     return path;
   }

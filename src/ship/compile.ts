@@ -7,6 +7,20 @@ type Factory = (...values: unknown[]) => unknown;
 const factories = new Map<string, Factory>();
 const instances = new Map<string, unknown>();
 const modules = new Map<string, Promise<Record<string, unknown>> | Record<string, unknown>>();
+const loaders = new Map<string, Promise<void>>();
+
+/** Registers a loader (tsx for TypeScript task modules) in this thread, once. */
+function useLoader(url: string): Promise<void> {
+  let ready = loaders.get(url);
+  if (ready === undefined) {
+    ready = (import(url) as Promise<{ register?: () => unknown }>).then((api) => {
+      if (typeof api.register !== 'function') throw new TypeError(`Loader ${url} has no register() function`);
+      api.register();
+    });
+    loaders.set(url, ready);
+  }
+  return ready;
+}
 
 function factoryFor(fn: Extract<FunctionWire, { kind: 'source' }>): Factory {
   let factory = factories.get(fn.id);
@@ -42,7 +56,9 @@ export function instantiate(inst: FunctionInstanceWire, revive?: (value: unknown
     if (loaded !== undefined && !(loaded instanceof Promise)) return fromModule(loaded, fn);
     const pending =
       loaded ??
-      (import(fn.url) as Promise<Record<string, unknown>>).then(
+      (fn.loader ? useLoader(fn.loader) : Promise.resolve())
+        .then(() => import(fn.url) as Promise<Record<string, unknown>>)
+        .then(
         (mod) => {
           modules.set(fn.url, mod);
           return mod;

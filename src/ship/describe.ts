@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { LRUCache } from 'lru-cache';
 import type { FunctionInstanceWire, CapturedFunctionWire, SourceFunctionWire } from '../protocol/messages.js';
 import { describeValue, SkeinError } from '../errors.js';
@@ -48,7 +49,7 @@ function shipPlain(fn: Function): ShippedFunction {
   const info = analyzeCached(fn);
   if (info.isClass) throw new UnshippableFunctionError(info.name, 'class');
   if (info.free.length > 0) throw new ClosureCaptureError(info.name, info.free);
-  return { name: info.name, wire: { fn: sourceWire(info.name, '', info.expression, []), values: [] }, local: fn as ShippedFunction['local'] };
+  return { name: info.name, wire: { fn: sourceWire(fn.name, '', info.expression, []), values: [] }, local: fn as ShippedFunction['local'] };
 }
 
 function shipWrapped(wrapper: Function, fn: Function, captures: Record<string, unknown>): ShippedFunction {
@@ -78,7 +79,7 @@ function shipWrapped(wrapper: Function, fn: Function, captures: Record<string, u
       values.push(value);
     }
   }
-  return { name: info.name, wire: { fn: sourceWire(info.name, prelude, info.expression, valueNames), values }, local: wrapper as ShippedFunction['local'] };
+  return { name: info.name, wire: { fn: sourceWire(fn.name, prelude, info.expression, valueNames), values }, local: wrapper as ShippedFunction['local'] };
 }
 
 /** How `fn` travels to a worker; computed once per function object. */
@@ -147,6 +148,29 @@ export class TaskModuleError extends SkeinError {
 
 const modules = new WeakMap<Function, ShippedFunction>();
 
+/**
+ * Worker threads do not inherit the caller's `--import` loader hooks on Node
+ * 20 (nodejs/node#47747), so a TypeScript task module needs its worker to
+ * register tsx itself: find the tsx this process runs under.
+ */
+function typeScriptLoader(url: string): string | undefined {
+  if ((process.features as { typescript?: unknown }).typescript) return undefined;
+  const flag = process.execArgv.find((a) => /[\\/]tsx[\\/]dist[\\/](loader|esm[\\/]index)\.m?js$/.test(a));
+  if (flag === undefined) {
+    throw new TaskModuleError(
+      `Task module ${url} is TypeScript: run the caller under tsx (npx tsx your-script.ts) so workers can load it, or point task() at built JavaScript.`,
+      url,
+    );
+  }
+  // The ESM build of tsx's API: its CommonJS build registers hooks by a path
+  // that does not resolve from inside a worker.
+  const require = createRequire(flag.startsWith('file:') ? fileURLToPath(flag) : flag);
+  const manifest = require.resolve('tsx/package.json');
+  const exportsMap = (require('tsx/package.json') as { exports: Record<string, { import?: { default?: string } }> }).exports;
+  const entry = exportsMap['./esm/api']?.import?.default ?? './dist/esm/api/index.mjs';
+  return pathToFileURL(path.join(path.dirname(manifest), entry)).href;
+}
+
 /** A function named by reference to a module export; calling it locally imports the module. */
 export type TaskFunction<F extends (...args: any[]) => any> = ((...args: Parameters<F>) => Promise<Awaited<ReturnType<F>>>) & {
   readonly url: string;
@@ -190,9 +214,10 @@ export function task<F extends (...args: any[]) => any = (...args: any[]) => any
     if (typeof fn !== 'function') throw new TaskModuleError(`Module ${url} has no function export \`${exportName}\``, url);
     return (fn as (...a: unknown[]) => unknown)(...args);
   };
+  const loader = /\.(ts|mts|cts|tsx)$/.test(new URL(url).pathname) ? typeScriptLoader(url) : undefined;
   const id = `${url}#${exportName}`;
   Object.defineProperty(call, 'name', { value: exportName });
   Object.defineProperties(call, { url: { value: url, enumerable: true }, exportName: { value: exportName, enumerable: true } });
-  modules.set(call, { name: exportName, wire: { fn: { kind: 'module', id, url, exportName }, values: [] }, local: call });
+  modules.set(call, { name: exportName, wire: { fn: { kind: 'module', id, url, exportName, ...(loader ? { loader } : {}) }, values: [] }, local: call });
   return call as unknown as TaskFunction<F>;
 }

@@ -10,6 +10,7 @@ export class ClosureCaptureError extends SkeinError {
 
   constructor(functionName: string, identifiers: readonly string[], options: { alreadyCaptured?: readonly string[] } = {}) {
     const shown = functionName || 'the function';
+    const named = /^[A-Za-z_$][\w$]*$/.test(functionName);
     const all = [...(options.alreadyCaptured ?? []), ...identifiers];
     const hints: string[] = [];
     if (identifiers.includes('require')) {
@@ -18,9 +19,9 @@ export class ClosureCaptureError extends SkeinError {
     super(
       `\`${shown}\` captures outer variable${identifiers.length === 1 ? '' : 's'} ${identifiers.map((i) => `\`${i}\``).join(', ')}: ` +
         'functions travel to workers by source, so captured variables would not exist there.\n' +
-        `Fix: wrapNonSerializable(${functionName || 'fn'}, { ${all.join(', ')} }) to send them along, ` +
+        `Fix: wrapNonSerializable(${named ? functionName : 'fn'}, { ${all.join(', ')} }) to send them along, ` +
         'pass them as arguments, or export the function and use task(import.meta.url, ' +
-        `'${functionName || 'name'}').` +
+        `'${named ? functionName : 'name'}').` +
         (hints.length > 0 ? `\n${hints.join('\n')}` : ''),
       { code: 'ERR_SKEIN_CLOSURE_CAPTURE' },
     );
