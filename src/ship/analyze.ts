@@ -47,6 +47,14 @@ function excerpt(source: string): string {
   return flat.length > 40 ? `${flat.slice(0, 37)}...` : flat;
 }
 
+/**
+ * Helpers a bundler (esbuild, so tsx) writes into function bodies; the worker
+ * defines them (see BUNDLER_PRELUDE), so they are not captures.
+ */
+const BUNDLER_HELPERS = new Set(['__name']);
+export const BUNDLER_PRELUDE =
+  'const __name = (target, value) => Object.defineProperty(target, "name", { value, configurable: true });\n';
+
 const NATIVE = /\{\s*\[native code\]\s*\}\s*$/;
 
 function parseExpression(code: string): AcornNode {
@@ -85,7 +93,7 @@ export function analyzeFunction(fn: Function): FunctionSource {
   const free = new Set<string>();
   for (const ref of global?.through ?? []) {
     const id = ref.identifier.name;
-    if (!isWorkerGlobal(id)) free.add(id);
+    if (!isWorkerGlobal(id) && !BUNDLER_HELPERS.has(id)) free.add(id);
   }
   return { name, expression, isClass: /^class\b/.test(source), free: [...free].sort() };
 }

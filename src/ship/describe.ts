@@ -6,7 +6,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { LRUCache } from 'lru-cache';
 import type { FunctionInstanceWire, CapturedFunctionWire, SourceFunctionWire } from '../protocol/messages.js';
 import { describeValue, SkeinError } from '../errors.js';
-import { analyzeFunction, type FunctionSource } from './analyze.js';
+import { BUNDLER_PRELUDE, analyzeFunction, type FunctionSource } from './analyze.js';
 import { ClosureCaptureError, UnshippableFunctionError } from './errors.js';
 import { assertCloneable } from './cloneable.js';
 
@@ -41,7 +41,8 @@ function sourceUrl(name: string, id: string): string {
 
 function sourceWire(name: string, prelude: string, expression: string, valueNames: readonly string[]): SourceFunctionWire {
   const id = createHash('sha1').update(valueNames.join(',')).update('\0').update(prelude).update('\0').update(expression).digest('hex');
-  const body = `${prelude}return ${expression};\n${sourceUrl(name, id)}`;
+  const helpers = /\b__name\(/.test(prelude + expression) ? BUNDLER_PRELUDE : '';
+  const body = `${helpers}${prelude}return ${expression};\n${sourceUrl(name, id)}`;
   return { kind: 'source', id, name, body, valueNames };
 }
 

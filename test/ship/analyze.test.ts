@@ -58,3 +58,13 @@ describe('analyzeFunction', () => {
     expect(() => analyzeFunction(bound)).toThrow(/bound function/);
   });
 });
+
+describe('code written by bundlers', () => {
+  test("esbuild's __name helper (tsx keeps function names with it) is not a capture, and works in a worker", async () => {
+    const { delayed, parallel } = await import('skein');
+    // What esbuild emits for a named inner function under keepNames.
+    const fn = new Function('return (x) => { const inner = __name(() => x * 2, "inner"); return inner.name + ":" + inner(); }')() as (x: number) => string;
+    expect(analyzeFunction(fn).free).toEqual([]);
+    expect(await parallel([delayed(fn)(21)], { nJobs: 2 })).toEqual(['inner:42']);
+  });
+});
