@@ -92,7 +92,7 @@ const dir = await mkdtemp(path.join(tmpdir(), 'proxystore-example-'));
   const once = store.proxy({ use: 'once' }, { evict: true });
   const ref = storeReference(once)!;
   void once.use;
-  console.log('ephemeral entry still stored:', await store.exists(ref.key));
+  console.log('ephemeral entry still stored:', await store.exists(ref.key as string));
 
   // Proxies of many objects at once.
   const batch = store.proxyBatch([{ i: 1 }, { i: 2 }, { i: 3 }]);
