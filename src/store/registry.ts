@@ -7,7 +7,17 @@ import type { Store, StoreConfig } from './store.js';
  * each with its own LRU cache, kept for the worker's lifetime (ProxyStore's
  * `get_or_create_store`).
  */
-const stores = new Map<string, Store<unknown>>();
+// Owners are held weakly: a store the program dropped without closing must
+// not stay alive (with its shared memory) just because it is registered.
+// Stores rebuilt here are held strongly: their cache is the point.
+const stores = new Map<string, Store<unknown> | WeakRef<Store<unknown>>>();
+
+function live(id: string): Store<unknown> | undefined {
+  const entry = stores.get(id);
+  const store = entry instanceof WeakRef ? entry.deref() : entry;
+  if (store === undefined) stores.delete(id);
+  return store;
+}
 
 // Filled by each store module as it loads; a map rather than imports so that
 // the base class and its subclasses do not import each other.
@@ -17,12 +27,13 @@ export function registerStoreType(type: StoreConfig['type'], rebuild: (config: S
   rebuilders.set(type, rebuild);
 }
 
+/** Registers an owner (weakly); stores rebuilt from config are added by getOrCreateStore. */
 export function registerStore(store: Store<unknown>): void {
-  if (!stores.has(store.id)) stores.set(store.id, store);
+  if (store.owner && live(store.id) === undefined) stores.set(store.id, new WeakRef(store));
 }
 
 export function unregisterStore(store: Store<unknown>): void {
-  if (stores.get(store.id) === store) stores.delete(store.id);
+  if (live(store.id) === store) stores.delete(store.id);
 }
 
 /**
@@ -30,7 +41,7 @@ export function unregisterStore(store: Store<unknown>): void {
  * it lives here, else one rebuilt from config on first use and then reused.
  */
 export function getOrCreateStore(config: StoreConfig): Store<unknown> {
-  const existing = stores.get(config.id);
+  const existing = live(config.id);
   if (existing !== undefined) return existing;
   const rebuild = rebuilders.get(config.type);
   if (rebuild === undefined) {
