@@ -173,6 +173,13 @@ describe('msgpack: plain data only, exactly', () => {
     expect(sameValue(roundTrip(deep), deep)).toBe(true);
   });
 
+  it('leaves large objects of one-off shapes (a big config) to v8, where they are faster', () => {
+    const config: Record<string, unknown> = {};
+    for (let i = 0; i < 100; i++) config[`section${i}`] = { [`a${i}`]: i, [`b${i}`]: `v${i}`, nested: { [`c${i}`]: true } };
+    expect(idOf(config)).toBe('v8');
+    expect(sameValue(roundTrip(config), config)).toBe(true);
+  });
+
   it('writes records much smaller than v8', () => {
     const records = Array.from({ length: 1000 }, (_, i) => ({ id: i, name: `user${i}`, score: i * 0.5 }));
     expect(serialize(records).length).toBeLessThan(serialize(records, { serializer: 'v8' }).length / 2);
