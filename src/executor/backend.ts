@@ -1,4 +1,4 @@
-import type { BatchWire } from '../protocol/messages.js';
+import type { BatchClockWire, BatchWire } from '../protocol/messages.js';
 import type { Delayed } from './delayed.js';
 
 /** A batch of consecutive tasks handed to a backend. */
@@ -9,7 +9,7 @@ export interface BatchRequest {
   /** Stop at the first failing task (fail-fast) rather than running the rest of the batch. */
   readonly stopOnError: boolean;
   /** The batch as plain cloneable data, for backends that run it elsewhere; execute it there with `runBatch`. */
-  toWire(): BatchWire;
+  toWire(clock?: BatchClockWire): BatchWire;
 }
 
 export interface BatchOutcome {
@@ -23,9 +23,11 @@ export interface BatchOutcome {
 
 export interface RunBatchOptions {
   /**
-   * Aborted when the run no longer wants the batch. The reason is the user's
-   * abort reason, or `CANCEL_UNSTARTED` after another task failed: then only a
-   * batch that has not started needs to be dropped.
+   * The run's signal, the same object for every batch of one run: aborted
+   * when the run no longer wants its batches. The reason is the user's abort
+   * reason (stop everything), or `CANCEL_UNSTARTED` after a task failed: then
+   * tasks not yet started need not run, and the batch may reject with
+   * `BatchCancelledError`.
    */
   readonly signal: AbortSignal;
   /** Per-task time limit in ms; reject with `TaskTimeoutError` past it. */
@@ -34,6 +36,14 @@ export interface RunBatchOptions {
 
 /** The abort reason `Parallel` uses to cancel batches that have not started, after a failure. */
 export const CANCEL_UNSTARTED: unique symbol = Symbol.for('skein.cancel-unstarted');
+
+/** A batch dropped because its run was cancelled; the run has already settled. */
+export class BatchCancelledError extends Error {
+  constructor() {
+    super('The batch was cancelled because its run ended');
+    this.name = 'BatchCancelledError';
+  }
+}
 
 /**
  * Where batches of tasks run. Implement it to run tasks somewhere skein does

@@ -1,4 +1,4 @@
-import type { BatchWire, FunctionInstanceWire } from '../protocol/messages.js';
+import type { BatchClockWire, BatchWire, FunctionInstanceWire } from '../protocol/messages.js';
 import { describeValue } from '../errors.js';
 import { SerializationError } from '../serialize/errors.js';
 import type { Backend, BatchOutcome, BatchRequest } from './backend.js';
@@ -32,7 +32,7 @@ interface Batch {
   readonly tasks: Delayed[];
 }
 
-function toWire(tasks: readonly Delayed[], stopOnError: boolean): BatchWire {
+function toWire(tasks: readonly Delayed[], stopOnError: boolean, clock: BatchClockWire | undefined): BatchWire {
   const first = tasks[0]!.shipped.wire;
   let fns: FunctionInstanceWire[] = [first];
   let fnIndex: number[] | undefined;
@@ -51,7 +51,9 @@ function toWire(tasks: readonly Delayed[], stopOnError: boolean): BatchWire {
       break;
     }
   }
-  return { fns, ...(fnIndex ? { fnIndex } : {}), args: tasks.map((t) => t.args), stopOnError };
+  const args = tasks.map((t) => t.args);
+  if (fnIndex) return clock ? { fns, fnIndex, args, stopOnError, clock } : { fns, fnIndex, args, stopOnError };
+  return clock ? { fns, args, stopOnError, clock } : { fns, args, stopOnError };
 }
 
 function withTaskIndex(error: unknown, taskIndex: number): unknown {
@@ -80,7 +82,9 @@ export class TaskRun {
   #pulled = 0;
   readonly #knownTotal: number | undefined;
   readonly #ready: Batch[] = [];
-  readonly #inFlight = new Map<Batch, AbortController>();
+  readonly #inFlight = new Set<Batch>();
+  // One signal for every batch of the run: a batch needs no controller of its own.
+  readonly #controller = new AbortController();
   #filling = false;
   #done = 0;
   #stopped = false;
@@ -156,63 +160,58 @@ export class TaskRun {
     void this.#fill();
   }
 
-  async #pull(): Promise<Delayed | undefined> {
-    const it = this.#iterator!;
-    const step = this.#isAsync ? await (it as AsyncIterator<unknown>).next() : (it as Iterator<unknown>).next();
-    if (step.done) {
-      this.#exhausted = true;
-      return undefined;
-    }
-    const value: unknown = step.value;
+  #check(value: unknown): Delayed {
     if (!isDelayed(value)) {
-      throw new TypeError(
-        `Expected task ${this.#pulled} to be a delayed call such as delayed(fn)(...args), got ${describeValue(value)}`,
-      );
+      throw new TypeError(`Expected task ${this.#pulled} to be a delayed call such as delayed(fn)(...args), got ${describeValue(value)}`);
     }
     this.#pulled++;
     return value;
   }
 
-  async #pullMany(n: number): Promise<Delayed[]> {
+  // Synchronous sources are pulled without an await per task or per batch.
+  #pullMany(n: number): Delayed[] | Promise<Delayed[]> {
     const out: Delayed[] = [];
-    while (out.length < n && !this.#exhausted) {
-      const task = this.#isAsync ? await this.#pull() : this.#pullSync();
-      if (task !== undefined) out.push(task);
-      if (this.#stopped) break;
+    if (!this.#isAsync) {
+      const it = this.#iterator as Iterator<unknown>;
+      while (out.length < n) {
+        const step = it.next();
+        if (step.done) {
+          this.#exhausted = true;
+          break;
+        }
+        out.push(this.#check(step.value));
+      }
+      return out;
     }
-    return out;
+    const it = this.#iterator as AsyncIterator<unknown>;
+    return (async () => {
+      while (out.length < n && !this.#stopped) {
+        const step = await it.next();
+        if (step.done) {
+          this.#exhausted = true;
+          break;
+        }
+        out.push(this.#check(step.value));
+      }
+      return out;
+    })();
   }
 
-  // Synchronous sources are pulled without an await per task.
-  #pullSync(): Delayed | undefined {
-    const step = (this.#iterator as Iterator<unknown>).next();
-    if (step.done) {
-      this.#exhausted = true;
-      return undefined;
-    }
-    if (!isDelayed(step.value)) {
-      throw new TypeError(
-        `Expected task ${this.#pulled} to be a delayed call such as delayed(fn)(...args), got ${describeValue(step.value)}`,
-      );
-    }
-    this.#pulled++;
-    return step.value;
-  }
-
-  async #nextBatch(): Promise<Batch | undefined> {
+  #nextBatch(): Batch | undefined | Promise<Batch | undefined> {
     const queued = this.#ready.shift();
     if (queued) return queued;
     if (this.#exhausted) return undefined;
     const first = this.#pulled;
-    if (this.#auto === undefined) {
-      const tasks = await this.#pullMany(this.#s.batchSize as number);
-      return tasks.length > 0 ? { first, tasks } : undefined;
-    }
     // joblib's lookahead: take enough for one batch per worker, then split it,
     // smaller when the input turned out to end inside this slice.
-    const want = this.#auto.size * this.#s.nJobs;
-    const slice = await this.#pullMany(want);
+    const want = this.#auto ? this.#auto.size * this.#s.nJobs : (this.#s.batchSize as number);
+    const slice = this.#pullMany(want);
+    return slice instanceof Promise ? slice.then((tasks) => this.#split(first, want, tasks)) : this.#split(first, want, slice);
+  }
+
+  #split(first: number, want: number, slice: Delayed[]): Batch | undefined {
     if (slice.length === 0) return undefined;
+    if (this.#auto === undefined) return { first, tasks: slice };
     const size = splitSize(slice.length, this.#s.nJobs, slice.length < want && this.#exhausted);
     for (let i = 0; i < slice.length; i += size) this.#ready.push({ first: first + i, tasks: slice.slice(i, i + size) });
     return this.#ready.shift();
@@ -224,7 +223,8 @@ export class TaskRun {
     try {
       const limit = this.#s.preDispatch;
       while (!this.#stopped && this.#inFlight.size < limit && (this.#s.backlog?.() ?? 0) < 4 * limit * (this.#auto?.size ?? 1) + 64) {
-        const batch = await this.#nextBatch();
+        const next = this.#nextBatch();
+        const batch = next instanceof Promise ? await next : next;
         if (batch === undefined || this.#stopped) break;
         this.#dispatch(batch);
       }
@@ -238,18 +238,17 @@ export class TaskRun {
   }
 
   #dispatch(batch: Batch): void {
-    const controller = new AbortController();
-    this.#inFlight.set(batch, controller);
+    this.#inFlight.add(batch);
     const stopOnError = !this.#s.settle;
     const request: BatchRequest = {
       tasks: batch.tasks,
       firstIndex: batch.first,
       stopOnError,
-      toWire: () => toWire(batch.tasks, stopOnError),
+      toWire: (clock) => toWire(batch.tasks, stopOnError, clock),
     };
     let outcome: Promise<BatchOutcome>;
     try {
-      outcome = this.#s.backend.runBatch(request, { signal: controller.signal, timeout: this.#s.timeout });
+      outcome = this.#s.backend.runBatch(request, { signal: this.#controller.signal, timeout: this.#s.timeout });
     } catch (error) {
       outcome = Promise.reject(error);
     }
@@ -318,7 +317,7 @@ export class TaskRun {
   }
 
   #cancelInFlight(reason: unknown): void {
-    for (const controller of this.#inFlight.values()) controller.abort(reason);
+    this.#controller.abort(reason);
     this.#inFlight.clear();
   }
 

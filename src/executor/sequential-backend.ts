@@ -1,6 +1,6 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { Backend, BatchOutcome, BatchRequest, RunBatchOptions } from './backend.js';
-import { CANCEL_UNSTARTED } from './backend.js';
+import { BatchCancelledError, CANCEL_UNSTARTED } from './backend.js';
 import { TaskTimeoutError } from './errors.js';
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {
@@ -31,7 +31,7 @@ export class SequentialBackend implements Backend {
     // Let timers and abort signals fire between batches.
     await yieldToEventLoop();
     const { signal, timeout } = options;
-    if (signal.aborted) throw signal.reason === CANCEL_UNSTARTED ? new Error('cancelled') : signal.reason;
+    if (signal.aborted) throw signal.reason === CANCEL_UNSTARTED ? new BatchCancelledError() : signal.reason;
     const started = performance.now();
     const values: unknown[] = [];
     const errors: { offset: number; error: unknown }[] = [];
@@ -46,7 +46,7 @@ export class SequentialBackend implements Backend {
         errors.push({ offset: i, error });
         if (batch.stopOnError) break;
       }
-      if (signal.aborted && signal.reason !== CANCEL_UNSTARTED) throw signal.reason;
+      if (signal.aborted) throw signal.reason === CANCEL_UNSTARTED ? new BatchCancelledError() : signal.reason;
     }
     return { values, errors, durationMs: performance.now() - started };
   }

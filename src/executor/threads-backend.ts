@@ -1,13 +1,13 @@
 import { Piscina } from 'piscina';
-import type { BatchResultWire, BatchClockWire } from '../protocol/messages.js';
-import { CLOCK_OFFSET, CLOCK_SEQ, CLOCK_SLOT_INTS, CLOCK_START } from '../protocol/messages.js';
+import type { BatchResultWire, BatchClockWire, ClockSetupWire, WorkerSetupWire } from '../protocol/messages.js';
+import { CLOCK_CANCEL, CLOCK_OFFSET, CLOCK_SEQ, CLOCK_SLOT_INTS, CLOCK_START } from '../protocol/messages.js';
 import { decodeError, registerErrorClass } from '../ship/wire-error.js';
 import { SerializationError } from '../serialize/errors.js';
 import { ClosureCaptureError, UnshippableFunctionError } from '../ship/errors.js';
 import { TaskModuleError } from '../ship/describe.js';
 import { findCloneFailure, uncloneableError } from '../ship/cloneable.js';
 import type { Backend, BatchOutcome, BatchRequest, RunBatchOptions } from './backend.js';
-import { CANCEL_UNSTARTED } from './backend.js';
+import { BatchCancelledError, CANCEL_UNSTARTED } from './backend.js';
 import { TaskTimeoutError, WorkerCrashedError } from './errors.js';
 import type { ParallelOptions } from './options.js';
 
@@ -17,51 +17,69 @@ for (const ctor of [SerializationError, ClosureCaptureError, UnshippableFunction
 }
 
 const WORKER = new URL('../../workers/worker.js', import.meta.url);
-const SLOTS_PER_BUFFER = 64;
+const SHARED_SLOTS = 1024;
 
-/** Reusable slots of shared memory where workers note which task they are running. */
+interface Clock {
+  readonly wire: BatchClockWire;
+  readonly ticks: Int32Array;
+}
+
+/**
+ * Slots of shared memory where workers note which task they are running.
+ * One buffer is given to every worker at start; a batch names its slot.
+ */
 class Clocks {
-  readonly origin = Date.now();
-  #free: BatchClockWire[] = [];
+  readonly setup: ClockSetupWire = { buffer: new SharedArrayBuffer(SHARED_SLOTS * CLOCK_SLOT_INTS * 4), origin: Date.now() };
+  readonly #free: Clock[] = [];
 
-  take(): BatchClockWire {
-    let clock = this.#free.pop();
-    if (clock === undefined) {
-      const buffer = new SharedArrayBuffer(SLOTS_PER_BUFFER * CLOCK_SLOT_INTS * 4);
-      for (let slot = SLOTS_PER_BUFFER - 1; slot > 0; slot--) this.#free.push({ buffer, slot, origin: this.origin });
-      clock = { buffer, slot: 0, origin: this.origin };
+  constructor() {
+    for (let slot = SHARED_SLOTS - 1; slot >= 0; slot--) {
+      this.#free.push({ wire: { slot }, ticks: new Int32Array(this.setup.buffer, slot * CLOCK_SLOT_INTS * 4, CLOCK_SLOT_INTS) });
     }
-    new Int32Array(clock.buffer, clock.slot * CLOCK_SLOT_INTS * 4, CLOCK_SLOT_INTS).fill(0);
+  }
+
+  take(): Clock {
+    // More batches in flight than slots is rare (many runs at once): such a
+    // batch brings a buffer of its own.
+    const clock = this.#free.pop() ?? Clocks.#own();
+    clock.ticks.fill(0);
     return clock;
   }
 
-  give(clock: BatchClockWire): void {
-    this.#free.push(clock);
+  give(clock: Clock): void {
+    if (clock.wire.buffer === undefined) this.#free.push(clock);
+  }
+
+  static #own(): Clock {
+    const buffer = new SharedArrayBuffer(CLOCK_SLOT_INTS * 4);
+    return { wire: { slot: 0, buffer }, ticks: new Int32Array(buffer) };
   }
 }
 
-function ticksOf(clock: BatchClockWire): Int32Array {
-  return new Int32Array(clock.buffer, clock.slot * CLOCK_SLOT_INTS * 4, CLOCK_SLOT_INTS);
-}
-
 /** Offset of the running task and how long it has run, or undefined if the batch has not started. */
-function readClock(clock: BatchClockWire): { offset: number; elapsed: number } | undefined {
-  const ticks = ticksOf(clock);
+function readClock(clock: Clock, origin: number): { offset: number; elapsed: number } | undefined {
+  const { ticks } = clock;
   for (;;) {
     const seq = Atomics.load(ticks, CLOCK_SEQ);
     if (seq === 0) return undefined;
     const offset = ticks[CLOCK_OFFSET]!;
     const start = ticks[CLOCK_START]!;
-    if (Atomics.load(ticks, CLOCK_SEQ) === seq) return { offset, elapsed: Date.now() - clock.origin - start };
+    if (Atomics.load(ticks, CLOCK_SEQ) === seq) return { offset, elapsed: Date.now() - origin - start };
   }
+}
+
+interface RunState {
+  readonly kill: AbortController;
+  readonly clocks: Set<Clock>;
 }
 
 /** Worker threads from a Piscina pool, one batch per worker at a time. */
 export class ThreadsBackend implements Backend {
   readonly name = 'threads';
   readonly concurrency: number;
-  readonly #pool: Piscina;
   readonly #clocks = new Clocks();
+  readonly #pool: Piscina;
+  readonly #runs = new WeakMap<AbortSignal, RunState>();
 
   constructor(options: { nJobs: number; resourceLimits?: ParallelOptions['resourceLimits'] }) {
     this.concurrency = options.nJobs;
@@ -71,6 +89,7 @@ export class ThreadsBackend implements Backend {
       maxThreads: options.nJobs,
       concurrentTasksPerWorker: 1,
       idleTimeout: Number.POSITIVE_INFINITY,
+      workerData: { clock: this.#clocks.setup } satisfies WorkerSetupWire,
       ...(options.resourceLimits ? { resourceLimits: options.resourceLimits } : {}),
     });
     // Piscina reports worker errors on the pool as well as on the task; the
@@ -82,38 +101,66 @@ export class ThreadsBackend implements Backend {
     return this.#pool.threads.length;
   }
 
+  /**
+   * One listener per run, not per batch: a user abort kills the run's batches
+   * (Piscina terminates a worker whose task is aborted); a cancellation after
+   * a failure only flags them, and workers skip what they have not started.
+   */
+  #runFor(signal: AbortSignal): RunState {
+    let run = this.#runs.get(signal);
+    if (run === undefined) {
+      const state: RunState = { kill: new AbortController(), clocks: new Set() };
+      signal.addEventListener(
+        'abort',
+        () => {
+          if (signal.reason === CANCEL_UNSTARTED) {
+            for (const clock of state.clocks) Atomics.store(clock.ticks, CLOCK_CANCEL, 1);
+          } else {
+            state.kill.abort(signal.reason);
+          }
+        },
+        { once: true },
+      );
+      this.#runs.set(signal, state);
+      run = state;
+    }
+    return run;
+  }
+
   async runBatch(batch: BatchRequest, options: RunBatchOptions): Promise<BatchOutcome> {
     const { signal, timeout } = options;
-    if (signal.aborted) throw signal.reason === CANCEL_UNSTARTED ? new Error('cancelled') : signal.reason;
+    if (signal.aborted) throw signal.reason === CANCEL_UNSTARTED ? new BatchCancelledError() : signal.reason;
+    const run = this.#runFor(signal);
     const clock = this.#clocks.take();
-    const wire = { ...batch.toWire(), clock };
-    const kill = new AbortController();
+    run.clocks.add(clock);
+    const origin = this.#clocks.setup.origin;
+    let kill = run.kill.signal;
     let timedOut: TaskTimeoutError | undefined;
     let timer: NodeJS.Timeout | undefined;
-
-    const onAbort = (): void => {
-      // After another task failed, a batch already running is left to finish
-      // (its result is ignored); one still queued is dropped. A user abort stops everything.
-      if (signal.reason === CANCEL_UNSTARTED && readClock(clock) !== undefined) return;
-      kill.abort(signal.reason);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
+    let unlink: (() => void) | undefined;
 
     if (timeout !== undefined) {
+      // A timeout kills this batch's worker only: it needs a signal of its own.
+      const own = new AbortController();
+      const follow = (): void => own.abort(run.kill.signal.reason);
+      run.kill.signal.addEventListener('abort', follow, { once: true });
+      unlink = () => run.kill.signal.removeEventListener('abort', follow);
+      kill = own.signal;
       const check = (): void => {
-        const now = readClock(clock);
+        const now = readClock(clock, origin);
         if (now === undefined || now.elapsed < timeout) {
           timer = setTimeout(check, now === undefined ? timeout : Math.max(1, timeout - now.elapsed));
           return;
         }
         timedOut = new TaskTimeoutError(batch.firstIndex + now.offset, timeout);
-        kill.abort(timedOut);
+        own.abort(timedOut);
       };
       timer = setTimeout(check, timeout);
     }
 
     try {
-      const result = (await this.#pool.run(wire, { signal: kill.signal })) as BatchResultWire;
+      const result = (await this.#pool.run(batch.toWire(clock.wire), { signal: kill })) as BatchResultWire;
+      if (result.cancelled) throw new BatchCancelledError();
       return {
         values: result.values,
         errors: result.errors.map((e) => ({ offset: e.offset, error: decodeError(e.error) })),
@@ -121,8 +168,8 @@ export class ThreadsBackend implements Backend {
       };
     } catch (error) {
       if (timedOut) throw timedOut;
-      if (signal.aborted) throw signal.reason === CANCEL_UNSTARTED ? new Error('cancelled') : signal.reason;
-      const at = readClock(clock);
+      if (signal.aborted) throw signal.reason === CANCEL_UNSTARTED ? new BatchCancelledError() : signal.reason;
+      const at = readClock(clock, origin);
       if (at === undefined) {
         // The batch never reached a worker: most likely structured clone
         // refused something the up-front check cannot see (a port, a native
@@ -133,7 +180,8 @@ export class ThreadsBackend implements Backend {
       throw new WorkerCrashedError(batch.firstIndex + (at?.offset ?? 0), error);
     } finally {
       clearTimeout(timer);
-      signal.removeEventListener('abort', onAbort);
+      unlink?.();
+      run.clocks.delete(clock);
       this.#clocks.give(clock);
     }
   }

@@ -44,17 +44,32 @@ export interface CapturedFunctionWire {
  * Where a worker records which task of its batch is running, so the caller
  * can enforce per-task timeouts and name the task a crash interrupted.
  * Int32 slots: [sequence, offset within batch, start ms since `origin`].
+ * The shared buffer reaches each worker once, at start (`ClockSetupWire`):
+ * posting a SharedArrayBuffer with every batch would cost more than the batch.
  */
 export interface BatchClockWire {
-  readonly buffer: SharedArrayBuffer;
   readonly slot: number;
+  /** Only when the shared buffer ran out of slots: a buffer of this batch's own. */
+  readonly buffer?: SharedArrayBuffer;
+}
+
+export interface ClockSetupWire {
+  readonly buffer: SharedArrayBuffer;
+  /** `Date.now()` the start times count from. */
   readonly origin: number;
+}
+
+/** What a pool worker receives once, when it starts. */
+export interface WorkerSetupWire {
+  readonly clock: ClockSetupWire;
 }
 
 export const CLOCK_SLOT_INTS = 4;
 export const CLOCK_SEQ = 0;
 export const CLOCK_OFFSET = 1;
 export const CLOCK_START = 2;
+/** Set by the caller when the run no longer wants the batch: the worker stops before its next task. */
+export const CLOCK_CANCEL = 3;
 
 export interface BatchWire {
   readonly fns: readonly FunctionInstanceWire[];
@@ -92,4 +107,6 @@ export interface BatchResultWire {
   readonly errors: TaskErrorWire[];
   /** Time the worker spent running the batch, for auto batching. */
   readonly durationMs: number;
+  /** The caller cancelled the batch before every task ran. */
+  readonly cancelled?: true;
 }

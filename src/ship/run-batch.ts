@@ -1,5 +1,5 @@
-import type { BatchResultWire, BatchWire, TaskErrorWire } from '../protocol/messages.js';
-import { CLOCK_OFFSET, CLOCK_SEQ, CLOCK_SLOT_INTS, CLOCK_START } from '../protocol/messages.js';
+import type { BatchResultWire, BatchWire, ClockSetupWire, TaskErrorWire } from '../protocol/messages.js';
+import { CLOCK_CANCEL, CLOCK_OFFSET, CLOCK_SEQ, CLOCK_SLOT_INTS, CLOCK_START } from '../protocol/messages.js';
 import { instantiate } from './compile.js';
 import { encodeError } from './wire-error.js';
 import { findUncloneable, uncloneableError } from './cloneable.js';
@@ -9,6 +9,19 @@ type Callable = (...args: unknown[]) => unknown;
 export interface RunBatchOptions {
   /** Replaces references in arguments (store proxies) with what the worker should see. */
   readonly revive?: (args: readonly unknown[]) => unknown[];
+  /** The shared clock buffer this thread was given at start. */
+  readonly clock?: ClockSetupWire;
+}
+
+const views = new WeakMap<SharedArrayBuffer, Int32Array>();
+function viewOf(buffer: SharedArrayBuffer | undefined): Int32Array | undefined {
+  if (buffer === undefined) return undefined;
+  let view = views.get(buffer);
+  if (view === undefined) {
+    view = new Int32Array(buffer);
+    views.set(buffer, view);
+  }
+  return view;
 }
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {
@@ -51,16 +64,26 @@ function runFrom(
   const n = args.length;
   const values: unknown[] = new Array(n);
   const errors: TaskErrorWire[] = [];
-  const ticks = clock ? new Int32Array(clock.buffer, clock.slot * CLOCK_SLOT_INTS * 4, CLOCK_SLOT_INTS) : undefined;
+  const setup = options.clock;
+  const ticks = clock ? viewOf(clock.buffer ?? setup?.buffer) : undefined;
+  const base = clock && !clock.buffer ? clock.slot * CLOCK_SLOT_INTS : 0;
+  const origin = setup?.origin ?? 0;
   const revive = options.revive;
+  let cancelled = false;
 
-  const mark = (i: number): void => {
-    if (ticks && clock) {
-      ticks[CLOCK_START] = Date.now() - clock.origin;
-      ticks[CLOCK_OFFSET] = i;
+  /** Notes the task about to run; false when the caller has cancelled the batch. */
+  const mark = (i: number): boolean => {
+    if (ticks) {
+      if (Atomics.load(ticks, base + CLOCK_CANCEL) !== 0) {
+        cancelled = true;
+        return false;
+      }
+      ticks[base + CLOCK_START] = Date.now() - origin;
+      ticks[base + CLOCK_OFFSET] = i;
       // The sequence is written last: the caller reads it first and trusts the rest only if it moved.
-      Atomics.add(ticks, CLOCK_SEQ, 1);
+      Atomics.add(ticks, base + CLOCK_SEQ, 1);
     }
+    return true;
   };
   const settle = (i: number, value: unknown): boolean => {
     const bad = typeof value === 'object' || typeof value === 'function' || typeof value === 'symbol' ? findUncloneable(value, 'result') : undefined;
@@ -77,12 +100,13 @@ function runFrom(
   };
   const finish = (): BatchResultWire => {
     if (stopOnError && errors.length > 0) values.length = errors[0]!.offset;
-    return { values, errors, durationMs: performance.now() - started };
+    const durationMs = performance.now() - started;
+    return cancelled ? { values, errors, durationMs, cancelled } : { values, errors, durationMs };
   };
 
   const loop = (from: number): BatchResultWire | Promise<BatchResultWire> => {
     for (let i = from; i < n; i++) {
-      mark(i);
+      if (!mark(i)) return finish();
       let value: unknown;
       try {
         const fn = fns[fnIndex === undefined ? 0 : fnIndex[i]!]!;
