@@ -4,9 +4,10 @@
 import { workerData } from 'piscina';
 import type { BatchWire, BatchResultWire, WorkerSetupWire } from '../src/protocol/messages.js';
 import { runBatch } from '../src/ship/run-batch.js';
+import { reviveReferences } from '../src/store/travel.js';
 
 const setup = workerData as WorkerSetupWire;
-const options = { clock: setup.clock };
+const options = { clock: setup.clock, revive: reviveReferences };
 
 export default function run(batch: BatchWire): BatchResultWire | Promise<BatchResultWire> {
   return runBatch(batch, options);

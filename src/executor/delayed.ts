@@ -1,5 +1,6 @@
 import { shipFunction, type ShippedFunction } from '../ship/describe.js';
-import { assertCloneable, type PassThrough } from '../ship/cloneable.js';
+import { assertCloneable } from '../ship/cloneable.js';
+import { isProxy } from '../proxy/index.js';
 
 const DELAYED = Symbol.for('skein.delayed');
 
@@ -7,12 +8,6 @@ const DELAYED = Symbol.for('skein.delayed');
 // to many tasks costs one walk. A later mutation that adds a function is still
 // caught when the batch is posted.
 const checked = new WeakSet<object>();
-let passThrough: PassThrough | undefined;
-
-/** Lets values that travel by reference (store proxies) skip the clone check. */
-export function setArgumentPassThrough(fn: PassThrough): void {
-  passThrough = fn;
-}
 
 /**
  * A call of a function, recorded but not run: what `parallel` schedules.
@@ -22,10 +17,13 @@ export class Delayed<R = unknown> {
   declare readonly __result?: R;
   readonly shipped: ShippedFunction;
   readonly args: readonly unknown[];
+  /** Whether the arguments hold store proxies, which travel as references. */
+  readonly hasReferences: boolean;
 
-  constructor(shipped: ShippedFunction, args: readonly unknown[]) {
+  constructor(shipped: ShippedFunction, args: readonly unknown[], hasReferences = false) {
     this.shipped = shipped;
     this.args = args;
+    this.hasReferences = hasReferences;
   }
 
   get [DELAYED](): true {
@@ -55,13 +53,16 @@ export type DelayedResult<D> = D extends Delayed<infer R> ? R : never;
  */
 export function delayed<F extends (...args: any[]) => any>(fn: F): (...args: Parameters<F>) => Delayed<Awaited<ReturnType<F>>> {
   const shipped = shipFunction(fn);
+  let references = 0;
+  const options = { clean: checked, passThrough: isProxy, onPassThrough: (n: number) => (references += n) };
   return (...args: Parameters<F>) => {
+    references = 0;
     for (let i = 0; i < args.length; i++) {
       const arg: unknown = args[i];
       if (typeof arg === 'object' ? arg !== null : typeof arg === 'function' || typeof arg === 'symbol') {
-        assertCloneable(arg, `args[${i}]`, { clean: checked, ...(passThrough ? { passThrough } : {}) });
+        assertCloneable(arg, `args[${i}]`, options);
       }
     }
-    return new Delayed<Awaited<ReturnType<F>>>(shipped, args);
+    return new Delayed<Awaited<ReturnType<F>>>(shipped, args, references > 0);
   };
 }

@@ -6,6 +6,7 @@ import { CANCEL_UNSTARTED } from './backend.js';
 import { isDelayed, type Delayed } from './delayed.js';
 import { TaskTimeoutError, WorkerCrashedError } from './errors.js';
 import { AutoBatchSize, splitSize } from './auto-batch.js';
+import { encodeReferences } from '../store/travel.js';
 import type { ProgressSink } from './progress.js';
 
 export type TaskSource = Iterable<unknown> | AsyncIterable<unknown>;
@@ -51,9 +52,15 @@ function toWire(tasks: readonly Delayed[], stopOnError: boolean, clock: BatchClo
       break;
     }
   }
-  const args = tasks.map((t) => t.args);
-  if (fnIndex) return clock ? { fns, fnIndex, args, stopOnError, clock } : { fns, fnIndex, args, stopOnError };
-  return clock ? { fns, args, stopOnError, clock } : { fns, args, stopOnError };
+  let refs = false;
+  const args = tasks.map((t) => {
+    if (!t.hasReferences) return t.args;
+    refs = true;
+    return encodeReferences(t.args) as readonly unknown[];
+  });
+  const wire: BatchWire = fnIndex ? { fns, fnIndex, args, stopOnError } : { fns, args, stopOnError };
+  if (!refs && !clock) return wire;
+  return { ...wire, ...(refs ? { refs } : {}), ...(clock ? { clock } : {}) };
 }
 
 function withTaskIndex(error: unknown, taskIndex: number): unknown {

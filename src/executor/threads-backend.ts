@@ -5,6 +5,9 @@ import { decodeError, registerErrorClass } from '../ship/wire-error.js';
 import { SerializationError } from '../serialize/errors.js';
 import { ClosureCaptureError, UnshippableFunctionError } from '../ship/errors.js';
 import { TaskModuleError } from '../ship/describe.js';
+import { NonProxiableError, ProxyResolveError } from '../proxy/index.js';
+import { KeyNotFoundError, StoreClosedError } from '../store/index.js';
+import { IntegrityError, InvalidKeyError } from '../connectors/index.js';
 import { findCloneFailure, uncloneableError } from '../ship/cloneable.js';
 import type { Backend, BatchOutcome, BatchRequest, RunBatchOptions } from './backend.js';
 import { BatchCancelledError, CANCEL_UNSTARTED } from './backend.js';
@@ -12,7 +15,20 @@ import { TaskTimeoutError, WorkerCrashedError } from './errors.js';
 import type { ParallelOptions } from './options.js';
 
 // Errors a worker may raise that callers check with instanceof.
-for (const ctor of [SerializationError, ClosureCaptureError, UnshippableFunctionError, TaskModuleError, TaskTimeoutError, WorkerCrashedError]) {
+for (const ctor of [
+  SerializationError,
+  ClosureCaptureError,
+  UnshippableFunctionError,
+  TaskModuleError,
+  TaskTimeoutError,
+  WorkerCrashedError,
+  ProxyResolveError,
+  NonProxiableError,
+  KeyNotFoundError,
+  StoreClosedError,
+  IntegrityError,
+  InvalidKeyError,
+]) {
   registerErrorClass(ctor);
 }
 

@@ -30,6 +30,8 @@ export type FunctionWire = SourceFunctionWire | ModuleFunctionWire;
 export interface FunctionInstanceWire {
   readonly fn: FunctionWire;
   readonly values: readonly unknown[];
+  /** Some values hold store references, to be turned back into proxies. */
+  readonly refs?: true;
 }
 
 /**
@@ -78,6 +80,8 @@ export interface BatchWire {
   readonly args: readonly (readonly unknown[])[];
   /** `true`: stop at the first error (fail-fast). `false`: run every task and report each error. */
   readonly stopOnError: boolean;
+  /** Some arguments hold store references, to be turned back into proxies. */
+  readonly refs?: true;
   readonly clock?: BatchClockWire;
 }
 

@@ -43,22 +43,27 @@ function isOpaqueLeaf(value: object): boolean {
 export function findUncloneable(
   value: unknown,
   root: string,
-  options: { clean?: WeakSet<object>; passThrough?: PassThrough } = {},
+  options: { clean?: WeakSet<object>; passThrough?: PassThrough; onPassThrough?: (count: number) => void } = {},
 ): { path: string; reason: string } | undefined {
   const clean = options.clean;
   const passThrough = options.passThrough ?? noPassThrough;
   const seen = new Set<object>();
+  let passed = 0;
 
   const visit = (v: unknown, path: string): { path: string; reason: string } | undefined => {
     if (typeof v !== 'object' && typeof v !== 'function') {
       return typeof v === 'symbol' ? { path, reason: 'a symbol' } : undefined;
     }
     if (v === null) return undefined;
-    if (passThrough(v)) return undefined;
+    if (passThrough(v)) {
+      passed++;
+      return undefined;
+    }
     const reason = uncloneableReason(v);
     if (reason !== undefined) return { path, reason };
     if (seen.has(v) || clean?.has(v) || isOpaqueLeaf(v)) return undefined;
     seen.add(v);
+    const passedBefore = passed;
     if (Array.isArray(v)) {
       for (let i = 0; i < v.length; i++) {
         const item: unknown = v[i];
@@ -84,10 +89,14 @@ export function findUncloneable(
         if (found) return found;
       }
     }
-    clean?.add(v);
+    // What holds a pass-through value is walked again next time, so that
+    // every task that carries one is seen to carry it.
+    if (passed === passedBefore) clean?.add(v);
     return undefined;
   };
-  return visit(value, root);
+  const found = visit(value, root);
+  options.onPassThrough?.(passed);
+  return found;
 }
 
 export function assertCloneable(value: unknown, root: string, options?: Parameters<typeof findUncloneable>[2]): void {

@@ -79,7 +79,9 @@ export function instantiate(inst: FunctionInstanceWire, revive?: (value: unknown
     }
     return cached;
   }
-  const values = inst.values.map((v) => (isCapturedFunction(v) ? instantiate(v.__skeinFunction, revive) : revive ? revive(v) : v));
+  const values = inst.values.map((v) =>
+    isCapturedFunction(v) ? instantiate(v.__skeinFunction, revive) : inst.refs && revive ? revive(v) : v,
+  );
   if (values.some((v) => v instanceof Promise)) {
     return Promise.all(values).then((resolved) => factoryFor(fn)(...resolved));
   }

@@ -9,6 +9,8 @@ import { describeValue, SkeinError } from '../errors.js';
 import { BUNDLER_PRELUDE, analyzeFunction, type FunctionSource } from './analyze.js';
 import { ClosureCaptureError, UnshippableFunctionError } from './errors.js';
 import { assertCloneable } from './cloneable.js';
+import { isProxy } from '../proxy/index.js';
+import { encodeReferences } from '../store/travel.js';
 
 /** A function ready to travel: its wire form plus the original, for running inline. */
 export interface ShippedFunction {
@@ -64,6 +66,7 @@ function shipWrapped(wrapper: Function, fn: Function, captures: Record<string, u
   let prelude = '';
   const valueNames: string[] = [];
   const values: unknown[] = [];
+  let references = 0;
   for (const name of names) {
     const value = captures[name];
     if (typeof value === 'function' && !wrapped.has(value) && !modules.has(value)) {
@@ -75,12 +78,17 @@ function shipWrapped(wrapper: Function, fn: Function, captures: Record<string, u
       valueNames.push(name);
       values.push({ __skeinFunction: shipFunction(value).wire } satisfies CapturedFunctionWire);
     } else {
-      assertCloneable(value, `captures.${name}`);
+      let found = 0;
+      assertCloneable(value, `captures.${name}`, { passThrough: isProxy, onPassThrough: (n) => (found = n) });
       valueNames.push(name);
-      values.push(value);
+      // Store proxies travel as references; the caller's stay unresolved.
+      values.push(found > 0 ? encodeReferences(value) : value);
+      references += found;
     }
   }
-  return { name: info.name, wire: { fn: sourceWire(fn.name, prelude, info.expression, valueNames), values }, local: wrapper as ShippedFunction['local'] };
+  const fnWire = sourceWire(fn.name, prelude, info.expression, valueNames);
+  const wire: FunctionInstanceWire = references > 0 ? { fn: fnWire, values, refs: true } : { fn: fnWire, values };
+  return { name: info.name, wire, local: wrapper as ShippedFunction['local'] };
 }
 
 /** How `fn` travels to a worker; computed once per function object. */

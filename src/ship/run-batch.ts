@@ -7,8 +7,8 @@ import { findUncloneable, uncloneableError } from './cloneable.js';
 type Callable = (...args: unknown[]) => unknown;
 
 export interface RunBatchOptions {
-  /** Replaces references in arguments (store proxies) with what the worker should see. */
-  readonly revive?: (args: readonly unknown[]) => unknown[];
+  /** Turns the references in a batch marked `refs` (store proxies) back into what the task should see. */
+  readonly revive?: (value: unknown) => unknown;
   /** The shared clock buffer this thread was given at start. */
   readonly clock?: ClockSetupWire;
 }
@@ -36,7 +36,7 @@ function isThenable(v: unknown): v is PromiseLike<unknown> {
  */
 export function runBatch(batch: BatchWire, options: RunBatchOptions = {}): BatchResultWire | Promise<BatchResultWire> {
   const started = performance.now();
-  const instances = batch.fns.map((f) => instantiate(f));
+  const instances = batch.fns.map((f) => instantiate(f, options.revive));
   if (instances.some((f) => f instanceof Promise)) {
     return Promise.all(instances).then(
       (fns) => runFrom(batch, fns as Callable[], options, started),
@@ -68,7 +68,7 @@ function runFrom(
   const ticks = clock ? viewOf(clock.buffer ?? setup?.buffer) : undefined;
   const base = clock && !clock.buffer ? clock.slot * CLOCK_SLOT_INTS : 0;
   const origin = setup?.origin ?? 0;
-  const revive = options.revive;
+  const revive = batch.refs ? options.revive : undefined;
   let cancelled = false;
 
   /** Notes the task about to run; false when the caller has cancelled the batch. */
@@ -110,7 +110,7 @@ function runFrom(
       let value: unknown;
       try {
         const fn = fns[fnIndex === undefined ? 0 : fnIndex[i]!]!;
-        value = fn(...(revive ? revive(args[i]!) : args[i]!));
+        value = fn(...(revive ? (revive(args[i]!) as unknown[]) : args[i]!));
       } catch (error) {
         if (!fail(i, error)) return finish();
         continue;
