@@ -4,7 +4,7 @@
  *   npm run build && npx tsx examples/proxystore.ts
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import {
@@ -18,6 +18,9 @@ import {
   resolveAsync,
   shared,
   storeReference,
+  delayed,
+  parallel,
+  task,
 } from 'skein';
 
 // ---------------------------------------------------------------- Proxies
@@ -121,11 +124,30 @@ await rm(dir, { recursive: true, force: true });
   console.log('shared-memory stats:', store.stats());
 }
 
-// TODO(executor): "resolveAsync in a task" — once `parallel` carries store
-// proxies to workers, show a task that calls `resolveAsync(p)` to overlap
-// fetching with compute, e.g.:
-//
-//   const tasks = parts.map((part) => delayed(work)(store.proxy(part)));
-//   await parallel(tasks, { nJobs: 2 });
-//
-// with `work` starting `resolveAsync(arg)` before its own setup.
+// -------------------------------------------------------- Proxies in tasks
+// A proxy passed to delayed(fn)(...) travels as its reference; each worker
+// resolves it through its own cache. A task module (by reference, so it can
+// import skein) starts `resolveAsync` first and computes while the bytes load.
+{
+  await using store = new SharedMemoryStore();
+  const data = store.proxy(Float64Array.from({ length: 100_000 }, (_, i) => i % 10));
+  const workDir = await mkdtemp(path.join(tmpdir(), 'proxystore-task-'));
+  const moduleFile = path.join(workDir, 'work.mjs');
+  await writeFile(
+    moduleFile,
+    `import { resolveAsync } from ${JSON.stringify(import.meta.resolve('skein'))};
+export async function work(p, offset) {
+  const fetching = resolveAsync(p);   // start fetching now...
+  const table = Array.from({ length: 1000 }, (_, i) => i * offset); // ...while setting up
+  await fetching;
+  let s = 0;
+  for (let i = 0; i < p.length; i++) s += p[i];
+  return s + table[1];
+}
+`,
+  );
+  const work = task<(p: Float64Array, offset: number) => number>(moduleFile, 'work');
+  const sums = await parallel([1, 2, 3].map((k) => delayed(work)(data, k)), { nJobs: 2 });
+  console.log('resolveAsync in tasks:', sums, '— caller proxy still unresolved:', !isResolved(data));
+  await rm(workDir, { recursive: true, force: true });
+}
