@@ -2,6 +2,7 @@ import os from 'node:os';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { describeValue } from '../errors.js';
 import type { Backend } from './backend.js';
+import { parseNbytes, type OffloadStore } from './offload.js';
 
 export interface ProgressInfo {
   readonly done: number;
@@ -50,6 +51,22 @@ export interface ParallelOptions {
    * @default 'raise'
    */
   errors?: 'raise' | 'settle';
+  /**
+   * Arguments and captured values larger than this are put in `store` once and
+   * sent as proxies (joblib's auto-memmapping); large results are moved back
+   * rather than copied. A number of bytes or `'512K'`, `'1M'`, `'2G'`; `null` turns both off.
+   * Applies to the `'threads'` backend.
+   * @default '1M'
+   */
+  maxNbytes?: number | string | null;
+  /**
+   * Where large arguments go: `'shared'` (SharedArrayBuffers, zero-copy for typed
+   * arrays), `'file'` (a FileStore in `tempFolder`), or a Store of yours (left open).
+   * @default 'shared'
+   */
+  store?: OffloadStore;
+  /** Directory for `store: 'file'`. Default: a private temporary directory, removed on close. */
+  tempFolder?: string;
   /** Resource limits for each worker thread (e.g. `{ maxOldGenerationSizeMb: 256 }`). */
   resourceLimits?: { maxOldGenerationSizeMb?: number; maxYoungGenerationSizeMb?: number; codeRangeSizeMb?: number; stackSizeMb?: number };
 }
@@ -65,6 +82,9 @@ export interface ResolvedOptions {
   readonly progress: boolean | ProgressCallback;
   readonly errors: 'raise' | 'settle';
   readonly resourceLimits: ParallelOptions['resourceLimits'];
+  readonly maxNbytes: number | null;
+  readonly store: OffloadStore;
+  readonly tempFolder: string | undefined;
 }
 
 const config = new AsyncLocalStorage<ParallelOptions>();
@@ -138,7 +158,22 @@ export function resolveOptions(explicit: ParallelOptions): ResolvedOptions {
   if (signal !== undefined && (typeof signal !== 'object' || signal === null || typeof signal.aborted !== 'boolean')) {
     throw new TypeError(`Expected \`signal\` to be an AbortSignal, got ${describeValue(signal)}`);
   }
+  const maxNbytes = parseNbytes(o.maxNbytes === undefined ? '1M' : o.maxNbytes);
+  const store = o.store ?? 'shared';
+  if (
+    store !== 'shared' &&
+    store !== 'file' &&
+    (typeof store !== 'object' || store === null || typeof store.putSync !== 'function' || typeof store.proxyFromKey !== 'function')
+  ) {
+    throw new TypeError(`Expected \`store\` to be 'shared', 'file' or a Store, got ${describeValue(store)}`);
+  }
+  if (o.tempFolder !== undefined && (typeof o.tempFolder !== 'string' || o.tempFolder === '')) {
+    throw new TypeError(`Expected \`tempFolder\` to be a directory path, got ${describeValue(o.tempFolder)}`);
+  }
   return {
+    maxNbytes,
+    store,
+    tempFolder: o.tempFolder,
     nJobs: backend === 'sequential' ? 1 : nJobs,
     backend: nJobs === 1 && backend === 'threads' ? 'sequential' : backend,
     batchSize,

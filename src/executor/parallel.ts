@@ -6,6 +6,8 @@ import { Progress } from './progress.js';
 import { SequentialBackend } from './sequential-backend.js';
 import { ThreadsBackend } from './threads-backend.js';
 import { TaskRun, type Outcome, type TaskSource } from './run.js';
+import { Offloader, makeOwnedStore } from './offload.js';
+import type { Store } from '../store/index.js';
 
 export type ErrorMode = 'raise' | 'settle';
 
@@ -32,6 +34,7 @@ export class Parallel<E extends ErrorMode = 'raise'> {
   #backend: Backend | undefined;
   #closed = false;
   readonly #runs = new Set<TaskRun>();
+  #ownedStore: Store<any> | undefined;
 
   constructor(options: ParallelOptions & { errors?: E } = {}) {
     this.#options = resolveOptions(options);
@@ -62,10 +65,32 @@ export class Parallel<E extends ErrorMode = 'raise'> {
     return this.#backend;
   }
 
-  #start(tasks: TaskSource, emit: (index: number, outcome: Outcome) => void, backlog?: () => number): TaskRun {
+  /**
+   * The store large arguments go to: yours, or one this Parallel made on first
+   * need and closes with itself. Undefined until a run needed one.
+   */
+  get offloadStore(): Store<any> | undefined {
+    const s = this.#options.store;
+    return typeof s === 'object' ? s : this.#ownedStore;
+  }
+
+  /** Offloading applies where workers share this process's memory and files: the threads backend. */
+  #offloader(): Offloader | undefined {
+    const o = this.#options;
+    if (o.maxNbytes === null || o.backend !== 'threads') return undefined;
+    const store = typeof o.store === 'object' ? o.store : (this.#ownedStore ??= makeOwnedStore(o.store, o.tempFolder));
+    return new Offloader(o.maxNbytes, store);
+  }
+
+  #start(
+    tasks: TaskSource,
+    emit: (index: number, outcome: Outcome) => void,
+    backlog?: () => number,
+  ): { run: TaskRun; offloader: Offloader | undefined } {
     const backend = this.#ensureBackend();
     const o = this.#options;
     const nJobs = typeof o.backend === 'object' ? Math.max(1, backend.concurrency) : o.nJobs;
+    const offloader = this.#offloader();
     const run = new TaskRun(tasks, {
       backend,
       nJobs,
@@ -77,22 +102,24 @@ export class Parallel<E extends ErrorMode = 'raise'> {
       progress: new Progress({ verbose: o.verbose, progress: o.progress, nJobs, backendName: backend.name }),
       emit,
       ...(backlog ? { backlog } : {}),
+      ...(offloader ? { offloader, resultBytes: o.maxNbytes! } : {}),
     });
     this.#runs.add(run);
-    return run;
+    return { run, offloader };
   }
 
   /** Runs every task and resolves with the results in input order. */
   async run<D extends Delayed<unknown>>(tasks: Tasks<D>): Promise<TaskOutcome<DelayedResult<D>, E>[]> {
     const settle = this.#options.errors === 'settle';
     const results: unknown[] = [];
-    const run = this.#start(tasks, (index, outcome) => {
+    const { run, offloader } = this.#start(tasks, (index, outcome) => {
       results[index] = settle ? settled(outcome) : (outcome as { value: unknown }).value;
     });
     try {
       await run.start();
     } finally {
       this.#runs.delete(run);
+      await offloader?.free();
     }
     return results as TaskOutcome<DelayedResult<D>, E>[];
   }
@@ -111,7 +138,7 @@ export class Parallel<E extends ErrorMode = 'raise'> {
     const queue: unknown[] = [];
     let next = 0;
     let wake: (() => void) | undefined;
-    const run = this.#start(
+    const { run, offloader } = this.#start(
       tasks,
       (index, outcome) => {
         const value = settle ? settled(outcome) : (outcome as { value: unknown }).value;
@@ -158,6 +185,7 @@ export class Parallel<E extends ErrorMode = 'raise'> {
     } finally {
       run.cancel();
       this.#runs.delete(run);
+      await offloader?.free();
     }
   }
 
@@ -183,8 +211,11 @@ export class Parallel<E extends ErrorMode = 'raise'> {
     this.#runs.clear();
     const backend = this.#backend;
     this.#backend = undefined;
-    // A user-provided backend belongs to the user.
+    // A user-provided backend or store belongs to the user.
     if (backend !== undefined && typeof this.#options.backend === 'string') await backend.close();
+    const owned = this.#ownedStore;
+    this.#ownedStore = undefined;
+    await owned?.close();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -1,5 +1,6 @@
 import cliProgress from 'cli-progress';
 import type { ProgressCallback } from './options.js';
+import { formatBytes, type OffloadReport } from './offload.js';
 
 function formatTime(ms: number): string {
   const s = ms / 1000;
@@ -19,7 +20,7 @@ function shouldReport(index: number, verbose: number): boolean {
 
 export interface ProgressSink {
   update(done: number, total: number | undefined): void;
-  finish(done: number, total: number | undefined, failed: boolean): void;
+  finish(done: number, total: number | undefined, failed: boolean, offloaded?: OffloadReport): void;
 }
 
 /** Progress of one run: verbose lines on stderr, a TTY bar, and/or a callback. */
@@ -82,9 +83,14 @@ export class Progress implements ProgressSink {
     }
   }
 
-  finish(done: number, total: number | undefined, failed: boolean): void {
+  finish(done: number, total: number | undefined, failed: boolean, offloaded?: OffloadReport): void {
     this.#bar?.stop();
     this.#bar = undefined;
+    if (this.#verbose >= 10 && offloaded !== undefined && offloaded.values > 0) {
+      this.#write(
+        `${this.#prefix}Offloaded ${offloaded.values} large value${offloaded.values === 1 ? '' : 's'} (${formatBytes(offloaded.bytes)}) to store ${offloaded.store}; tasks received them by reference`,
+      );
+    }
     if (this.#verbose > 0) {
       const count = String(done).padStart(3);
       const of = String(total ?? done).padStart(3);

@@ -7,6 +7,7 @@ import { isDelayed, type Delayed } from './delayed.js';
 import { TaskTimeoutError, WorkerCrashedError } from './errors.js';
 import { AutoBatchSize, splitSize } from './auto-batch.js';
 import { encodeReferences } from '../store/travel.js';
+import type { Offloader } from './offload.js';
 import type { ProgressSink } from './progress.js';
 
 export type TaskSource = Iterable<unknown> | AsyncIterable<unknown>;
@@ -26,6 +27,10 @@ export interface RunSettings {
   readonly emit: (index: number, outcome: Outcome) => void;
   /** Results the consumer has not taken yet; dispatch pauses while it is high. */
   readonly backlog?: () => number;
+  /** Replaces large arguments with store proxies before dispatch. */
+  readonly offloader?: Offloader;
+  /** Results above this many bytes come back moved rather than copied. */
+  readonly resultBytes?: number;
 }
 
 interface Batch {
@@ -33,7 +38,7 @@ interface Batch {
   readonly tasks: Delayed[];
 }
 
-function toWire(tasks: readonly Delayed[], stopOnError: boolean, clock: BatchClockWire | undefined): BatchWire {
+function toWire(tasks: readonly Delayed[], stopOnError: boolean, clock: BatchClockWire | undefined, resultBytes: number | undefined): BatchWire {
   const first = tasks[0]!.shipped.wire;
   let fns: FunctionInstanceWire[] = [first];
   let fnIndex: number[] | undefined;
@@ -59,8 +64,8 @@ function toWire(tasks: readonly Delayed[], stopOnError: boolean, clock: BatchClo
     return encodeReferences(t.args) as readonly unknown[];
   });
   const wire: BatchWire = fnIndex ? { fns, fnIndex, args, stopOnError } : { fns, args, stopOnError };
-  if (!refs && !clock) return wire;
-  return { ...wire, ...(refs ? { refs } : {}), ...(clock ? { clock } : {}) };
+  if (!refs && !clock && resultBytes === undefined) return wire;
+  return { ...wire, ...(refs ? { refs } : {}), ...(clock ? { clock } : {}), ...(resultBytes === undefined ? {} : { resultBytes }) };
 }
 
 function withTaskIndex(error: unknown, taskIndex: number): unknown {
@@ -247,14 +252,16 @@ export class TaskRun {
   #dispatch(batch: Batch): void {
     this.#inFlight.add(batch);
     const stopOnError = !this.#s.settle;
-    const request: BatchRequest = {
-      tasks: batch.tasks,
-      firstIndex: batch.first,
-      stopOnError,
-      toWire: (clock) => toWire(batch.tasks, stopOnError, clock),
-    };
+    const { resultBytes } = this.#s;
     let outcome: Promise<BatchOutcome>;
     try {
+      const tasks = this.#s.offloader ? this.#s.offloader.tasks(batch.tasks) : batch.tasks;
+      const request: BatchRequest = {
+        tasks,
+        firstIndex: batch.first,
+        stopOnError,
+        toWire: (clock) => toWire(tasks, stopOnError, clock, resultBytes),
+      };
       outcome = this.#s.backend.runBatch(request, { signal: this.#controller.signal, timeout: this.#s.timeout });
     } catch (error) {
       outcome = Promise.reject(error);
@@ -348,7 +355,7 @@ export class TaskRun {
 
   #finish(failed = false): void {
     this.#s.signal?.removeEventListener('abort', this.#onAbort);
-    this.#s.progress.finish(this.#done, this.total, failed);
+    this.#s.progress.finish(this.#done, this.total, failed, this.#s.offloader?.report);
     if (!this.#exhausted) {
       // Close the user's generator so its finally blocks run.
       const it = this.#iterator;

@@ -2,6 +2,7 @@ import { Piscina } from 'piscina';
 import type { BatchResultWire, BatchClockWire, ClockSetupWire, WorkerSetupWire } from '../protocol/messages.js';
 import { CLOCK_CANCEL, CLOCK_OFFSET, CLOCK_SEQ, CLOCK_SLOT_INTS, CLOCK_START } from '../protocol/messages.js';
 import { decodeError, registerErrorClass } from '../ship/wire-error.js';
+import { restoreResults } from '../ship/results.js';
 import { SerializationError } from '../serialize/errors.js';
 import { ClosureCaptureError, UnshippableFunctionError } from '../ship/errors.js';
 import { TaskModuleError } from '../ship/describe.js';
@@ -178,7 +179,7 @@ export class ThreadsBackend implements Backend {
       const result = (await this.#pool.run(batch.toWire(clock.wire), { signal: kill })) as BatchResultWire;
       if (result.cancelled) throw new BatchCancelledError();
       return {
-        values: result.values,
+        values: restoreResults(result.values),
         errors: result.errors.map((e) => ({ offset: e.offset, error: decodeError(e.error) })),
         durationMs: result.durationMs,
       };

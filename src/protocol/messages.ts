@@ -83,6 +83,8 @@ export interface BatchWire {
   /** Some arguments hold store references, to be turned back into proxies. */
   readonly refs?: true;
   readonly clock?: BatchClockWire;
+  /** Results above this many bytes are moved to the caller rather than copied (see ship/results.ts). */
+  readonly resultBytes?: number;
 }
 
 /** An error as it crosses a thread: enough to rebuild it with its class name, stack and fields. */

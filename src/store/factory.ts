@@ -17,6 +17,12 @@ export interface StoreReference<K = unknown> {
   readonly evict: boolean;
   /** The kind of the stored value, so the receiving proxy has the right `typeof` / `Array.isArray`. */
   readonly kind: ProxyKind;
+  /**
+   * Resolve on arrival and hand over the real object, not a proxy: for values
+   * a Parallel offloaded by itself, where the task expects exactly what it was
+   * given (a proxy traps every element access).
+   */
+  readonly eager?: boolean;
 }
 
 /** A proxy factory backed by a store entry. */

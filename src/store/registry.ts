@@ -51,3 +51,10 @@ export function getOrCreateStore(config: StoreConfig): Store<unknown> {
   stores.set(config.id, store);
   return store;
 }
+
+/** Prunes the caches of every store this thread rebuilt from config (see `Store.pruneCache`). */
+export function pruneRebuiltCaches(): void {
+  for (const entry of stores.values()) {
+    if (!(entry instanceof WeakRef)) entry.pruneCache();
+  }
+}

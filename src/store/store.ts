@@ -147,7 +147,7 @@ export class Store<K = unknown> {
   readonly #cacheSize: number;
   readonly #cacheBytes: number;
   readonly #compression: Compression | undefined;
-  readonly #cache: LRUCache<string, { value: unknown }> | undefined;
+  readonly #cache: LRUCache<string, { value: unknown; key: unknown }> | undefined;
   readonly #held = new Map<string, Held<K>>();
   #hits = 0;
   #misses = 0;
@@ -259,6 +259,22 @@ export class Store<K = unknown> {
     return this.#finishGet(k, this.#connector.getSync(k), options);
   }
 
+  /**
+   * Drops cached values whose entries are gone (evicted here or in another
+   * thread), so a long-lived thread does not keep their memory alive until
+   * the LRU happens to push them out. Returns how many were dropped.
+   */
+  pruneCache(): number {
+    let dropped = 0;
+    for (const [id, entry] of this.#cache?.entries() ?? []) {
+      if (!this.#connector.existsSync(entry.key as K)) {
+        this.#cache!.delete(id);
+        dropped++;
+      }
+    }
+    return dropped;
+  }
+
   #cached(key: K, options: GetOptions<unknown>): { value: unknown } | undefined {
     if (this.#cache === undefined || options.deserializer !== undefined) return undefined;
     const id = this.#connector.keyId(key);
@@ -280,7 +296,7 @@ export class Store<K = unknown> {
     if (bytes === undefined) throw new KeyNotFoundError(id, this.name);
     if (options.deserializer !== undefined) return options.deserializer(bytes);
     const value = this.decode(key, bytes);
-    this.#cache?.set(id, { value }, { size: Math.max(1, bytes.byteLength) });
+    this.#cache?.set(id, { value, key }, { size: Math.max(1, bytes.byteLength) });
     return value as T;
   }
 

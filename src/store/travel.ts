@@ -41,10 +41,14 @@ export function encodeReferences(value: unknown): unknown {
   return copy ?? value;
 }
 
-/** The receiving side of `encodeReferences`: each reference becomes a lazy proxy resolved through this thread's store cache. */
+/**
+ * The receiving side of `encodeReferences`: each reference becomes a lazy
+ * proxy resolved through this thread's store cache, or, marked `eager`, the
+ * resolved value itself (still through the cache, so once per thread).
+ */
 export function reviveReferences(value: unknown): unknown {
   if (typeof value !== 'object' || value === null) return value;
-  if (isStoreReference(value)) return proxyFromReference(value);
+  if (isStoreReference(value)) return value.eager === true ? extract(proxyFromReference(value)) : proxyFromReference(value);
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) value[i] = reviveReferences(value[i]);
   } else if (isPlainObject(value)) {
