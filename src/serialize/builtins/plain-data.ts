@@ -66,6 +66,7 @@ class Walk {
   /** Plain objects seen, and how many of them had the same key count and first key as the array element before them. */
   records = 0;
   repeated = 0;
+  constructor(readonly bailOnOneOffShapes = false) {}
 
   value(x: unknown, depth: number): boolean {
     switch (typeof x) {
@@ -103,7 +104,8 @@ class Walk {
       for (const _ in x) return false; // own enumerable properties on a Date
       return true;
     }
-    this.records++;
+    // Past 64 objects with few repeated shapes the answer is v8 anyway (see plainDataShape): stop walking.
+    if (++this.records > 64 && this.repeated * 8 < this.records && this.bailOnOneOffShapes) return false;
     for (const key in x) {
       if (key === '__proto__' || !isWellFormed(key)) return false;
       const v: unknown = (x as Record<string, unknown>)[key];
@@ -131,7 +133,7 @@ function sameShape(a: object, b: object): boolean {
  * cost ~5x for many one-off shapes (a large nested config), where v8 is faster.
  */
 export function plainDataShape(value: unknown): { plain: boolean; records: boolean } {
-  const walk = new Walk();
+  const walk = new Walk(true);
   const plain = walk.value(value, 0);
   return { plain, records: walk.records <= 16 || walk.repeated * 2 >= walk.records };
 }
