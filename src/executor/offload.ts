@@ -10,6 +10,9 @@ import { Delayed } from './delayed.js';
 /** Where `Parallel` puts large arguments: a kind of store it makes and owns, or a store of yours. */
 export type OffloadStore = 'shared' | 'file' | Store<any>;
 
+/** What a value left behind costs to clone once it is a reference (or shared memory). */
+const REFERENCE_BYTES = 64;
+
 const UNITS: Record<string, number> = { '': 1, B: 1, K: 1024, KB: 1024, M: 1024 ** 2, MB: 1024 ** 2, G: 1024 ** 3, GB: 1024 ** 3 };
 
 /** `'1M'`, `'512K'`, `'2G'` or a number of bytes; `null` turns offloading off. */
@@ -54,7 +57,11 @@ export class Offloader {
   readonly #threshold: number;
   readonly #store: Store<any>;
   readonly #references = new WeakMap<object, StoreReference>();
-  readonly #rebuilt = new WeakMap<object, unknown>();
+  /** Containers that travel as copies with some members replaced, and their remaining size. */
+  readonly #rebuilt = new WeakMap<object, { value: unknown; bytes: number }>();
+  /** Values judged small enough to travel as they are, and their size: repeat tasks skip the walk. */
+  readonly #inline = new WeakMap<object, number>();
+  #size = 0;
   readonly #wires = new Map<FunctionInstanceWire, FunctionInstanceWire>();
   readonly #keys: unknown[] = [];
   #bytes = 0;
@@ -101,6 +108,7 @@ export class Offloader {
    * once per worker through its cache), exactly as if it had been cloned.
    */
   #offload(value: object, bytes: number): StoreReference {
+    this.#size = REFERENCE_BYTES;
     let reference = this.#references.get(value);
     if (reference === undefined) {
       const key: unknown = this.#store.putSync(value);
@@ -114,67 +122,73 @@ export class Offloader {
 
   /**
    * Returns `value` with its large parts replaced: a large binary value or
-   * other object becomes a proxy; an array or plain object first has its large
-   * members replaced (in a copy), and is proxied whole if what remains is still large.
+   * other object is stored and becomes a reference; an array or plain object
+   * first has its large members replaced (in a copy), and is stored whole if
+   * what remains is still large. Leaves in `#size` what is left to clone, so
+   * each value is measured once, on the way.
    */
   #replace(value: unknown, depth: number, root = false): unknown {
-    if (typeof value !== 'object' || value === null) return value;
-    if (isProxy(value)) return value;
-    const known = this.#references.get(value) ?? this.#rebuilt.get(value);
-    if (known !== undefined) return known;
-    if (ArrayBuffer.isView(value) || types.isAnyArrayBuffer(value)) {
-      // Already in shared memory: structured clone shares it, nothing to copy.
-      const buffer = ArrayBuffer.isView(value) ? value.buffer : value;
-      if (types.isSharedArrayBuffer(buffer) || value.byteLength <= this.#threshold) return value;
-      return this.#offload(value, value.byteLength);
-    }
-    const container = Array.isArray(value) || isPlainObject(value);
-    if (container && depth < 4) {
-      let copy: unknown[] | Record<string, unknown> | undefined;
-      let total = 16;
-      if (Array.isArray(value)) {
-        let items: unknown[] | undefined;
-        // Long arrays are judged whole: scanning every element of every task is what offloading saves.
-        if (value.length <= 1024) {
-          for (let i = 0; i < value.length; i++) {
-            const item: unknown = value[i];
-            const next = this.#replace(item, depth + 1);
-            if (next !== item) (items ??= value.slice())[i] = next;
-            total += next !== item ? 64 : this.#cloneBytes(item);
-          }
-        } else {
-          total = estimateBytes(value, 0, isProxy);
-        }
-        copy = items;
-      } else {
-        let fields: Record<string, unknown> | undefined;
-        for (const k of Object.keys(value)) {
-          const item = (value as Record<string, unknown>)[k];
-          const next = this.#replace(item, depth + 1);
-          if (next !== item) (fields ??= { ...(value as Record<string, unknown>) })[k] = next;
-          total += k.length * 2 + (next !== item ? 64 : this.#cloneBytes(item));
-        }
-        copy = fields;
-      }
-      // An argument list itself is spread into the call: only its members can travel by reference.
-      if (total > this.#threshold && !root) return this.#offload(value, total);
-      if (copy !== undefined) {
-        this.#rebuilt.set(value, copy);
-        return copy;
-      }
+    if (typeof value !== 'object' || value === null) {
+      this.#size = typeof value === 'string' ? 16 + value.length * 2 : 8;
       return value;
     }
-    const bytes = estimateBytes(value, 0, isProxy);
-    return bytes > this.#threshold ? this.#offload(value, bytes) : value;
-  }
-
-  /** What structured clone would copy of a value that stays inline: shared memory is shared, not copied. */
-  #cloneBytes(value: unknown): number {
-    if (typeof value === 'object' && value !== null && isProxy(value)) return 64;
-    if (typeof value === 'object' && value !== null && (ArrayBuffer.isView(value) || types.isAnyArrayBuffer(value))) {
-      return types.isSharedArrayBuffer(ArrayBuffer.isView(value) ? value.buffer : value) ? 64 : value.byteLength;
+    this.#size = REFERENCE_BYTES;
+    if (isProxy(value)) return value;
+    const reference = this.#references.get(value);
+    if (reference !== undefined) return reference;
+    const inline = this.#inline.get(value);
+    if (inline !== undefined) {
+      this.#size = inline;
+      return value;
     }
-    return estimateBytes(value, 0, isProxy);
+    const rebuilt = this.#rebuilt.get(value);
+    if (rebuilt !== undefined) {
+      this.#size = rebuilt.bytes;
+      return rebuilt.value;
+    }
+    if (ArrayBuffer.isView(value) || types.isAnyArrayBuffer(value)) {
+      // Already in shared memory: structured clone shares it, nothing to copy.
+      if (types.isSharedArrayBuffer(ArrayBuffer.isView(value) ? value.buffer : value)) return value;
+      if (value.byteLength <= this.#threshold) {
+        this.#size = value.byteLength;
+        return value;
+      }
+      return this.#offload(value, value.byteLength);
+    }
+    let total = 16;
+    let copy: unknown[] | Record<string, unknown> | undefined;
+    if (depth < 4 && Array.isArray(value) && value.length <= 1024) {
+      let items: unknown[] | undefined;
+      for (let i = 0; i < value.length; i++) {
+        const item: unknown = value[i];
+        const next = this.#replace(item, depth + 1);
+        if (next !== item) (items ??= value.slice())[i] = next;
+        total += this.#size;
+      }
+      copy = items;
+    } else if (depth < 4 && !Array.isArray(value) && isPlainObject(value)) {
+      let fields: Record<string, unknown> | undefined;
+      for (const k of Object.keys(value)) {
+        const item = (value as Record<string, unknown>)[k];
+        const next = this.#replace(item, depth + 1);
+        if (next !== item) (fields ??= { ...(value as Record<string, unknown>) })[k] = next;
+        total += k.length * 2 + this.#size;
+      }
+      copy = fields;
+    } else {
+      // Long arrays and other objects are judged whole, by a sampled estimate:
+      // scanning every element of every task is what offloading saves.
+      total = estimateBytes(value, 0, isProxy);
+    }
+    // An argument list itself is spread into the call: only its members can travel by reference.
+    if (total > this.#threshold && !root) return this.#offload(value, total);
+    this.#size = total;
+    if (copy !== undefined) {
+      this.#rebuilt.set(value, { value: copy, bytes: total });
+      return copy;
+    }
+    this.#inline.set(value, total);
+    return value;
   }
 
   /** Evicts everything this run stored. */

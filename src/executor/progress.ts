@@ -20,7 +20,7 @@ function shouldReport(index: number, verbose: number): boolean {
 
 export interface ProgressSink {
   update(done: number, total: number | undefined): void;
-  finish(done: number, total: number | undefined, failed: boolean, offloaded?: OffloadReport): void;
+  finish(done: number, total: number | undefined, failed: boolean, offloaded?: { readonly report: OffloadReport }): void;
 }
 
 /** Progress of one run: verbose lines on stderr, a TTY bar, and/or a callback. */
@@ -83,10 +83,11 @@ export class Progress implements ProgressSink {
     }
   }
 
-  finish(done: number, total: number | undefined, failed: boolean, offloaded?: OffloadReport): void {
+  finish(done: number, total: number | undefined, failed: boolean, offloader?: { readonly report: OffloadReport }): void {
     this.#bar?.stop();
     this.#bar = undefined;
-    if (this.#verbose >= 10 && offloaded !== undefined && offloaded.values > 0) {
+    const offloaded = this.#verbose >= 10 ? offloader?.report : undefined;
+    if (offloaded !== undefined && offloaded.values > 0) {
       this.#write(
         `${this.#prefix}Offloaded ${offloaded.values} large value${offloaded.values === 1 ? '' : 's'} (${formatBytes(offloaded.bytes)}) to store ${offloaded.store}; tasks received them by reference`,
       );

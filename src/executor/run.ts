@@ -355,7 +355,7 @@ export class TaskRun {
 
   #finish(failed = false): void {
     this.#s.signal?.removeEventListener('abort', this.#onAbort);
-    this.#s.progress.finish(this.#done, this.total, failed, this.#s.offloader?.report);
+    this.#s.progress.finish(this.#done, this.total, failed, this.#s.offloader);
     if (!this.#exhausted) {
       // Close the user's generator so its finally blocks run.
       const it = this.#iterator;
