@@ -52,10 +52,21 @@ export type DelayedResult<D> = D extends Delayed<infer R> ? R : never;
  * const out = await parallel(xs.map((x) => delayed(square)(x)));
  */
 export function delayed<F extends (...args: any[]) => any>(fn: F): (...args: Parameters<F>) => Delayed<Awaited<ReturnType<F>>> {
-  const shipped = shipFunction(fn);
+  // `xs.map((x) => delayed(f)(x))` asks for the same recorder once per item.
+  let recorder = recorders.get(fn);
+  if (recorder === undefined) {
+    recorder = makeRecorder(shipFunction(fn));
+    recorders.set(fn, recorder);
+  }
+  return recorder as (...args: Parameters<F>) => Delayed<Awaited<ReturnType<F>>>;
+}
+
+const recorders = new WeakMap<Function, (...args: unknown[]) => Delayed>();
+
+function makeRecorder(shipped: ShippedFunction): (...args: unknown[]) => Delayed {
   let references = 0;
   const options = { clean: checked, passThrough: isProxy, onPassThrough: (n: number) => (references += n) };
-  return (...args: Parameters<F>) => {
+  return (...args: unknown[]) => {
     references = 0;
     for (let i = 0; i < args.length; i++) {
       const arg: unknown = args[i];
@@ -63,6 +74,6 @@ export function delayed<F extends (...args: any[]) => any>(fn: F): (...args: Par
         assertCloneable(arg, `args[${i}]`, options);
       }
     }
-    return new Delayed<Awaited<ReturnType<F>>>(shipped, args, references > 0);
+    return new Delayed(shipped, args, references > 0);
   };
 }

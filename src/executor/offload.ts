@@ -33,6 +33,14 @@ export function formatBytes(n: number): string {
   return `${(n / 1024 ** 3).toFixed(2)} GB`;
 }
 
+function allPrimitive(values: readonly unknown[]): boolean {
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (typeof v === 'object' ? v !== null : typeof v === 'function') return false;
+  }
+  return true;
+}
+
 function isPlainObject(value: object): boolean {
   const proto = Object.getPrototypeOf(value) as unknown;
   return proto === Object.prototype || proto === null;
@@ -80,6 +88,7 @@ export class Offloader {
     let out: Delayed[] | undefined;
     for (let i = 0; i < tasks.length; i++) {
       const task = tasks[i]!;
+      if (task.shipped.wire.values.length === 0 && allPrimitive(task.args)) continue;
       const args = this.#replace(task.args, 0, true) as readonly unknown[];
       const wire = this.#captures(task.shipped.wire);
       if (args !== task.args || wire !== task.shipped.wire) {
@@ -187,7 +196,8 @@ export class Offloader {
       this.#rebuilt.set(value, { value: copy, bytes: total });
       return copy;
     }
-    this.#inline.set(value, total);
+    // Argument lists are new for every task: remembering them would only cost.
+    if (!root) this.#inline.set(value, total);
     return value;
   }
 

@@ -111,7 +111,9 @@ export class Parallel<E extends ErrorMode = 'raise'> {
   /** Runs every task and resolves with the results in input order. */
   async run<D extends Delayed<unknown>>(tasks: Tasks<D>): Promise<TaskOutcome<DelayedResult<D>, E>[]> {
     const settle = this.#options.errors === 'settle';
-    const results: unknown[] = [];
+    // Sized up front when the count is known: results land out of order, and
+    // writing far past the end of a growing array makes it slow and sparse.
+    const results: unknown[] = Array.isArray(tasks) ? new Array<unknown>(tasks.length) : [];
     const { run, offloader } = this.#start(tasks, (index, outcome) => {
       results[index] = settle ? settled(outcome) : (outcome as { value: unknown }).value;
     });

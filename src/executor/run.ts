@@ -58,12 +58,27 @@ function toWire(tasks: readonly Delayed[], stopOnError: boolean, clock: BatchClo
     }
   }
   let refs = false;
-  const args = tasks.map((t) => {
+  const rows = tasks.map((t) => {
     if (!t.hasReferences) return t.args;
     refs = true;
     return encodeReferences(t.args) as readonly unknown[];
   });
-  const wire: BatchWire = fnIndex ? { fns, fnIndex, args, stopOnError } : { fns, args, stopOnError };
+  const size = tasks.length;
+  const arity = rows[0]!.length;
+  let sameArity = arity <= 8;
+  for (let i = 1; i < size && sameArity; i++) sameArity = rows[i]!.length === arity;
+  let wire: BatchWire;
+  if (sameArity) {
+    const columns: unknown[][] = [];
+    for (let j = 0; j < arity; j++) {
+      const column = new Array<unknown>(size);
+      for (let i = 0; i < size; i++) column[i] = rows[i]![j];
+      columns.push(column);
+    }
+    wire = fnIndex ? { fns, fnIndex, size, columns, stopOnError } : { fns, size, columns, stopOnError };
+  } else {
+    wire = fnIndex ? { fns, fnIndex, size, args: rows, stopOnError } : { fns, size, args: rows, stopOnError };
+  }
   if (!refs && !clock && resultBytes === undefined) return wire;
   return { ...wire, ...(refs ? { refs } : {}), ...(clock ? { clock } : {}), ...(resultBytes === undefined ? {} : { resultBytes }) };
 }

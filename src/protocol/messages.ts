@@ -77,7 +77,15 @@ export interface BatchWire {
   readonly fns: readonly FunctionInstanceWire[];
   /** Index into `fns` per call; omitted when every call uses `fns[0]`. */
   readonly fnIndex?: readonly number[];
-  readonly args: readonly (readonly unknown[])[];
+  /** How many tasks the batch holds. */
+  readonly size: number;
+  /** Arguments task by task; or, when every task has the same number of arguments, see `columns`. */
+  readonly args?: readonly (readonly unknown[])[];
+  /**
+   * Arguments position by position (`columns[j][i]` is argument j of task i):
+   * a flat array of numbers clones many times faster than one small array per task.
+   */
+  readonly columns?: readonly (readonly unknown[])[];
   /** `true`: stop at the first error (fail-fast). `false`: run every task and report each error. */
   readonly stopOnError: boolean;
   /** Some arguments hold store references, to be turned back into proxies. */

@@ -48,7 +48,7 @@ export function runBatch(batch: BatchWire, options: RunBatchOptions = {}): Batch
 
 function failAll(batch: BatchWire, error: unknown, started: number): BatchResultWire {
   const wire = encodeError(error);
-  const count = batch.stopOnError ? 1 : batch.args.length;
+  const count = batch.stopOnError ? 1 : batch.size;
   const errors: TaskErrorWire[] = [];
   for (let i = 0; i < count; i++) errors.push({ offset: i, error: wire });
   return { values: [], errors, durationMs: performance.now() - started };
@@ -60,15 +60,33 @@ function runFrom(
   options: RunBatchOptions,
   started: number,
 ): BatchResultWire | Promise<BatchResultWire> {
-  const { args, fnIndex, stopOnError, clock } = batch;
-  const n = args.length;
+  const { fnIndex, stopOnError, clock, size: n } = batch;
+  const revive = batch.refs ? options.revive : undefined;
+  // References are turned back into values once per batch, column or row alike.
+  const rows = batch.args && revive ? batch.args.map((a) => revive(a) as unknown[]) : batch.args;
+  const columns = batch.columns && revive ? batch.columns.map((c) => revive(c) as unknown[]) : batch.columns;
+  const arity = columns?.length ?? 0;
+  const c0 = columns?.[0];
+  const c1 = columns?.[1];
+  const call = (fn: Callable, i: number): unknown => {
+    if (rows) return fn(...rows[i]!);
+    switch (arity) {
+      case 0:
+        return fn();
+      case 1:
+        return fn(c0![i]);
+      case 2:
+        return fn(c0![i], c1![i]);
+      default:
+        return fn(...columns!.map((c) => c[i]));
+    }
+  };
   const values: unknown[] = new Array(n);
   const errors: TaskErrorWire[] = [];
   const setup = options.clock;
   const ticks = clock ? viewOf(clock.buffer ?? setup?.buffer) : undefined;
   const base = clock && !clock.buffer ? clock.slot * CLOCK_SLOT_INTS : 0;
   const origin = setup?.origin ?? 0;
-  const revive = batch.refs ? options.revive : undefined;
   let cancelled = false;
 
   /** Notes the task about to run; false when the caller has cancelled the batch. */
@@ -110,7 +128,7 @@ function runFrom(
       let value: unknown;
       try {
         const fn = fns[fnIndex === undefined ? 0 : fnIndex[i]!]!;
-        value = fn(...(revive ? (revive(args[i]!) as unknown[]) : args[i]!));
+        value = call(fn, i);
       } catch (error) {
         if (!fail(i, error)) return finish();
         continue;
