@@ -22,3 +22,19 @@ export function runNode(
     });
   });
 }
+
+/** Runs `fn` with process.stderr captured; returns what was written, chunk by chunk. */
+export async function captureStderr(fn: () => Promise<unknown>): Promise<string[]> {
+  const { jest } = await import('@jest/globals');
+  const lines: string[] = [];
+  const spy = jest.spyOn(process.stderr, 'write').mockImplementation((chunk: unknown) => {
+    lines.push(String(chunk));
+    return true;
+  });
+  try {
+    await fn();
+  } finally {
+    spy.mockRestore();
+  }
+  return lines;
+}

@@ -6,7 +6,7 @@ import { Progress } from './progress.js';
 import { SequentialBackend } from './sequential-backend.js';
 import { ThreadsBackend } from './threads-backend.js';
 import { TaskRun, type Outcome, type TaskSource } from './run.js';
-import { Offloader, makeOwnedStore } from './offload.js';
+import { Offloader, SharedBufferPool, makeOwnedStore } from './offload.js';
 import type { Store } from '../store/index.js';
 
 export type ErrorMode = 'raise' | 'settle';
@@ -35,6 +35,7 @@ export class Parallel<E extends ErrorMode = 'raise'> {
   #closed = false;
   readonly #runs = new Set<TaskRun>();
   #ownedStore: Store<any> | undefined;
+  readonly #pool = new SharedBufferPool();
 
   constructor(options: ParallelOptions & { errors?: E } = {}) {
     this.#options = resolveOptions(options);
@@ -79,7 +80,8 @@ export class Parallel<E extends ErrorMode = 'raise'> {
     const o = this.#options;
     if (o.maxNbytes === null || o.backend !== 'threads') return undefined;
     const store = typeof o.store === 'object' ? o.store : (this.#ownedStore ??= makeOwnedStore(o.store, o.tempFolder));
-    return new Offloader(o.maxNbytes, store);
+    // Memory is reused only in a store of ours that adopts shared bytes without copying them.
+    return new Offloader(o.maxNbytes, store, o.store === 'shared' ? this.#pool : undefined);
   }
 
   #start(
@@ -117,11 +119,13 @@ export class Parallel<E extends ErrorMode = 'raise'> {
     const { run, offloader } = this.#start(tasks, (index, outcome) => {
       results[index] = settle ? settled(outcome) : (outcome as { value: unknown }).value;
     });
+    let completed = false;
     try {
       await run.start();
+      completed = true;
     } finally {
       this.#runs.delete(run);
-      await offloader?.free();
+      await offloader?.free(completed);
     }
     return results as TaskOutcome<DelayedResult<D>, E>[];
   }
@@ -187,7 +191,7 @@ export class Parallel<E extends ErrorMode = 'raise'> {
     } finally {
       run.cancel();
       this.#runs.delete(run);
-      await offloader?.free();
+      await offloader?.free(finished);
     }
   }
 
@@ -217,6 +221,7 @@ export class Parallel<E extends ErrorMode = 'raise'> {
     if (backend !== undefined && typeof this.#options.backend === 'string') await backend.close();
     const owned = this.#ownedStore;
     this.#ownedStore = undefined;
+    this.#pool.clear();
     await owned?.close();
   }
 

@@ -1,4 +1,4 @@
-import { afterAll, describe, expect, jest, test } from '@jest/globals';
+import { afterAll, describe, expect, test } from '@jest/globals';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,6 +15,7 @@ import {
   type PutOptions,
 } from 'skein';
 import { parseNbytes } from '#src/executor/offload.js';
+import { captureStderr } from '../helpers.js';
 import { estimateBytes } from '#src/serialize/estimate.js';
 import { prepareResults, restoreResults } from '#src/ship/results.js';
 
@@ -126,17 +127,8 @@ describe('offloaded arguments', () => {
   });
 
   test('verbose >= 10 reports what was offloaded', async () => {
-    const lines: string[] = [];
-    const spy = jest.spyOn(process.stderr, 'write').mockImplementation((chunk: unknown) => {
-      lines.push(String(chunk));
-      return true;
-    });
-    try {
-      const data = big();
-      await parallel([delayed(sum)(data), delayed(sum)(data)], { nJobs: 2, verbose: 10 });
-    } finally {
-      spy.mockRestore();
-    }
+    const data = big();
+    const lines = await captureStderr(() => parallel([delayed(sum)(data), delayed(sum)(data)], { nJobs: 2, verbose: 10 }));
     expect(lines.some((l) => /Offloaded 1 large value \(2\.0 MB\) to store skein-offload/.test(l))).toBe(true);
   });
 });
@@ -232,5 +224,46 @@ describe('large results', () => {
     expect(result.values[2]).toBe(small);
     const restored = restoreResults(result.values);
     expect(restored[0]).toEqual(rows);
+  });
+});
+
+describe('shared memory reused across runs', () => {
+  test('a Parallel reuses the shared memory of a finished run, and every run sees its own data', async () => {
+    const par = new Parallel({ nJobs: 2 });
+    const a = big();
+    const b = big().map((v) => v * 2);
+    expect(await par.run([delayed(sum)(a), delayed(sum)(a)])).toEqual([sum(a), sum(a)]);
+    expect(await par.run([delayed(sum)(b), delayed(sum)(b)])).toEqual([sum(b), sum(b)]);
+    expect(await par.run([delayed(sum)(a)])).toEqual([sum(a)]);
+    await par.close();
+  });
+
+  test('the pool lends buffers that fit, takes them back only from settled runs, and is bounded', async () => {
+    const { Offloader, SharedBufferPool } = await import('#src/executor/offload.js');
+    const { Delayed } = await import('#src/executor/delayed.js');
+    const pool = new SharedBufferPool();
+    const store = new SharedMemoryStore();
+    const task = (data: Float64Array) => delayed(sum)(data) as unknown as InstanceType<typeof Delayed>;
+
+    const first = new Offloader(MB, store, pool);
+    first.tasks([task(big())]);
+    await first.free(true);
+    expect(pool.bytes).toBe(2 * MB);
+
+    const failed = new Offloader(MB, store, pool);
+    failed.tasks([task(big())]);
+    expect(pool.bytes).toBe(0);
+    await failed.free(false);
+    // A run that ended while tasks may still read its memory gives nothing back.
+    expect(pool.bytes).toBe(0);
+
+    expect(pool.take(10 * MB)).toBeInstanceOf(SharedArrayBuffer);
+    for (let i = 0; i < 6; i++) pool.give(new SharedArrayBuffer(MB));
+    expect(pool.bytes).toBe(SharedBufferPool.MAX_BUFFERS * MB);
+    expect(pool.take(MB / 4)).toBeInstanceOf(SharedArrayBuffer);
+    expect(pool.bytes).toBe(SharedBufferPool.MAX_BUFFERS * MB);
+    pool.clear();
+    expect(pool.bytes).toBe(0);
+    await store.close();
   });
 });

@@ -1,4 +1,5 @@
-import { afterAll, describe, expect, jest, test } from '@jest/globals';
+import { afterAll, describe, expect, test } from '@jest/globals';
+import { captureStderr } from '../helpers.js';
 import { types } from 'node:util';
 import {
   Parallel,
@@ -348,16 +349,7 @@ describe('progress and verbose', () => {
   });
 
   test('verbose prints joblib-style lines on stderr', async () => {
-    const lines: string[] = [];
-    const spy = jest.spyOn(process.stderr, 'write').mockImplementation((chunk: unknown) => {
-      lines.push(String(chunk));
-      return true;
-    });
-    try {
-      await parallel(Array.from({ length: 10 }, (_, i) => delayed(square)(i)), { nJobs: 2, verbose: 10 });
-    } finally {
-      spy.mockRestore();
-    }
+    const lines = await captureStderr(() => parallel(Array.from({ length: 10 }, (_, i) => delayed(square)(i)), { nJobs: 2, verbose: 10 }));
     expect(lines[0]).toBe('[Parallel(nJobs=2)]: Using backend threads with 2 concurrent workers.\n');
     expect(lines.at(-1)).toMatch(/^\[Parallel\(nJobs=2\)\]: Done {2}10 out of {2}10 \| elapsed: +\d+\.\ds finished\n$/);
   });
