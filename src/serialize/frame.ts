@@ -13,7 +13,7 @@
  * caught before anything trusts it.
  */
 import { CorruptFrameError } from './errors.js';
-import { crc32 } from './checksum.js';
+import { crc32, crc32From, crc32Range } from './checksum.js';
 import { COMPRESSION_BY_CODE } from './compression.js';
 import type { Compression, FrameInfo } from './serializer.js';
 
@@ -37,38 +37,73 @@ export interface HeaderFields {
   readonly rawLength: number;
 }
 
-function writeU64(view: DataView, offset: number, n: number): void {
-  view.setUint32(offset, n >>> 0, true);
-  view.setUint32(offset + 4, Math.floor(n / 2 ** 32), true);
+// Direct byte writes and reads: a DataView per frame costs more than the header itself on small values.
+function writeU32(frame: Uint8Array, offset: number, n: number): void {
+  frame[offset] = n;
+  frame[offset + 1] = n >>> 8;
+  frame[offset + 2] = n >>> 16;
+  frame[offset + 3] = n >>> 24;
 }
 
-function readU64(view: DataView, offset: number): number {
-  return view.getUint32(offset, true) + view.getUint32(offset + 4, true) * 2 ** 32;
+function writeU64(frame: Uint8Array, offset: number, n: number): void {
+  writeU32(frame, offset, n >>> 0);
+  writeU32(frame, offset + 4, Math.floor(n / 2 ** 32));
+}
+
+function readU32(bytes: Uint8Array, offset: number): number {
+  return (bytes[offset]! | (bytes[offset + 1]! << 8) | (bytes[offset + 2]! << 16) | (bytes[offset + 3]! << 24)) >>> 0;
+}
+
+function readU64(bytes: Uint8Array, offset: number): number {
+  return readU32(bytes, offset) + readU32(bytes, offset + 4) * 2 ** 32;
 }
 
 /**
  * Fills the header in `frame[0, headerLength)` for the payload that follows
- * it; the payload must already be in place (it is checksummed here).
+ * it; the payload must already be in place (it is checksummed here). Writes
+ * every header byte, so `frame` may come from an uninitialized allocation.
  */
 export function writeHeader(frame: Uint8Array, fields: HeaderFields): void {
-  const hl = headerLength(fields.id.length);
-  const payload = frame.subarray(hl);
-  const view = new DataView(frame.buffer, frame.byteOffset, hl);
-  frame.set(MAGIC, 0);
+  const id = fields.id;
+  const hl = headerLength(id.length);
+  frame[0] = MAGIC[0];
+  frame[1] = MAGIC[1];
+  frame[2] = MAGIC[2];
+  frame[3] = MAGIC[3];
   frame[4] = FORMAT_VERSION;
   frame[5] = (fields.compressionCode & FLAG_COMPRESSION) | (fields.checksum ? FLAG_CHECKSUM : 0);
-  frame[6] = fields.id.length;
+  frame[6] = id.length;
   frame[7] = 0;
-  writeU64(view, 8, payload.byteLength);
-  writeU64(view, 16, fields.rawLength);
-  view.setUint32(24, fields.checksum ? crc32(payload) : 0, true);
-  for (let i = 0; i < fields.id.length; i++) frame[FIXED_HEADER + i] = fields.id.charCodeAt(i);
-  frame.fill(0, FIXED_HEADER + fields.id.length, hl);
-  view.setUint32(28, headerChecksum(frame, hl), true);
+  writeU64(frame, 8, frame.byteLength - hl);
+  writeU64(frame, 16, fields.rawLength);
+  writeU32(frame, 24, fields.checksum ? crc32From(frame, hl) : 0);
+  let i = FIXED_HEADER;
+  for (let k = 0; k < id.length; k++) frame[i++] = id.charCodeAt(k);
+  while (i < hl) frame[i++] = 0;
+  writeU32(frame, 28, headerChecksum(frame, hl));
 }
 
+// Over bytes [0, 28) and [32, hl): everything but the field that holds it. Tens of bytes, so no native call.
 function headerChecksum(frame: Uint8Array, hl: number): number {
-  return crc32(frame.subarray(FIXED_HEADER, hl), crc32(frame.subarray(0, 28)));
+  return crc32Range(frame, FIXED_HEADER, hl, crc32Range(frame, 0, 28));
+}
+
+// Serializer ids repeat from frame to frame: the last one read is kept to skip rebuilding and revalidating it.
+let lastIdBytes = new Uint8Array(0);
+let lastId = '';
+
+function readId(bytes: Uint8Array, idLength: number): string {
+  if (idLength === lastIdBytes.length) {
+    let k = 0;
+    while (k < idLength && bytes[FIXED_HEADER + k] === lastIdBytes[k]) k++;
+    if (k === idLength) return lastId;
+  }
+  let id = '';
+  for (let k = 0; k < idLength; k++) id += String.fromCharCode(bytes[FIXED_HEADER + k]!);
+  if (!SERIALIZER_ID.test(id)) throw corrupt('bad-header', `invalid serializer id ${JSON.stringify(id)}`);
+  lastIdBytes = bytes.slice(FIXED_HEADER, FIXED_HEADER + idLength);
+  lastId = id;
+  return id;
 }
 
 export interface ParsedFrame extends FrameInfo {
@@ -99,8 +134,7 @@ export function parseFrame(bytes: Uint8Array, verifyPayload = true): ParsedFrame
   const idLength = bytes[6]!;
   const hl = headerLength(idLength);
   if (n < hl) throw corrupt('truncated', `only ${n} bytes, shorter than its ${hl}-byte header`);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, hl);
-  if (view.getUint32(28, true) !== headerChecksum(bytes, hl)) {
+  if (readU32(bytes, 28) !== headerChecksum(bytes, hl)) {
     throw corrupt('header-checksum', 'header checksum mismatch (the header bytes were altered)');
   }
   const version = bytes[4]!;
@@ -112,11 +146,9 @@ export function parseFrame(bytes: Uint8Array, verifyPayload = true): ParsedFrame
   if (compression === undefined || (flags & ~(FLAG_COMPRESSION | FLAG_CHECKSUM)) !== 0 || bytes[7] !== 0) {
     throw corrupt('bad-header', `unknown flags 0x${flags.toString(16)}`);
   }
-  let serializerId = '';
-  for (let i = 0; i < idLength; i++) serializerId += String.fromCharCode(bytes[FIXED_HEADER + i]!);
-  if (!SERIALIZER_ID.test(serializerId)) throw corrupt('bad-header', `invalid serializer id ${JSON.stringify(serializerId)}`);
-  const payloadLength = readU64(view, 8);
-  const rawLength = readU64(view, 16);
+  const serializerId = readId(bytes, idLength);
+  const payloadLength = readU64(bytes, 8);
+  const rawLength = readU64(bytes, 16);
   if (compression === 'none' && rawLength !== payloadLength) {
     throw corrupt('bad-header', `uncompressed payload of ${payloadLength} bytes claims a raw length of ${rawLength}`, serializerId);
   }
@@ -130,7 +162,7 @@ export function parseFrame(bytes: Uint8Array, verifyPayload = true): ParsedFrame
   const payload = bytes.subarray(hl);
   const checksum = (flags & FLAG_CHECKSUM) !== 0;
   if (checksum && verifyPayload) {
-    const expected = view.getUint32(24, true);
+    const expected = readU32(bytes, 24);
     const got = crc32(payload);
     if (got !== expected) {
       throw corrupt(

@@ -155,7 +155,8 @@ export class SerializerRegistry {
   }
 
   get(id: string): Serializer | undefined {
-    return this.#entries.find((s) => s.id === id);
+    for (const s of this.#entries) if (s.id === id) return s;
+    return undefined;
   }
 
   /** Ids in the order `serialize` tries them. */
@@ -174,7 +175,7 @@ export class SerializerRegistry {
    */
   serialize(value: unknown, options: SerializeOptions = {}): Uint8Array {
     const compression = options.compression ?? 'none';
-    if (COMPRESSION_CODES[compression] === undefined || !availableCompressions().includes(compression)) {
+    if (compression !== 'none' && (COMPRESSION_CODES[compression] === undefined || !availableCompressions().includes(compression))) {
       throw new SerializationError(
         `Expected \`compression\` to be one of ${availableCompressions().map((c) => `'${c}'`).join(', ')}, got ${describeValue(compression)}`,
       );
@@ -218,21 +219,20 @@ export class SerializerRegistry {
     const frame = parseFrame(toView(bytes));
     const id = frame.serializerId;
     const custom = options.deserializer;
-    let decode: DeserializeFunction;
+    let decoder: Serializer | undefined;
     if (typeof custom === 'function') {
-      decode = custom;
+      decoder = undefined;
     } else if (custom !== undefined) {
       if (custom.id !== id) throw new SerializationError(`The frame was written by serializer "${id}", but the given deserializer is "${custom.id}"`);
-      decode = (b) => custom.deserialize(b);
+      decoder = custom;
     } else {
-      const s = this.get(id);
-      if (!s) {
+      decoder = this.get(id);
+      if (!decoder) {
         throw new UnknownSerializerError(
           `The frame was written by serializer "${id}", which is not registered here (registered: ${this.list().join(', ')}); register it on the reading side too`,
           { serializerId: id },
         );
       }
-      decode = (b) => s.deserialize(b);
     }
     let payload = frame.payload;
     if (frame.compression !== 'none') {
@@ -249,7 +249,7 @@ export class SerializerRegistry {
       }
     }
     try {
-      return decode(payload);
+      return decoder ? decoder.deserialize(payload) : (custom as DeserializeFunction)(payload);
     } catch (cause) {
       throw new CorruptFrameError(`Serializer "${id}" could not decode its ${payload.byteLength}-byte payload: ${message(cause)}`, {
         defect: 'payload',

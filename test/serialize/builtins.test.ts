@@ -113,6 +113,16 @@ describe('typed arrays and DataView', () => {
     expect([...back]).toEqual([1, 2, 3]);
   });
 
+  it('writes the same bytes every time (no uninitialized memory in frames)', () => {
+    for (const value of [Float64Array.of(1, 2), new Uint8Array(3), 'abc', 'é'.repeat(5000), [{ a: 1 }], new Map([[1, 2]])]) {
+      const frames = Array.from({ length: 3 }, () => Buffer.from(serialize(value)).toString('hex'));
+      expect(new Set(frames).size).toBe(1);
+    }
+    const frame = serialize(Float64Array.of(1));
+    const { headerLength } = inspectFrame(frame);
+    expect([...frame.subarray(headerLength + 2, headerLength + 8)]).toEqual([0, 0, 0, 0, 0, 0]);
+  });
+
   it('leaves subclasses to other serializers', () => {
     class Vec extends Float64Array {}
     expect(idOf(new Vec(2))).toBe('v8');
@@ -178,6 +188,58 @@ describe('msgpack: plain data only, exactly', () => {
     for (let i = 0; i < 100; i++) config[`section${i}`] = { [`a${i}`]: i, [`b${i}`]: `v${i}`, nested: { [`c${i}`]: true } };
     expect(idOf(config)).toBe('v8');
     expect(sameValue(roundTrip(config), config)).toBe(true);
+  });
+
+  it('checks every record of a repeated shape, not just the first', () => {
+    const base = (): Record<string, unknown>[] => Array.from({ length: 50 }, (_, i) => ({ id: i, name: `n${i}`, tags: ['a', 'b'], when: new Date(i) }));
+    const spoilers: [string, unknown][] = [
+      ['-0', -0],
+      ['undefined', undefined],
+      ['a lone surrogate', 'x\ud800'],
+      ['a Map', new Map()],
+      ['a class instance', new (class Foo {})()],
+      ['a hole', [1, , 3]],
+      ['a nested -0', { deep: [0, -0] }],
+      ['a BigInt', 1n],
+    ];
+    for (const [, bad] of spoilers) {
+      for (const key of ['id', 'name', 'tags']) {
+        const records = base();
+        records[37]![key] = bad;
+        expect(idOf(records)).toBe('v8');
+        expect(sameValue(roundTrip(records), records)).toBe(true);
+      }
+    }
+    const proto = base();
+    proto[20] = Object.assign(Object.create({ inherited: 1 }) as object, proto[20]);
+    expect(idOf(proto)).toBe('v8');
+  });
+
+  it('keeps records whose keys change order, count or names midway', () => {
+    const records: Record<string, unknown>[] = Array.from({ length: 40 }, (_, i) => ({ a: i, b: `s${i}`, c: i % 2 === 0 }));
+    records[10] = { b: 'swapped', a: 10, c: true };
+    records[11] = { a: 11, b: 's11' };
+    records[12] = { a: 12, b: 's12', c: false, d: [1, 2] };
+    records[13] = { x: 13 };
+    records[14] = {};
+    for (const r of [records, [...records].reverse()]) {
+      expect(idOf(r)).toBe('msgpack');
+      const back = roundTrip(r) as Record<string, unknown>[];
+      expect(sameValue(back, r)).toBe(true);
+      back.forEach((b, i) => expect(Object.keys(b)).toEqual(Object.keys(r[i]!)));
+    }
+  });
+
+  it('gives back earlier frames intact after later ones reuse the packing buffer', () => {
+    const a = Array.from({ length: 2000 }, (_, i) => ({ i, s: `a${i}` }));
+    const b = Array.from({ length: 10 }, (_, i) => ({ j: -i, t: 'b' }));
+    const fa = serialize(a);
+    const fb = serialize(b);
+    serialize(a.map((r) => ({ ...r, s: 'overwritten' })));
+    expect(deserialize(fa)).toEqual(a);
+    expect(deserialize(fb)).toEqual(b);
+    expect(fa.byteOffset).toBe(0);
+    expect(fa.buffer.byteLength).toBe(fa.byteLength);
   });
 
   it('writes records much smaller than v8', () => {

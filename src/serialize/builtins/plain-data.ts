@@ -8,8 +8,10 @@ import { isWellFormed } from './string.js';
  * holes, BigInt, class instances, null-prototype objects, `__proto__` keys,
  * Maps, typed arrays, cycles — must go to v8 instead.
  *
- * Cost matters (it runs on every record before msgpackr does): one walk, no
- * allocation, prototypes compared by identity against the last one accepted.
+ * Cost matters (it runs on every record before msgpackr does): one walk,
+ * prototypes compared by identity against the last one accepted, and an
+ * array element with the keys of the one before it checked against those
+ * keys (no key checks, no allocation); only a new shape allocates its key list.
  */
 
 // Deeper than this is treated as a cycle; v8 handles both.
@@ -61,9 +63,16 @@ function isDatePrototype(proto: object | null): boolean {
   return true;
 }
 
+// What checking a record against the shape of the one before it found.
+const enum Same {
+  No = 0, // not plain data
+  Yes = 1,
+  OtherShape = 2, // check it the long way (it may still be plain)
+}
+
 class Walk {
   objects = 0;
-  /** Plain objects seen, and how many of them had the same key count and first key as the array element before them. */
+  /** Plain objects seen, and how many of them had the same keys as the array element before them (same first key, for ones checked the long way). */
   records = 0;
   repeated = 0;
   constructor(readonly bailOnOneOffShapes = false) {}
@@ -85,46 +94,95 @@ class Walk {
   }
 
   object(x: object, depth: number): boolean {
-    if (depth > MAX_DEPTH || ++this.objects > MAX_OBJECTS) return false;
-    if (Array.isArray(x)) {
-      if (!isArrayPrototype(Object.getPrototypeOf(x) as object | null)) return false;
-      let previous: unknown;
-      for (let i = 0; i < x.length; i++) {
-        const item: unknown = x[i];
-        // A hole reads as undefined, so this also sends sparse arrays to v8.
-        if (item === undefined || !this.value(item, depth + 1)) return false;
-        if (typeof item === 'object' && item !== null && typeof previous === 'object' && previous !== null && sameShape(item, previous)) this.repeated++;
-        previous = item;
-      }
-      return true;
-    }
+    if (Array.isArray(x)) return this.array(x, depth);
     const proto = Object.getPrototypeOf(x) as object | null;
-    if (!isObjectPrototype(proto)) {
-      if (!types.isDate(x) || !isDatePrototype(proto) || Number.isNaN(x.getTime())) return false;
-      for (const _ in x) return false; // own enumerable properties on a Date
-      return true;
+    if (proto === lastObjectProto || isObjectPrototype(proto)) return this.record(x, depth, undefined);
+    if (depth > MAX_DEPTH || ++this.objects > MAX_OBJECTS) return false;
+    if (!types.isDate(x) || !isDatePrototype(proto) || Number.isNaN(x.getTime())) return false;
+    for (const _ in x) return false; // own enumerable properties on a Date
+    return true;
+  }
+
+  array(x: unknown[], depth: number): boolean {
+    if (depth > MAX_DEPTH || ++this.objects > MAX_OBJECTS) return false;
+    if (!isArrayPrototype(Object.getPrototypeOf(x) as object | null)) return false;
+    const d = depth + 1;
+    // Keys of the previous element when it was a plain object, all checked: an
+    // element with the same keys in the same order skips the key checks and allocates nothing.
+    let shape: string[] | undefined;
+    for (let i = 0; i < x.length; i++) {
+      const item: unknown = x[i];
+      if (typeof item !== 'object' || item === null) {
+        // A hole reads as undefined, so this also sends sparse arrays to v8.
+        if (item === undefined || !this.value(item, d)) return false;
+        shape = undefined;
+        continue;
+      }
+      if (Array.isArray(item)) {
+        if (!this.array(item, d)) return false;
+        shape = undefined;
+        continue;
+      }
+      const proto = Object.getPrototypeOf(item) as object | null;
+      if (proto !== lastObjectProto && !isObjectPrototype(proto)) {
+        if (!this.object(item, d)) return false;
+        shape = undefined;
+        continue;
+      }
+      if (shape !== undefined) {
+        const same = this.sameRecord(item, shape, d);
+        if (same === Same.Yes) continue;
+        if (same === Same.No) return false;
+      }
+      const keys: string[] = [];
+      if (!this.record(item, d, keys)) return false;
+      if (shape !== undefined && shape[0] === keys[0]) this.repeated++;
+      shape = keys;
     }
+    return true;
+  }
+
+  /** A plain object (its prototype already checked), checked key by key; its keys are appended to `keys` if given. */
+  record(x: object, depth: number, keys: string[] | undefined): boolean {
+    if (depth > MAX_DEPTH || ++this.objects > MAX_OBJECTS) return false;
     // Past 64 objects with few repeated shapes the answer is v8 anyway (see plainDataShape): stop walking.
     if (++this.records > 64 && this.repeated * 8 < this.records && this.bailOnOneOffShapes) return false;
     for (const key in x) {
       if (key === '__proto__' || !isWellFormed(key)) return false;
       const v: unknown = (x as Record<string, unknown>)[key];
       if (v === undefined || !this.value(v, depth + 1)) return false;
+      keys?.push(key);
     }
     return true;
   }
-}
 
-// Same first key is enough of a hint: it only picks the faster encoding, never the result.
-function sameShape(a: object, b: object): boolean {
-  if (Array.isArray(a) || Array.isArray(b)) return false;
-  let ka: string | undefined;
-  for (const k in a) {
-    ka = k;
-    break;
+  /**
+   * A plain object whose keys should be `keys` (checked before), in order.
+   * On another shape the caller checks it the long way; the nested values
+   * checked so far are then walked twice, which only costs time (and counts
+   * against MAX_OBJECTS, so it stays bounded).
+   */
+  sameRecord(x: object, keys: readonly string[], depth: number): Same {
+    if (depth > MAX_DEPTH || this.objects >= MAX_OBJECTS) return Same.No;
+    const d = depth + 1;
+    let i = 0;
+    for (const key in x) {
+      if (key !== keys[i++]) return Same.OtherShape;
+      const v: unknown = (x as Record<string, unknown>)[key];
+      if (typeof v === 'string') {
+        if (!isWellFormed(v)) return Same.No;
+      } else if (typeof v === 'number') {
+        if (v === 0 && 1 / v < 0) return Same.No;
+      } else if (typeof v !== 'boolean' && (v === undefined || !this.value(v, d))) {
+        return Same.No;
+      }
+    }
+    if (i !== keys.length) return Same.OtherShape;
+    this.objects++;
+    this.records++;
+    this.repeated++;
+    return Same.Yes;
   }
-  for (const k in b) return k === ka;
-  return ka === undefined;
 }
 
 /**

@@ -68,9 +68,11 @@ export const typedArraySerializer: Serializer<ArrayView> = {
     return this.serializeReserving!(value, 0);
   },
   serializeReserving(value, reserved) {
-    const out = new Uint8Array(reserved + PREFIX + value.byteLength);
+    // Unpooled and not zero-filled (calloc is a second pass over large arrays): every byte is written below or by the header.
+    const out = Buffer.allocUnsafeSlow(reserved + PREFIX + value.byteLength);
     out[reserved] = CODE.get(dtypeName(value)!)!;
     out[reserved + 1] = LITTLE_ENDIAN ? 1 : 0;
+    out.fill(0, reserved + 2, reserved + PREFIX);
     out.set(new Uint8Array(value.buffer, value.byteOffset, value.byteLength), reserved + PREFIX);
     return out;
   },

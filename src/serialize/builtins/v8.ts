@@ -1,6 +1,12 @@
 import v8 from 'node:v8';
 import type { Serializer } from '../serializer.js';
 
+// One zeroed buffer per header size (there are few): allocating it per call cost as much as a small value's serialization.
+const zeroBuffers: Buffer[] = [];
+function zeros(n: number): Buffer {
+  return (zeroBuffers[n] ??= Buffer.alloc(n));
+}
+
 /**
  * The fallback: everything structured clone handles (Map, Set, BigInt,
  * RegExp, Errors, cycles, shared references, sparse arrays, -0, class
@@ -16,7 +22,7 @@ export const v8Serializer: Serializer<unknown> = {
     // What v8.serialize does, with the frame header's room written first so
     // the released buffer is the whole frame: no second copy.
     const ser = new v8.DefaultSerializer();
-    if (reserved > 0) ser.writeRawBytes(Buffer.alloc(reserved));
+    if (reserved > 0) ser.writeRawBytes(zeros(reserved));
     ser.writeHeader();
     ser.writeValue(value);
     const out = ser.releaseBuffer();
