@@ -78,6 +78,9 @@ export const BUILTIN_SERIALIZERS: readonly Serializer[] = [
   identitySerializer,
 ] as Serializer[];
 
+// Shared default: most calls pass no options, and an empty object per call is garbage on the small-value path.
+const NO_OPTIONS: SerializeOptions & DeserializeOptions = Object.freeze({});
+
 function checkSerializer(s: unknown): asserts s is Serializer {
   const c = s as Partial<Serializer> | null;
   if (typeof c !== 'object' || c === null) throw new TypeError(`Expected a serializer object, got ${describeValue(s)}`);
@@ -173,7 +176,7 @@ export class SerializerRegistry {
    * Frames `value` with the first serializer that claims it and succeeds.
    * Throws `SerializationError` naming the value's type and path when none can.
    */
-  serialize(value: unknown, options: SerializeOptions = {}): Uint8Array {
+  serialize(value: unknown, options: SerializeOptions = NO_OPTIONS): Uint8Array {
     const compression = options.compression ?? 'none';
     if (compression !== 'none' && (COMPRESSION_CODES[compression] === undefined || !availableCompressions().includes(compression))) {
       throw new SerializationError(
@@ -194,28 +197,28 @@ export class SerializerRegistry {
       }
       return this.#frame(s.id, payload, options, compression);
     }
-    const failures: [string, unknown][] = [];
+    let failures: [string, unknown][] | undefined;
     for (const s of this.#entries) {
       try {
         if (!s.canSerialize(value)) continue;
       } catch (cause) {
-        failures.push([s.id, cause]);
+        (failures ??= []).push([s.id, cause]);
         continue;
       }
       let payload: Payload;
       try {
         payload = this.#payload(s, value, compression);
       } catch (cause) {
-        failures.push([s.id, cause]); // fall through to the next candidate
+        (failures ??= []).push([s.id, cause]); // fall through to the next candidate
         continue;
       }
       return this.#frame(s.id, payload, options, compression);
     }
-    throw this.#noSerializer(value, failures, options.path ?? 'value');
+    throw this.#noSerializer(value, failures ?? [], options.path ?? 'value');
   }
 
   /** Checks and decodes a frame made by `serialize` (here or in any thread or process with the same serializers). */
-  deserialize(bytes: Uint8Array | ArrayBuffer | SharedArrayBuffer, options: DeserializeOptions = {}): unknown {
+  deserialize(bytes: Uint8Array | ArrayBuffer | SharedArrayBuffer, options: DeserializeOptions = NO_OPTIONS): unknown {
     const frame = parseFrame(toView(bytes));
     const id = frame.serializerId;
     const custom = options.deserializer;

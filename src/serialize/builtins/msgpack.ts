@@ -1,4 +1,4 @@
-import { Packr, RESERVE_START_SPACE, RESET_BUFFER_MODE, Unpackr } from 'msgpackr';
+import { Packr, RESERVE_START_SPACE, RESET_BUFFER_MODE, REUSE_BUFFER_MODE, Unpackr } from 'msgpackr';
 import type { Serializer } from '../serializer.js';
 import { plainDataShape } from './plain-data.js';
 
@@ -31,6 +31,9 @@ function releaseLater(): void {
   releaseTimer.unref();
 }
 
+/** What pack() returns in REUSE_BUFFER_MODE: its own buffer, the packed bytes at [start, end). */
+type Packed = Buffer & { start: number; end: number };
+
 /** Plain data (objects, arrays, strings, numbers, booleans, null, Dates) through msgpackr with records. */
 export const msgpackSerializer: Serializer<unknown> = {
   id: 'msgpack',
@@ -45,11 +48,12 @@ export const msgpackSerializer: Serializer<unknown> = {
   serializeReserving(value, reserved) {
     // msgpackr leaves `reserved` bytes in front of what it writes (up to 255), so one copy moves both.
     const inPlace = reserved <= 0xff;
-    const packed = packr.pack(value, RESET_BUFFER_MODE | (inPlace && reserved > 0 ? RESERVE_START_SPACE | reserved : 0));
+    // REUSE_BUFFER_MODE: msgpackr's whole buffer comes back with start/end set, instead of a new view of it per call.
+    const packed = packr.pack(value, REUSE_BUFFER_MODE | RESET_BUFFER_MODE | (inPlace && reserved > 0 ? RESERVE_START_SPACE | reserved : 0)) as Packed;
     const offset = inPlace ? 0 : reserved;
     // Unpooled and not zero-filled: the copy and the header overwrite every byte.
-    const out = Buffer.allocUnsafeSlow(offset + packed.byteLength);
-    out.set(packed, offset);
+    const out = Buffer.allocUnsafeSlow(offset + packed.end - packed.start);
+    packed.copy(out, offset, packed.start, packed.end);
     if (packed.buffer.byteLength > RETAIN_LIMIT) {
       lastLargePack = performance.now();
       if (releaseTimer === undefined) releaseLater();

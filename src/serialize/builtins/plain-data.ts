@@ -63,13 +63,6 @@ function isDatePrototype(proto: object | null): boolean {
   return true;
 }
 
-// What checking a record against the shape of the one before it found.
-const enum Same {
-  No = 0, // not plain data
-  Yes = 1,
-  OtherShape = 2, // check it the long way (it may still be plain)
-}
-
 class Walk {
   objects = 0;
   /** Plain objects seen, and how many of them had the same keys as the array element before them (same first key, for ones checked the long way). */
@@ -114,7 +107,7 @@ class Walk {
       const item: unknown = x[i];
       if (typeof item !== 'object' || item === null) {
         // A hole reads as undefined, so this also sends sparse arrays to v8.
-        if (item === undefined || !this.value(item, d)) return false;
+        if (typeof item === 'string' ? !isWellFormed(item) : item === undefined || !this.value(item, d)) return false;
         shape = undefined;
         continue;
       }
@@ -131,8 +124,8 @@ class Walk {
       }
       if (shape !== undefined) {
         const same = this.sameRecord(item, shape, d);
-        if (same === Same.Yes) continue;
-        if (same === Same.No) return false;
+        if (same === true) continue;
+        if (same === false) return false;
       }
       const keys: string[] = [];
       if (!this.record(item, d, keys)) return false;
@@ -157,31 +150,35 @@ class Walk {
   }
 
   /**
-   * A plain object whose keys should be `keys` (checked before), in order.
-   * On another shape the caller checks it the long way; the nested values
-   * checked so far are then walked twice, which only costs time (and counts
-   * against MAX_OBJECTS, so it stays bounded).
+   * A plain object whose keys should be `keys` (checked before), in order:
+   * true if it has them and is plain data, false if it is not plain data,
+   * undefined for another shape, which the caller checks the long way (the
+   * nested values checked so far are then walked twice: that only costs
+   * time, and counts against MAX_OBJECTS, so it stays bounded).
    */
-  sameRecord(x: object, keys: readonly string[], depth: number): Same {
-    if (depth > MAX_DEPTH || this.objects >= MAX_OBJECTS) return Same.No;
+  sameRecord(x: object, keys: readonly string[], depth: number): boolean | undefined {
+    if (depth > MAX_DEPTH || this.objects >= MAX_OBJECTS) return false;
     const d = depth + 1;
     let i = 0;
     for (const key in x) {
-      if (key !== keys[i++]) return Same.OtherShape;
+      if (key !== keys[i++]) return undefined;
       const v: unknown = (x as Record<string, unknown>)[key];
+      // The common cases inline, the rest through value().
       if (typeof v === 'string') {
-        if (!isWellFormed(v)) return Same.No;
+        if (!isWellFormed(v)) return false;
       } else if (typeof v === 'number') {
-        if (v === 0 && 1 / v < 0) return Same.No;
+        if (v === 0 && 1 / v < 0) return false;
+      } else if (Array.isArray(v)) {
+        if (!this.array(v, d)) return false;
       } else if (typeof v !== 'boolean' && (v === undefined || !this.value(v, d))) {
-        return Same.No;
+        return false;
       }
     }
-    if (i !== keys.length) return Same.OtherShape;
+    if (i !== keys.length) return undefined;
     this.objects++;
     this.records++;
     this.repeated++;
-    return Same.Yes;
+    return true;
   }
 }
 

@@ -7,6 +7,8 @@ const enum Encoding {
   Ascii = 2,
 }
 
+const encoder = new TextEncoder();
+
 // Below this, UTF-8 always: the encoding choice is noise and UTF-8 is smallest.
 const UTF16_THRESHOLD = 4096;
 
@@ -32,12 +34,22 @@ export const stringSerializer: Serializer<string> = {
     return this.serializeReserving!(value, 0);
   },
   serializeReserving(value, reserved) {
-    const utf8Length = Buffer.byteLength(value, 'utf8');
     let encoding: Encoding;
     let length: number;
-    if (utf8Length === value.length) [encoding, length] = [Encoding.Ascii, utf8Length];
-    else if (value.length < UTF16_THRESHOLD) [encoding, length] = [Encoding.Utf8, utf8Length];
-    else [encoding, length] = [Encoding.Utf16le, value.length * 2];
+    if (value.length < UTF16_THRESHOLD) {
+      length = Buffer.byteLength(value, 'utf8');
+      encoding = length === value.length ? Encoding.Ascii : Encoding.Utf8;
+    } else {
+      // Long text is usually ASCII: encodeInto copies and checks it in one pass (it fills exactly
+      // value.length bytes only when every character takes one), where byteLength would scan first.
+      const ascii = Buffer.allocUnsafeSlow(reserved + 1 + value.length);
+      const { read, written } = encoder.encodeInto(value, ascii.subarray(reserved + 1));
+      if (read === value.length && written === value.length) {
+        ascii[reserved] = Encoding.Ascii;
+        return ascii;
+      }
+      [encoding, length] = [Encoding.Utf16le, value.length * 2];
+    }
     const out = Buffer.allocUnsafeSlow(reserved + 1 + length);
     out[reserved] = encoding;
     out.write(value, reserved + 1, length, encoding === Encoding.Utf16le ? 'utf16le' : encoding === Encoding.Ascii ? 'latin1' : 'utf8');
