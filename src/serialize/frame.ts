@@ -88,20 +88,19 @@ function headerChecksum(frame: Uint8Array, hl: number): number {
   return crc32Range(frame, FIXED_HEADER, hl, crc32Range(frame, 0, 28));
 }
 
-// Serializer ids repeat from frame to frame: the last one read is kept to skip rebuilding and revalidating it.
-let lastIdBytes = new Uint8Array(0);
+// Serializer ids repeat from frame to frame: the last one read (a string, so no
+// alias of a caller's buffer) is compared first, to skip rebuilding and revalidating it.
 let lastId = '';
 
 function readId(bytes: Uint8Array, idLength: number): string {
-  if (idLength === lastIdBytes.length) {
+  if (idLength === lastId.length) {
     let k = 0;
-    while (k < idLength && bytes[FIXED_HEADER + k] === lastIdBytes[k]) k++;
+    while (k < idLength && bytes[FIXED_HEADER + k] === lastId.charCodeAt(k)) k++;
     if (k === idLength) return lastId;
   }
   let id = '';
   for (let k = 0; k < idLength; k++) id += String.fromCharCode(bytes[FIXED_HEADER + k]!);
   if (!SERIALIZER_ID.test(id)) throw corrupt('bad-header', `invalid serializer id ${JSON.stringify(id)}`);
-  lastIdBytes = bytes.slice(FIXED_HEADER, FIXED_HEADER + idLength);
   lastId = id;
   return id;
 }

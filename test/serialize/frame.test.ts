@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import zlib from 'node:zlib';
 import fc from 'fast-check';
-import { CorruptFrameError, FORMAT_VERSION, SerializationError, UnknownSerializerError, availableCompressions, deserialize, inspectFrame, serialize, type Compression } from 'skein';
+import { CorruptFrameError, FORMAT_VERSION, SerializationError, SerializerRegistry, UnknownSerializerError, availableCompressions, deserialize, inspectFrame, serialize, type Compression } from 'skein';
 import { crc32, crc32Portable } from '#src/serialize/checksum.js';
 
 function failure(bytes: unknown): CorruptFrameError | SerializationError {
@@ -41,6 +41,37 @@ describe('frame layout', () => {
         if (typeof (zlib as { crc32?: unknown }).crc32 === 'function') expect(crc32(data)).toBe(zlib.crc32(data) >>> 0);
       }),
     );
+  });
+});
+
+describe('serializer ids', () => {
+  it('are read from each frame, even when one buffer is reused for frames of different serializers', () => {
+    // 'app.seq' and 'msgpack' have the same length: a cached id must not alias the buffer it was read from.
+    const registry = new SerializerRegistry();
+    registry.register<number[]>({
+      id: 'app.seq',
+      canSerialize: (v): v is number[] => Array.isArray(v) && v.every((x) => typeof x === 'number'),
+      serialize: (xs) => Buffer.from(xs.join(',')),
+      deserialize: (b) => Buffer.from(b).toString().split(',').map(Number),
+    });
+    const frames = [registry.serialize({ a: 1 }), registry.serialize([1, 2]), registry.serialize('text'), registry.serialize(new Map([[1, 2]])), registry.serialize([3])];
+    expect(frames.map((f) => inspectFrame(f).serializerId)).toEqual(['msgpack', 'app.seq', 'string', 'v8', 'app.seq']);
+    const shared = Buffer.alloc(Math.max(...frames.map((f) => f.length)));
+    for (const frame of [...frames, ...frames.reverse()]) {
+      shared.fill(0);
+      shared.set(frame);
+      const view = shared.subarray(0, frame.length);
+      expect(inspectFrame(view).serializerId).toBe(inspectFrame(frame.slice()).serializerId);
+      expect(registry.deserialize(view)).toEqual(registry.deserialize(frame.slice()));
+    }
+  });
+
+  it('reject a damaged id even when its header checksum was recomputed', () => {
+    const frame = serialize({ a: 1 });
+    frame[32] = 0x20; // a space: not a valid id character
+    const crcOf = (b: Uint8Array): number => crc32(b.subarray(32, 40), crc32(b.subarray(0, 28)));
+    new DataView(frame.buffer, frame.byteOffset).setUint32(28, crcOf(frame), true);
+    expect(failure(frame)).toMatchObject({ defect: 'bad-header' });
   });
 });
 
