@@ -115,7 +115,8 @@ export class Parallel<E extends ErrorMode = 'raise'> {
     const settle = this.#options.errors === 'settle';
     // Sized up front when the count is known: results land out of order, and
     // writing far past the end of a growing array makes it slow and sparse.
-    const results: unknown[] = Array.isArray(tasks) ? new Array<unknown>(tasks.length) : [];
+    // (Array.from, not new Array(n): a holey array would be slow to clone for whoever uses the results.)
+    const results: unknown[] = Array.isArray(tasks) ? Array.from({ length: tasks.length }) : [];
     const { run, offloader } = this.#start(tasks, (index, outcome) => {
       results[index] = settle ? settled(outcome) : (outcome as { value: unknown }).value;
     });

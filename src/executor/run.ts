@@ -71,8 +71,9 @@ function toWire(tasks: readonly Delayed[], stopOnError: boolean, clock: BatchClo
   if (sameArity) {
     const columns: unknown[][] = [];
     for (let j = 0; j < arity; j++) {
-      const column = new Array<unknown>(size);
-      for (let i = 0; i < size; i++) column[i] = rows[i]![j];
+      // Filled by push, never pre-sized: V8 clones a holey array element by element, ~5x slower.
+      const column: unknown[] = [];
+      for (let i = 0; i < size; i++) column.push(rows[i]![j]);
       columns.push(column);
     }
     wire = fnIndex ? { fns, fnIndex, size, columns, stopOnError } : { fns, size, columns, stopOnError };

@@ -34,11 +34,21 @@ function isOpaqueLeaf(value: object): boolean {
   return ArrayBuffer.isView(value) || types.isAnyArrayBuffer(value) || types.isDate(value) || types.isRegExp(value);
 }
 
+type Segment = string | number | { readonly label: string };
+
+function render(root: string, segments: readonly Segment[]): string {
+  let path = root;
+  for (const seg of segments) path += typeof seg === 'number' ? `[${seg}]` : typeof seg === 'string' ? key(seg) : seg.label;
+  return path;
+}
+
 /**
  * Finds the first part of `value` that structured clone cannot carry and
  * returns its path (e.g. `args[1].model.predict`) and why, or undefined.
- * Objects already found clean are remembered in `clean` so a large value
- * passed to many tasks is walked once.
+ * Argument values found clean are remembered in `clean`, so a large value
+ * passed to many tasks is walked once. Built for arrays of millions of
+ * records: the path is only spelled out when something is found, and only
+ * objects that hold other objects are tracked for cycles.
  */
 export function findUncloneable(
   value: unknown,
@@ -48,53 +58,88 @@ export function findUncloneable(
   const clean = options.clean;
   const passThrough = options.passThrough ?? noPassThrough;
   const seen = new Set<object>();
+  const segments: Segment[] = [];
   let passed = 0;
 
-  const visit = (v: unknown, path: string): { path: string; reason: string } | undefined => {
-    if (typeof v !== 'object' && typeof v !== 'function') {
-      return typeof v === 'symbol' ? { path, reason: 'a symbol' } : undefined;
+  const fail = (reason: string) => ({ path: render(root, segments), reason });
+  /** Visits a child under `segment`; objects with no object inside them are never tracked. */
+  const child = (item: unknown, segment: Segment): { path: string; reason: string } | undefined => {
+    if (typeof item === 'symbol') {
+      segments.push(segment);
+      return fail('a symbol');
     }
-    if (v === null) return undefined;
+    if ((typeof item !== 'object' && typeof item !== 'function') || item === null) return undefined;
+    segments.push(segment);
+    const found = visit(item);
+    segments.pop();
+    return found;
+  };
+  const visit = (v: object): { path: string; reason: string } | undefined => {
     if (passThrough(v)) {
       passed++;
       return undefined;
     }
-    const reason = uncloneableReason(v);
-    if (reason !== undefined) return { path, reason };
-    if (seen.has(v) || clean?.has(v) || isOpaqueLeaf(v)) return undefined;
-    seen.add(v);
-    const passedBefore = passed;
+    // Arrays and plain objects (the bulk of any large argument) need none of
+    // the checks below; a Proxy posing as one is still caught when the batch
+    // is posted.
+    const proto = Object.getPrototypeOf(v) as unknown;
+    if (proto !== Object.prototype && proto !== Array.prototype && proto !== null) {
+      const reason = uncloneableReason(v);
+      if (reason !== undefined) return fail(reason);
+      if (isOpaqueLeaf(v)) return undefined;
+    } else if (typeof v === 'function') {
+      return fail('a function');
+    }
+    if (seen.has(v)) return undefined;
+    // Tracked for cycles only once it proves to hold an object: records of
+    // plain fields never are.
+    let tracked = false;
     if (Array.isArray(v)) {
       for (let i = 0; i < v.length; i++) {
         const item: unknown = v[i];
         if (typeof item === 'object' || typeof item === 'function' || typeof item === 'symbol') {
-          const found = visit(item, `${path}[${i}]`);
+          if (!tracked) {
+            tracked = true;
+            seen.add(v);
+          }
+          const found = child(item, i);
           if (found) return found;
         }
       }
     } else if (types.isMap(v)) {
+      seen.add(v);
       for (const [k, item] of v) {
-        const found = visit(k, `${path}<key ${String(k)}>`) ?? visit(item, `${path}.get(${JSON.stringify(k) ?? String(k)})`);
+        const found = child(k, { label: `<key ${String(k)}>` }) ?? child(item, { label: `.get(${JSON.stringify(k) ?? String(k)})` });
         if (found) return found;
       }
     } else if (types.isSet(v)) {
+      seen.add(v);
       let i = 0;
       for (const item of v) {
-        const found = visit(item, `${path}<Set item ${i++}>`);
+        const found = child(item, { label: `<Set item ${i++}>` });
         if (found) return found;
       }
     } else {
-      for (const k of Object.keys(v)) {
-        const found = visit((v as Record<string, unknown>)[k], path + key(k));
-        if (found) return found;
+      const keys = Object.keys(v);
+      for (let i = 0; i < keys.length; i++) {
+        const item = (v as Record<string, unknown>)[keys[i]!];
+        if (typeof item === 'object' || typeof item === 'function' || typeof item === 'symbol') {
+          if (!tracked) {
+            tracked = true;
+            seen.add(v);
+          }
+          const found = child(item, keys[i]!);
+          if (found) return found;
+        }
       }
     }
-    // What holds a pass-through value is walked again next time, so that
-    // every task that carries one is seen to carry it.
-    if (passed === passedBefore) clean?.add(v);
     return undefined;
   };
-  const found = visit(value, root);
+  if (typeof value === 'object' && value !== null && clean?.has(value)) return undefined;
+  const found = typeof value === 'symbol' ? fail('a symbol') : (typeof value === 'object' || typeof value === 'function') && value !== null ? visit(value) : undefined;
+  // Only the argument itself is remembered: a task that carries a pass-through
+  // value is walked again, so that every such task is seen to carry one.
+  if (found === undefined && passed === 0 && typeof value === 'object' && value !== null) clean?.add(value);
   options.onPassThrough?.(passed);
   return found;
 }

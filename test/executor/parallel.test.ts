@@ -348,6 +348,20 @@ describe('progress and verbose', () => {
     expect(calls.every((c) => c.elapsedMs >= 0)).toBe(true);
   });
 
+  test('progress: true draws a bar on a TTY, and nothing when stderr is not one', async () => {
+    const tasks = () => Array.from({ length: 50 }, (_, i) => delayed(square)(i));
+    const wasTTY = process.stderr.isTTY;
+    try {
+      process.stderr.isTTY = true;
+      const onTTY = (await captureStderr(() => parallel(tasks(), { nJobs: 2, progress: true }))).join('');
+      expect(onTTY).toMatch(/skein \|.*\| 50\/50 tasks/);
+      process.stderr.isTTY = false;
+      expect(await captureStderr(() => parallel(tasks(), { nJobs: 2, progress: true }))).toEqual([]);
+    } finally {
+      process.stderr.isTTY = wasTTY;
+    }
+  });
+
   test('verbose prints joblib-style lines on stderr', async () => {
     const lines = await captureStderr(() => parallel(Array.from({ length: 10 }, (_, i) => delayed(square)(i)), { nJobs: 2, verbose: 10 }));
     expect(lines[0]).toBe('[Parallel(nJobs=2)]: Using backend threads with 2 concurrent workers.\n');
