@@ -113,7 +113,7 @@ const scope: Scope = {
     const below: { kind: string; bytes: number; ratio: number }[] = [];
     for (const bytes of sizes.filter((b) => b < MB)) {
       for (const kind of ['f64', 'records']) {
-        const r = (await runChild('ab', kind, bytes, ctx.quick ? 51 : 201)) as unknown as { ratios: number[] };
+        const r = (await runChild('ab', kind, bytes, ctx.quick ? 51 : 601)) as unknown as { ratios: number[] };
         const ratio = median(r.ratios);
         below.push({ kind, bytes, ratio });
         targets.push(`${kind} ${formatBytes(bytes)} (below the threshold): 'shared' at ${ratio.toFixed(3)}x offload-off, paired median (target <= 1.05x): ${ratio <= 1.05 ? 'met' : 'NOT met'}`);

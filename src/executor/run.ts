@@ -67,7 +67,9 @@ function toWire(tasks: readonly Delayed[], stopOnError: boolean, clock: BatchClo
   const arity = rows[0]!.length;
   let sameArity = arity <= 8;
   for (let i = 1; i < size && sameArity; i++) sameArity = rows[i]!.length === arity;
-  let wire: BatchWire;
+  // Built field by field on one object: a spread copy is several times slower to post.
+  const wire: { -readonly [K in keyof BatchWire]: BatchWire[K] } = { fns, size, stopOnError };
+  if (fnIndex) wire.fnIndex = fnIndex;
   if (sameArity) {
     const columns: unknown[][] = [];
     for (let j = 0; j < arity; j++) {
@@ -76,12 +78,14 @@ function toWire(tasks: readonly Delayed[], stopOnError: boolean, clock: BatchClo
       for (let i = 0; i < size; i++) column.push(rows[i]![j]);
       columns.push(column);
     }
-    wire = fnIndex ? { fns, fnIndex, size, columns, stopOnError } : { fns, size, columns, stopOnError };
+    wire.columns = columns;
   } else {
-    wire = fnIndex ? { fns, fnIndex, size, args: rows, stopOnError } : { fns, size, args: rows, stopOnError };
+    wire.args = rows;
   }
-  if (!refs && !clock && resultBytes === undefined) return wire;
-  return { ...wire, ...(refs ? { refs } : {}), ...(clock ? { clock } : {}), ...(resultBytes === undefined ? {} : { resultBytes }) };
+  if (refs) wire.refs = true;
+  if (clock) wire.clock = clock;
+  if (resultBytes !== undefined) wire.resultBytes = resultBytes;
+  return wire;
 }
 
 function withTaskIndex(error: unknown, taskIndex: number): unknown {

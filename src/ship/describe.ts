@@ -20,7 +20,7 @@ export interface ShippedFunction {
   readonly local: (...args: unknown[]) => unknown;
 }
 
-const wrapped = new WeakMap<Function, { fn: Function; captures: Record<string, unknown> }>();
+const wrapped = new WeakSet<Function>();
 const shipped = new WeakMap<Function, ShippedFunction>();
 // Arrow functions written inline (`delayed((x) => x * 2)`) are new objects on
 // every call; keying the parse on source text keeps them cheap too.
@@ -96,13 +96,10 @@ export function shipFunction(fn: unknown): ShippedFunction {
   if (typeof fn !== 'function') {
     throw new TypeError(`Expected a function, got ${describeValue(fn)}`);
   }
-  let result = shipped.get(fn);
+  // Wrapped functions and task() references are registered when they are made.
+  let result = shipped.get(fn) ?? modules.get(fn);
   if (result === undefined) {
-    const module = modules.get(fn);
-    const wrap = wrapped.get(fn);
-    if (module) result = module;
-    else if (wrap) result = shipWrapped(fn, wrap.fn, wrap.captures);
-    else result = shipPlain(fn);
+    result = shipPlain(fn);
     shipped.set(fn, result);
   }
   return result;
@@ -126,22 +123,22 @@ export function wrapNonSerializable<F extends Function>(fn: F, captures: Record<
   for (const name of Object.keys(captures)) {
     if (!/^[A-Za-z_$][\w$]*$/.test(name)) throw new TypeError(`Capture names must be identifiers, got ${describeValue(name)}`);
   }
-  const source = Function.prototype.toString.call(fn);
-  const isClass = /^class\b/.test(source);
-  const wrapper = isClass
-    ? fn
-    : Object.defineProperty(function (this: unknown, ...args: unknown[]) {
-        return (fn as unknown as (...a: unknown[]) => unknown).apply(this, args);
-      }, 'name', { value: fn.name });
-  if (isClass) {
+  if (/^class\b/.test(Function.prototype.toString.call(fn))) {
     // A class is its own wrapper: it must stay constructible with `new`.
     const copy = class extends (fn as unknown as new (...a: unknown[]) => object) {};
     Object.defineProperty(copy, 'name', { value: fn.name });
-    wrapped.set(copy, { fn, captures: { ...captures } });
+    wrapped.add(copy);
     shipped.set(copy, shipWrapped(copy, fn, captures));
     return copy as unknown as F;
   }
-  wrapped.set(wrapper, { fn, captures: { ...captures } });
+  const wrapper = Object.defineProperty(
+    function (this: unknown, ...args: unknown[]) {
+      return (fn as unknown as (...a: unknown[]) => unknown).apply(this, args);
+    },
+    'name',
+    { value: fn.name },
+  );
+  wrapped.add(wrapper);
   // Fail now, where the closure is written, rather than at dispatch.
   shipped.set(wrapper, shipWrapped(wrapper, fn, captures));
   return wrapper as unknown as F;
