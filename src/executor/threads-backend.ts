@@ -33,7 +33,7 @@ for (const ctor of [
   registerErrorClass(ctor);
 }
 
-const WORKER = new URL('../../workers/worker.js', import.meta.url);
+const WORKER = new URL('../../workers/entry.cjs', import.meta.url);
 const SHARED_SLOTS = 1024;
 
 interface Clock {
