@@ -10,10 +10,11 @@ import { pruneRebuiltCaches } from '../src/store/registry.js';
 
 const setup = workerData as WorkerSetupWire;
 const options = { clock: setup.clock, revive: reviveReferences };
+const { resultBytes } = setup;
 
-function reply(batch: BatchWire, result: BatchResultWire): unknown {
-  if (batch.resultBytes === undefined) return result;
-  const transfer = prepareResults(result, batch.resultBytes);
+function reply(result: BatchResultWire): unknown {
+  if (resultBytes === undefined) return result;
+  const transfer = prepareResults(result, resultBytes);
   return transfer.length === 0 ? result : move({ [transferableSymbol]: transfer, [valueSymbol]: result });
 }
 
@@ -21,5 +22,5 @@ export default function run(batch: BatchWire): unknown {
   // Values evicted since the last batch (a caller's run ended) leave this thread's caches.
   if (batch.refs) pruneRebuiltCaches();
   const result = runBatch(batch, options);
-  return result instanceof Promise ? result.then((r) => reply(batch, r)) : reply(batch, result);
+  return result instanceof Promise ? result.then(reply) : reply(result);
 }

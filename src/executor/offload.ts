@@ -64,13 +64,14 @@ export interface OffloadReport {
 export class Offloader {
   readonly #threshold: number;
   readonly #store: Store<any>;
-  readonly #references = new WeakMap<object, StoreReference>();
+  // Made on first use: most runs have nothing large, and these cost even empty.
+  #references: WeakMap<object, StoreReference> | undefined;
   /** Containers that travel as copies with some members replaced, and their remaining size. */
-  readonly #rebuilt = new WeakMap<object, { value: unknown; bytes: number }>();
+  #rebuilt: WeakMap<object, { value: unknown; bytes: number }> | undefined;
   /** Values judged small enough to travel as they are, and their size: repeat tasks skip the walk. */
-  readonly #inline = new WeakMap<object, number>();
+  #inline: WeakMap<object, number> | undefined;
   #size = 0;
-  readonly #wires = new Map<FunctionInstanceWire, FunctionInstanceWire>();
+  #wires: Map<FunctionInstanceWire, FunctionInstanceWire> | undefined;
   readonly #keys: unknown[] = [];
   #bytes = 0;
   readonly #pool: SharedBufferPool | undefined;
@@ -106,11 +107,11 @@ export class Offloader {
 
   #captures(wire: FunctionInstanceWire): FunctionInstanceWire {
     if (wire.values.length === 0) return wire;
-    let replaced = this.#wires.get(wire);
+    let replaced = this.#wires?.get(wire);
     if (replaced === undefined) {
       const values = this.#replace(wire.values, 0, true) as readonly unknown[];
       replaced = values === wire.values ? wire : { fn: wire.fn, values: encodeReferences(values) as readonly unknown[], refs: true };
-      this.#wires.set(wire, replaced);
+      (this.#wires ??= new Map()).set(wire, replaced);
     }
     return replaced;
   }
@@ -122,12 +123,12 @@ export class Offloader {
    */
   #offload(value: object, bytes: number): StoreReference {
     this.#size = REFERENCE_BYTES;
-    let reference = this.#references.get(value);
+    let reference = this.#references?.get(value);
     if (reference === undefined) {
       const key: unknown = this.#store.putSync(this.#intoPooledMemory(value));
       this.#keys.push(key);
       reference = { ...storeReference(this.#store.proxyFromKey(key))!, eager: true };
-      this.#references.set(value, reference);
+      (this.#references ??= new WeakMap()).set(value, reference);
       this.#bytes += bytes;
     }
     return reference;
@@ -147,14 +148,14 @@ export class Offloader {
     }
     this.#size = REFERENCE_BYTES;
     if (isProxy(value)) return value;
-    const reference = this.#references.get(value);
+    const reference = this.#references?.get(value);
     if (reference !== undefined) return reference;
-    const inline = this.#inline.get(value);
+    const inline = this.#inline?.get(value);
     if (inline !== undefined) {
       this.#size = inline;
       return value;
     }
-    const rebuilt = this.#rebuilt.get(value);
+    const rebuilt = this.#rebuilt?.get(value);
     if (rebuilt !== undefined) {
       this.#size = rebuilt.bytes;
       return rebuilt.value;
@@ -197,11 +198,11 @@ export class Offloader {
     if (total > this.#threshold && !root) return this.#offload(value, total);
     this.#size = total;
     if (copy !== undefined) {
-      this.#rebuilt.set(value, { value: copy, bytes: total });
+      (this.#rebuilt ??= new WeakMap()).set(value, { value: copy, bytes: total });
       return copy;
     }
     // Argument lists are new for every task: remembering them would only cost.
-    if (!root) this.#inline.set(value, total);
+    if (!root) (this.#inline ??= new WeakMap()).set(value, total);
     return value;
   }
 

@@ -58,7 +58,7 @@ export class Parallel<E extends ErrorMode = 'raise'> {
       const b = this.#options.backend;
       this.#backend =
         b === 'threads'
-          ? new ThreadsBackend({ nJobs: this.#options.nJobs, resourceLimits: this.#options.resourceLimits })
+          ? new ThreadsBackend({ nJobs: this.#options.nJobs, resourceLimits: this.#options.resourceLimits, resultBytes: this.#options.maxNbytes })
           : b === 'sequential'
             ? new SequentialBackend()
             : b;
@@ -104,7 +104,7 @@ export class Parallel<E extends ErrorMode = 'raise'> {
       progress: new Progress({ verbose: o.verbose, progress: o.progress, nJobs, backendName: backend.name }),
       emit,
       ...(backlog ? { backlog } : {}),
-      ...(offloader ? { offloader, resultBytes: o.maxNbytes! } : {}),
+      ...(offloader ? { offloader } : {}),
     });
     this.#runs.add(run);
     return { run, offloader };

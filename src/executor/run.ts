@@ -29,8 +29,6 @@ export interface RunSettings {
   readonly backlog?: () => number;
   /** Replaces large arguments with store proxies before dispatch. */
   readonly offloader?: Offloader;
-  /** Results above this many bytes come back moved rather than copied. */
-  readonly resultBytes?: number;
 }
 
 interface Batch {
@@ -38,7 +36,7 @@ interface Batch {
   readonly tasks: Delayed[];
 }
 
-function toWire(tasks: readonly Delayed[], stopOnError: boolean, clock: BatchClockWire | undefined, resultBytes: number | undefined): BatchWire {
+function toWire(tasks: readonly Delayed[], stopOnError: boolean, clock: BatchClockWire | undefined): BatchWire {
   const first = tasks[0]!.shipped.wire;
   let fns: FunctionInstanceWire[] = [first];
   let fnIndex: number[] | undefined;
@@ -84,7 +82,6 @@ function toWire(tasks: readonly Delayed[], stopOnError: boolean, clock: BatchClo
   }
   if (refs) wire.refs = true;
   if (clock) wire.clock = clock;
-  if (resultBytes !== undefined) wire.resultBytes = resultBytes;
   return wire;
 }
 
@@ -272,7 +269,6 @@ export class TaskRun {
   #dispatch(batch: Batch): void {
     this.#inFlight.add(batch);
     const stopOnError = !this.#s.settle;
-    const { resultBytes } = this.#s;
     let outcome: Promise<BatchOutcome>;
     try {
       const tasks = this.#s.offloader ? this.#s.offloader.tasks(batch.tasks) : batch.tasks;
@@ -280,7 +276,7 @@ export class TaskRun {
         tasks,
         firstIndex: batch.first,
         stopOnError,
-        toWire: (clock) => toWire(tasks, stopOnError, clock, resultBytes),
+        toWire: (clock) => toWire(tasks, stopOnError, clock),
       };
       outcome = this.#s.backend.runBatch(request, { signal: this.#controller.signal, timeout: this.#s.timeout });
     } catch (error) {

@@ -98,7 +98,8 @@ export class ThreadsBackend implements Backend {
   readonly #pool: Piscina;
   readonly #runs = new WeakMap<AbortSignal, RunState>();
 
-  constructor(options: { nJobs: number; resourceLimits?: ParallelOptions['resourceLimits'] }) {
+  /** `resultBytes`: results above this size are moved back rather than copied; null to always copy. */
+  constructor(options: { nJobs: number; resourceLimits?: ParallelOptions['resourceLimits']; resultBytes?: number | null }) {
     this.concurrency = options.nJobs;
     this.#pool = new Piscina({
       filename: WORKER.href,
@@ -106,7 +107,10 @@ export class ThreadsBackend implements Backend {
       maxThreads: options.nJobs,
       concurrentTasksPerWorker: 1,
       idleTimeout: Number.POSITIVE_INFINITY,
-      workerData: { clock: this.#clocks.setup } satisfies WorkerSetupWire,
+      workerData: {
+        clock: this.#clocks.setup,
+        ...(options.resultBytes == null ? {} : { resultBytes: options.resultBytes }),
+      } satisfies WorkerSetupWire,
       ...(options.resourceLimits ? { resourceLimits: options.resourceLimits } : {}),
     });
     // Piscina reports worker errors on the pool as well as on the task; the

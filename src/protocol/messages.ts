@@ -64,6 +64,8 @@ export interface ClockSetupWire {
 /** What a pool worker receives once, when it starts. */
 export interface WorkerSetupWire {
   readonly clock: ClockSetupWire;
+  /** Results above this many bytes are moved to the caller rather than copied (see ship/results.ts). */
+  readonly resultBytes?: number;
 }
 
 export const CLOCK_SLOT_INTS = 4;
@@ -91,8 +93,6 @@ export interface BatchWire {
   /** Some arguments hold store references, to be turned back into proxies. */
   readonly refs?: true;
   readonly clock?: BatchClockWire;
-  /** Results above this many bytes are moved to the caller rather than copied (see ship/results.ts). */
-  readonly resultBytes?: number;
 }
 
 /** An error as it crosses a thread: enough to rebuild it with its class name, stack and fields. */

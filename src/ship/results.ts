@@ -18,6 +18,38 @@ function isPlainObject(value: object): boolean {
   return proto === Object.prototype || proto === null;
 }
 
+/** Large binary parts found by the last `scan`, to be moved. */
+let found: ArrayBuffer[] = [];
+let binaries = 0;
+
+/**
+ * Estimated bytes of `value`, recording its binary parts above `threshold`
+ * (in arrays and plain objects up to three levels down) for transfer. One
+ * pass, and no allocation for the small results most tasks return.
+ */
+function scan(value: unknown, threshold: number, depth: number): number {
+  if (typeof value !== 'object' || value === null) return typeof value === 'string' ? 16 + 2 * value.length : 8;
+  if (ArrayBuffer.isView(value) || types.isArrayBuffer(value)) {
+    const buffer = ArrayBuffer.isView(value) ? value.buffer : value;
+    if (types.isArrayBuffer(buffer) && value.byteLength > threshold) {
+      binaries++;
+      if (!found.includes(buffer)) found.push(buffer);
+    }
+    return value.byteLength;
+  }
+  if (depth >= 3) return estimateBytes(value);
+  if (Array.isArray(value)) {
+    if (value.length > 1024) return estimateBytes(value);
+    let total = 16;
+    for (let i = 0; i < value.length; i++) total += scan(value[i], threshold, depth + 1);
+    return total;
+  }
+  if (!isPlainObject(value)) return estimateBytes(value);
+  let total = 16;
+  for (const k in value) total += k.length * 2 + scan((value as Record<string, unknown>)[k], threshold, depth + 1);
+  return total;
+}
+
 /**
  * Worker side, for results above `threshold` bytes: binary data (at the top
  * of a result or inside its arrays and plain objects) is moved to the caller
@@ -27,43 +59,24 @@ function isPlainObject(value: object): boolean {
  * A moved buffer is detached here: a task must not keep using what it returned.
  */
 export function prepareResults(result: BatchResultWire, threshold: number): ArrayBuffer[] {
-  const transfer = new Set<ArrayBuffer>();
-  /** Lists the large binary parts of `value` for transfer; returns how many it found. */
-  const collect = (value: unknown, depth: number): number => {
-    if (typeof value !== 'object' || value === null) return 0;
-    if (ArrayBuffer.isView(value) || types.isArrayBuffer(value)) {
-      const buffer = ArrayBuffer.isView(value) ? value.buffer : value;
-      if (!types.isArrayBuffer(buffer) || value.byteLength <= threshold) return 0;
-      transfer.add(buffer);
-      return 1;
-    }
-    if (depth >= 3) return 0;
-    let found = 0;
-    if (Array.isArray(value)) {
-      if (value.length <= 1024) for (const item of value) found += collect(item, depth + 1);
-    } else if (isPlainObject(value)) {
-      for (const k of Object.keys(value)) found += collect((value as Record<string, unknown>)[k], depth + 1);
-    }
-    return found;
-  };
+  found = [];
   const { values } = result;
   for (let i = 0; i < values.length; i++) {
     const value = values[i];
     if (typeof value !== 'object' || value === null) continue;
-    const binary = ArrayBuffer.isView(value) || types.isAnyArrayBuffer(value);
-    if (!binary && (Array.isArray(value) || isPlainObject(value)) && estimateBytes(value) > threshold) {
-      // Binary parts are cheaper moved as they are than re-encoded in a frame.
-      if (collect(value, 0) === 0) {
-        let frame = serialize(value);
-        if (frame.byteOffset !== 0 || frame.byteLength !== frame.buffer.byteLength || !types.isArrayBuffer(frame.buffer)) frame = frame.slice();
-        transfer.add(frame.buffer as ArrayBuffer);
-        values[i] = { __skeinFramedResult: 1, frame } satisfies FramedResult;
-      }
-      continue;
+    binaries = 0;
+    const bytes = scan(value, threshold, 0);
+    // Binary parts are cheaper moved as they are than re-encoded in a frame.
+    if (bytes > threshold && binaries === 0 && !ArrayBuffer.isView(value) && !types.isAnyArrayBuffer(value)) {
+      let frame = serialize(value);
+      if (frame.byteOffset !== 0 || frame.byteLength !== frame.buffer.byteLength || !types.isArrayBuffer(frame.buffer)) frame = frame.slice();
+      found.push(frame.buffer as ArrayBuffer);
+      values[i] = { __skeinFramedResult: 1, frame } satisfies FramedResult;
     }
-    collect(value, 0);
   }
-  return [...transfer];
+  const transfer = found;
+  found = [];
+  return transfer;
 }
 
 /** Caller side: turns framed results back into ordinary values. */

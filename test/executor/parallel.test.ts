@@ -230,6 +230,22 @@ describe('errors', () => {
     await par.close();
   });
 
+  test('after a failure, a batch already running stops before its next task', async () => {
+    const counter = newCounter();
+    const work = (c: Int32Array, i: number) => {
+      if (i === 50) throw new Error('second batch fails at once');
+      const end = Date.now() + 20;
+      while (Date.now() < end);
+      return Atomics.add(c, 0, 1);
+    };
+    const par = new Parallel({ nJobs: 2, batchSize: 50 });
+    await expect(par.run(Array.from({ length: 100 }, (_, i) => delayed(work)(counter, i)))).rejects.toThrow('second batch fails at once');
+    await new Promise((r) => setTimeout(r, 400));
+    // Batch one would have run 50 tasks (1 s); it stopped after the one it was running.
+    expect(Atomics.load(counter, 0)).toBeLessThan(10);
+    await par.close();
+  });
+
   test("errors: 'settle' returns allSettled-style records and runs every task", async () => {
     const maybe = (x: number) => {
       if (x % 2 === 1) throw new Error(`odd ${x}`);
