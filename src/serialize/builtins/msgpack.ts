@@ -13,8 +13,9 @@ const unpackr = new Unpackr({ useRecords: true, mapsAsObjects: true, moreTypes: 
 // every pack may start over at the same place (RESET_BUFFER_MODE): packing
 // into warm memory is ~2x faster on large values than growing a fresh buffer
 // again (page faults, regrowth copies). A buffer grown past RETAIN_LIMIT is
-// kept only while large values keep coming, and dropped after RELEASE_MS
-// without one, so a burst does not pin its memory for the thread's life.
+// kept only while large values keep coming: a timer drops it RELEASE_MS after
+// the last one (timers run when the thread yields), so a burst does not pin
+// its memory for the thread's life.
 const RETAIN_LIMIT = 8 << 20;
 const RELEASE_MS = 1000;
 let lastLargePack = 0;
