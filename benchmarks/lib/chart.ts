@@ -58,7 +58,7 @@ export async function seriesChart(options: SeriesChartOptions, outPath: string):
       ...(options.x.sort ? { sort: options.x.sort } : {}),
     },
     y: { field: options.y.field, type: 'quantitative', title: options.y.title, ...(options.y.log ? { scale: { type: 'log' } } : {}) },
-    color: { field: options.series.field, type: 'nominal', title: options.series.title },
+    color: { field: options.series.field, type: 'nominal', title: options.series.title, legend: { labelLimit: 360 } },
     tooltip: [{ field: options.series.field }, { field: options.x.field }, { field: options.y.field }],
   };
   if (mark === 'bar') encoding['xOffset'] = { field: options.series.field };

@@ -44,6 +44,34 @@ const LABELS: Record<string, string> = {
   'skein-shared-alloc': 'skein, shared() allocation',
 };
 
+type Row = { kind: string; bytes: number; contender: string; wallMs: number; blockedMs: number; peakAboveMb: number };
+
+/** Wall time, calling-thread busy time and peak RSS against value size, one panel per kind of data. */
+export async function transferCharts(rows: readonly Row[], sizes: readonly number[]): Promise<string[]> {
+  const data = rows.map((r) => ({ ...r, label: LABELS[r.contender] ?? r.contender, size: formatBytes(r.bytes), panel: r.kind === 'f64' ? 'Float64Array' : 'records' }));
+  const sort = sizes.map(formatBytes);
+  const charts: string[] = [];
+  for (const [field, title, file] of [
+    ['wallMs', 'wall time, ms (log)', 'transfer-wall.svg'],
+    ['blockedMs', 'calling thread busy, ms (log)', 'transfer-blocked.svg'],
+    ['peakAboveMb', 'peak RSS above baseline, MB', 'transfer-rss.svg'],
+  ] as const) {
+    await seriesChart(
+      {
+        title: `8 tasks on 2 workers: ${title}`,
+        data: data.map((d) => ({ ...d, [field]: Math.max(d[field], 0.01) })),
+        x: { field: 'size', title: 'value size', ordinal: true, sort },
+        y: { field, title, log: field !== 'peakAboveMb' },
+        series: { field: 'label', title: 'contender' },
+        facet: { field: 'panel', columns: 2 },
+      },
+      fileURLToPath(new URL(`../results/${file}`, import.meta.url)),
+    );
+    charts.push(`results/${file}`);
+  }
+  return charts;
+}
+
 const scope: Scope = {
   name: 'transfer',
   description:
@@ -59,7 +87,7 @@ const scope: Scope = {
       ['f64', ['limit', 'piscina-clone', 'piscina-transfer', 'skein-off', 'skein-shared', 'skein-file', 'skein-shared-alloc']],
       ['records', ['limit', 'piscina-clone', 'skein-off', 'skein-shared', 'skein-file']],
     ];
-    const rows: { kind: string; bytes: number; contender: string; wallMs: number; blockedMs: number; peakAboveMb: number }[] = [];
+    const rows: Row[] = [];
     for (const [kind, contenders] of kinds) {
       for (const bytes of sizes) {
         for (const contender of contenders) {
@@ -121,29 +149,7 @@ const scope: Scope = {
       }
     }
 
-    const charts: string[] = [];
-    if (!ctx.quick) {
-      const data = rows.map((r) => ({ ...r, label: LABELS[r.contender] ?? r.contender, size: formatBytes(r.bytes), panel: r.kind === 'f64' ? 'Float64Array' : 'records' }));
-      const sort = sizes.map(formatBytes);
-      for (const [field, title, file] of [
-        ['wallMs', 'wall time, ms (log)', 'transfer-wall.svg'],
-        ['blockedMs', 'calling thread busy, ms (log)', 'transfer-blocked.svg'],
-        ['peakAboveMb', 'peak RSS above baseline, MB', 'transfer-rss.svg'],
-      ] as const) {
-        await seriesChart(
-          {
-            title: `8 tasks on 2 workers: ${title}`,
-            data: data.map((d) => ({ ...d, [field]: Math.max(d[field], 0.01) })),
-            x: { field: 'size', title: 'value size', ordinal: true, sort },
-            y: { field, title, log: field !== 'peakAboveMb' },
-            series: { field: 'label', title: 'contender' },
-            facet: { field: 'panel', columns: 2 },
-          },
-          fileURLToPath(new URL(`../results/${file}`, import.meta.url)),
-        );
-        charts.push(`results/${file}`);
-      }
-    }
+    const charts = ctx.quick ? [] : await transferCharts(rows, sizes);
 
     const sizeCols = sizes.map(formatBytes);
     const tableRows: (string | number)[][] = [];
