@@ -6,6 +6,7 @@ import type { FunctionInstanceWire } from '../protocol/messages.js';
 import { encodeReferences } from '../store/travel.js';
 import { estimateBytes } from '../serialize/estimate.js';
 import { Delayed } from './delayed.js';
+import { isPlainObject } from '../values.js';
 
 /** Where `Parallel` puts large arguments: a kind of store it makes and owns, or a store of yours. */
 export type OffloadStore = 'shared' | 'file' | Store<any>;
@@ -41,10 +42,6 @@ function allPrimitive(values: readonly unknown[]): boolean {
   return true;
 }
 
-function isPlainObject(value: object): boolean {
-  const proto = Object.getPrototypeOf(value) as unknown;
-  return proto === Object.prototype || proto === null;
-}
 
 export interface OffloadReport {
   /** Values stored by the run (each distinct object once). */

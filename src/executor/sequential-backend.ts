@@ -2,10 +2,8 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { Backend, BatchOutcome, BatchRequest, RunBatchOptions } from './backend.js';
 import { BatchCancelledError, CANCEL_UNSTARTED } from './backend.js';
 import { TaskTimeoutError } from './errors.js';
+import { isThenable } from '../values.js';
 
-function isThenable(v: unknown): v is PromiseLike<unknown> {
-  return (typeof v === 'object' || typeof v === 'function') && v !== null && typeof (v as { then?: unknown }).then === 'function';
-}
 
 function withTimeout(value: PromiseLike<unknown>, timeout: number, taskIndex: number): Promise<unknown> {
   let timer: NodeJS.Timeout | undefined;

@@ -2,6 +2,7 @@ import { types } from 'node:util';
 import type { BatchResultWire } from '../protocol/messages.js';
 import { estimateBytes } from '../serialize/estimate.js';
 import { deserialize, serialize } from '../serialize/index.js';
+import { isPlainObject } from '../values.js';
 
 /** A large structured result, serialized by the registry in the worker and moved to the caller. */
 export interface FramedResult {
@@ -13,10 +14,6 @@ export function isFramedResult(value: unknown): value is FramedResult {
   return typeof value === 'object' && value !== null && (value as { __skeinFramedResult?: unknown }).__skeinFramedResult === 1;
 }
 
-function isPlainObject(value: object): boolean {
-  const proto = Object.getPrototypeOf(value) as unknown;
-  return proto === Object.prototype || proto === null;
-}
 
 /** Large binary parts found by the last `scan`, to be moved. */
 let found: ArrayBuffer[] = [];

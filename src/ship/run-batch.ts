@@ -3,6 +3,7 @@ import { CLOCK_CANCEL, CLOCK_OFFSET, CLOCK_SEQ, CLOCK_SLOT_INTS, CLOCK_START } f
 import { instantiate } from './compile.js';
 import { encodeError } from './wire-error.js';
 import { findUncloneable, uncloneableError } from './cloneable.js';
+import { isThenable } from '../values.js';
 
 type Callable = (...args: unknown[]) => unknown;
 
@@ -24,9 +25,6 @@ function viewOf(buffer: SharedArrayBuffer | undefined): Int32Array | undefined {
   return view;
 }
 
-function isThenable(v: unknown): v is PromiseLike<unknown> {
-  return (typeof v === 'object' || typeof v === 'function') && v !== null && typeof (v as { then?: unknown }).then === 'function';
-}
 
 /**
  * Runs a batch of tasks where it stands (a worker, or the calling thread for

@@ -1,10 +1,7 @@
 import { extract, isProxy } from '../proxy/index.js';
 import { isStoreReference, proxyFromReference, storeReference } from './reference.js';
+import { isPlainObject } from '../values.js';
 
-function isPlainObject(value: object): boolean {
-  const proto = Object.getPrototypeOf(value) as unknown;
-  return proto === Object.prototype || proto === null;
-}
 
 /**
  * Replaces store proxies inside a value (top level, or nested in arrays and
