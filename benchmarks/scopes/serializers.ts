@@ -7,12 +7,14 @@
 import v8 from 'node:v8';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Packr, Unpackr } from 'msgpackr';
 import { deserialize, serialize } from 'skein';
 import type { Scope, ScopeResult } from '../lib/scope.js';
 import { formatBytes, median } from '../lib/stats.js';
 import { seriesChart } from '../lib/chart.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
+const gc = (globalThis as { gc?: () => void }).gc;
 const KB = 1024;
 const MB = 1024 * KB;
 
@@ -29,11 +31,15 @@ const byteLength = (e: unknown): number => (typeof e === 'string' ? Buffer.byteL
 
 const skein: Method = { name: 'skein', serialize: (v) => serialize(v), deserialize: (e) => deserialize(e as Uint8Array), bytes: byteLength };
 const skeinNoCrc: Method = {
-  name: 'skein (no CRC)',
+  name: 'skein, checksum off',
   serialize: (v) => serialize(v, { checksum: false }),
   deserialize: (e) => deserialize(e as Uint8Array),
   bytes: byteLength,
 };
+// msgpackr alone, records on, as skein configures it: what skein's frame and plain-data check cost on top.
+const rawPackr = new Packr({ useRecords: true, moreTypes: false });
+const rawUnpackr = new Unpackr({ useRecords: true, mapsAsObjects: true, moreTypes: false });
+const msgpackr: Method = { name: 'msgpackr', serialize: (v) => rawPackr.pack(v), deserialize: (e) => rawUnpackr.unpack(e as Uint8Array), bytes: byteLength };
 const v8Method: Method = { name: 'v8', serialize: (v) => v8.serialize(v), deserialize: (e) => v8.deserialize(e as Buffer), bytes: byteLength };
 const json = (toJson: (v: unknown) => unknown): Method => ({
   name: 'JSON',
@@ -108,8 +114,9 @@ function make(kind: Kind, bytes: number): unknown {
 }
 
 function methodsFor(kind: Kind, bytes: number): Method[] {
-  const methods = [skein, v8Method];
-  if (kind === 'Float64Array') methods.push(skeinNoCrc, memcpy);
+  const methods = [skein, v8Method, skeinNoCrc];
+  if (kind === 'Float64Array') methods.push(memcpy);
+  if (kind === 'records') methods.push(msgpackr);
   // JSON of 256 MB (and of big typed arrays, as number text) takes minutes and gigabytes: skipped there.
   const jsonLimit = kind === 'Float64Array' ? 16 * MB : 64 * MB;
   if (bytes <= jsonLimit) methods.push(json(kind === 'Float64Array' ? (v) => Array.from(v as Float64Array) : kind === 'Map' ? (v) => [...(v as Map<unknown, unknown>)] : (v) => v));
@@ -186,7 +193,7 @@ const ratio = (x: number): string => `${x.toFixed(2)}x`;
 const scope: Scope = {
   name: 'serializers',
   description:
-    "skein's serializer registry (`serialize`/`deserialize`, frame and CRC-32 included) vs `v8.serialize` alone vs `JSON`, for a Float64Array, records (`{id, name, email, score, active, tags}`), a nested config object, a long ASCII string and a Map<string, number>. Speed ratios are v8 time / skein time (above 1 = skein faster); bytes ratio is skein / v8.",
+    "skein's serializer registry (`serialize`/`deserialize`, frame and CRC-32 included; and with `checksum: false`) vs `v8.serialize` alone vs `JSON` (and raw msgpackr for records), for a Float64Array, records (`{id, name, email, score, active, tags}`), a nested config object, a long ASCII string and a Map<string, number>. Speed ratios are v8 time / skein time (above 1 = skein faster); bytes ratio is skein / v8.",
   async run(ctx): Promise<ScopeResult> {
     const kinds: Kind[] = ['Float64Array', 'records', 'config', 'string', 'Map'];
     const sizes = ctx.quick ? [KB, 64 * KB, MB] : [KB, 64 * KB, MB, 16 * MB, 64 * MB, 256 * MB];
@@ -203,32 +210,56 @@ const scope: Scope = {
         const s = cell.results['skein']!;
         const v = cell.results['v8']!;
         ctx.log(`${kind} ${cell.label}: serialize ${ratio(v.serializeMs / s.serializeMs)} vs v8, deserialize ${ratio(v.deserializeMs / s.deserializeMs)}, bytes ${ratio(s.bytes / v.bytes)}`);
-        (globalThis as { gc?: () => void }).gc?.();
+        gc?.();
       }
     }
     // The issue's headline case, with more rounds for a steadier ratio.
     const recordCount = ctx.quick ? 20_000 : 200_000;
-    const headline = measureCell('records', recordCount * 95, `${recordCount / 1000}k records`, makeRecords(recordCount), ctx.quick, 9);
+    const headline = measureCell('records', recordCount * 95, `${recordCount / 1000}k records`, makeRecords(recordCount), ctx.quick, 15);
     cells.push(headline);
 
-    const columns = ['kind', 'size', 'skein ser', 'v8 ser', 'JSON ser', 'skein de', 'v8 de', 'JSON de', 'skein bytes', 'v8 bytes', 'ser vs v8', 'de vs v8', 'bytes vs v8'];
+    const off = 'skein, checksum off';
+    const columns = [
+      'kind',
+      'size',
+      'skein ser',
+      'checksum off ser',
+      'v8 ser',
+      'JSON ser',
+      'skein de',
+      'checksum off de',
+      'v8 de',
+      'JSON de',
+      'skein bytes',
+      'v8 bytes',
+      'ser vs v8',
+      'de vs v8',
+      'ser vs v8, checksum off',
+      'de vs v8, checksum off',
+      'bytes vs v8',
+    ];
     const rows = cells.map((c) => {
       const s = c.results['skein']!;
+      const n = c.results[off]!;
       const v = c.results['v8']!;
       const j = c.results['JSON'];
       return [
         c.kind,
         c.label,
         fmtMs(s.serializeMs),
+        fmtMs(n.serializeMs),
         fmtMs(v.serializeMs),
         fmtMs(j?.serializeMs),
         fmtMs(s.deserializeMs),
+        fmtMs(n.deserializeMs),
         fmtMs(v.deserializeMs),
         fmtMs(j?.deserializeMs),
         formatBytes(s.bytes),
         formatBytes(v.bytes),
         ratio(v.serializeMs / s.serializeMs),
         ratio(v.deserializeMs / s.deserializeMs),
+        ratio(v.serializeMs / n.serializeMs),
+        ratio(v.deserializeMs / n.deserializeMs),
         ratio(s.bytes / v.bytes),
       ];
     });
@@ -236,32 +267,43 @@ const scope: Scope = {
     const targets: string[] = [];
     const met = (ok: boolean): string => (ok ? 'met' : 'NOT met');
     const h = headline.results;
-    const hs = h['v8']!.serializeMs / h['skein']!.serializeMs;
-    const hd = h['v8']!.deserializeMs / h['skein']!.deserializeMs;
-    const hb = h['skein']!.bytes / h['v8']!.bytes;
-    targets.push(`${headline.label} serialize ${ratio(hs)} faster than v8 (target >= 2.5x): ${met(hs >= 2.5)}`);
-    targets.push(`${headline.label} deserialize ${ratio(hd)} faster than v8 (target >= 2.5x): ${met(hd >= 2.5)}`);
-    targets.push(`${headline.label} bytes ${ratio(hb)} of v8 (target <= 0.5x): ${met(hb <= 0.5)}`);
+    const vsV8 = (name: string) => ({
+      ser: h['v8']!.serializeMs / h[name]!.serializeMs,
+      de: h['v8']!.deserializeMs / h[name]!.deserializeMs,
+      bytes: h[name]!.bytes / h['v8']!.bytes,
+    });
+    const sk = vsV8('skein');
+    const mp = vsV8('msgpackr');
+    targets.push(`${headline.label} serialize ${ratio(sk.ser)} faster than v8 (target >= 2.5x): ${met(sk.ser >= 2.5)}; raw msgpackr in the same rounds: ${ratio(mp.ser)}`);
+    targets.push(`${headline.label} deserialize ${ratio(sk.de)} faster than v8 (target >= 2.5x): ${met(sk.de >= 2.5)}; raw msgpackr: ${ratio(mp.de)}`);
+    targets.push(`${headline.label} bytes ${ratio(sk.bytes)} of v8 (target <= 0.5x): ${met(sk.bytes <= 0.5)}; raw msgpackr: ${ratio(mp.bytes)}`);
+    targets.push(
+      `${headline.label}, what skein adds to raw msgpackr (plain-data check, frame, checksum): serialize ${ratio(h['skein']!.serializeMs / h['msgpackr']!.serializeMs)} its time, deserialize ${ratio(h['skein']!.deserializeMs / h['msgpackr']!.deserializeMs)}, bytes +${h['skein']!.bytes - h['msgpackr']!.bytes} B`,
+    );
     const f64 = cells.filter((c) => c.kind === 'Float64Array');
-    const vsCopy = f64.map((c) => [c.label, c.results['skein']!.serializeMs / c.results['memcpy']!.serializeMs, c.results['skein (no CRC)']!.serializeMs / c.results['memcpy']!.serializeMs] as const);
+    const vsCopy = f64.map((c) => [c.label, c.results['skein']!.serializeMs / c.results['memcpy']!.serializeMs, c.results[off]!.serializeMs / c.results['memcpy']!.serializeMs] as const);
     const bigCopy = vsCopy.filter((_, i) => f64[i]!.size >= MB);
     targets.push(
-      `Float64Array serialize vs one memcpy, CRC on: ${vsCopy.map(([l, r]) => `${l} ${ratio(r)}`).join(', ')} (target <= 1.2x from 1 MB up): ${met(bigCopy.every(([, r]) => r <= 1.2))}`,
+      `Float64Array serialize vs one memcpy, checksum on: ${vsCopy.map(([l, r]) => `${l} ${ratio(r)}`).join(', ')} (target <= 1.2x from 1 MB up): ${met(bigCopy.every(([, r]) => r <= 1.2))}`,
     );
-    targets.push(`Float64Array serialize vs one memcpy, CRC off: ${vsCopy.map(([l, , r]) => `${l} ${ratio(r)}`).join(', ')} (target <= 1.2x from 1 MB up): ${met(bigCopy.every(([, , r]) => r <= 1.2))}`);
+    targets.push(`Float64Array serialize vs one memcpy, checksum off: ${vsCopy.map(([l, , r]) => `${l} ${ratio(r)}`).join(', ')} (target <= 1.2x from 1 MB up): ${met(bigCopy.every(([, , r]) => r <= 1.2))}`);
     const zero = f64.every((c) => c.results['skein']!.zeroCopy === true);
     targets.push(
       `Float64Array deserialize is a zero-copy view of the frame at every size: ${met(zero)} (skein de / memcpy de: ${f64.map((c) => `${c.label} ${ratio(c.results['skein']!.deserializeMs / c.results['memcpy']!.deserializeMs)}`).join(', ')})`,
     );
-    const slow = cells.flatMap((c) => {
-      const s = c.results['skein']!;
-      const v = c.results['v8']!;
-      return [
-        ...(s.serializeMs > 1.1 * v.serializeMs ? [`${c.kind} ${c.label} serialize ${ratio(v.serializeMs / s.serializeMs)}`] : []),
-        ...(s.deserializeMs > 1.1 * v.deserializeMs ? [`${c.kind} ${c.label} deserialize ${ratio(v.deserializeMs / s.deserializeMs)}`] : []),
-      ];
-    });
-    targets.push(`no kind slower than v8 by more than 10% (ratio >= 0.91x everywhere): ${met(slow.length === 0)}${slow.length ? ` — below: ${slow.join('; ')}` : ''}`);
+    const slower = (name: string): string[] =>
+      cells.flatMap((c) => {
+        const s = c.results[name]!;
+        const v = c.results['v8']!;
+        return [
+          ...(s.serializeMs > 1.1 * v.serializeMs ? [`${c.kind} ${c.label} serialize ${ratio(v.serializeMs / s.serializeMs)}`] : []),
+          ...(s.deserializeMs > 1.1 * v.deserializeMs ? [`${c.kind} ${c.label} deserialize ${ratio(v.deserializeMs / s.deserializeMs)}`] : []),
+        ];
+      });
+    for (const [name, how] of [['skein', 'checksum on (the default)'], [off, 'checksum off']] as const) {
+      const slow = slower(name);
+      targets.push(`no kind slower than v8 by more than 10% (ratio >= 0.91x everywhere), ${how}: ${met(slow.length === 0)}${slow.length ? ` — below: ${slow.join('; ')}` : ''}`);
+    }
 
     const points = cells
       .filter((c) => c !== headline)
@@ -276,6 +318,8 @@ const scope: Scope = {
         return [
           { kind: c.kind, size: c.size, op: 'serialize', ratio: v.serializeMs / s.serializeMs },
           { kind: c.kind, size: c.size, op: 'deserialize', ratio: v.deserializeMs / s.deserializeMs },
+          { kind: c.kind, size: c.size, op: 'serialize, checksum off', ratio: v.serializeMs / c.results[off]!.serializeMs },
+          { kind: c.kind, size: c.size, op: 'deserialize, checksum off', ratio: v.deserializeMs / c.results[off]!.deserializeMs },
           { kind: c.kind, size: c.size, op: 'bytes (v8 / skein)', ratio: v.bytes / s.bytes },
         ];
       });
@@ -313,9 +357,10 @@ const scope: Scope = {
         sizes: sizes.map(formatBytes),
         maxSizePerKind: Object.fromEntries(Object.entries(maxSize).map(([k, v]) => [k, formatBytes(v)])),
         headlineRecords: recordCount,
-        rounds: ctx.quick ? 3 : 'adaptive: >= 5 (>= 3 at 64 MB+, >= 9 headline), up to 21 or ~5 s per cell',
+        rounds: ctx.quick ? 3 : 'adaptive: >= 5 (>= 3 at 64 MB+, >= 15 headline), up to 21 or ~5 s per cell',
         jsonSkipped: 'Float64Array > 16 MB, everything > 64 MB',
-        statistic: 'median of rounds; methods interleaved within each round',
+        statistic: 'median of rounds; methods interleaved within each round; a full GC between cells',
+        checksum: 'CRC-32 by @node-rs/crc32 (SIMD)',
       },
       data: cells,
       targets,

@@ -15,7 +15,7 @@ import {
 import { access, open, readFile, rename, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { crc32 } from 'node:zlib';
+import { crc32 } from '../serialize/checksum.js';
 import type { Connector, FileConnectorConfig } from './connector.js';
 import { IntegrityError, InvalidKeyError } from './errors.js';
 

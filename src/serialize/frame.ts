@@ -158,7 +158,8 @@ export function parseFrame(bytes: Uint8Array, verifyPayload = true): ParsedFrame
   if (actual > payloadLength) {
     throw corrupt('trailing-bytes', `${actual - payloadLength} unexpected byte(s) after the ${payloadLength}-byte payload`, serializerId);
   }
-  const payload = bytes.subarray(hl);
+  // A plain Uint8Array even when the frame is a Buffer: serializers get Uint8Array semantics (slice copies).
+  const payload = new Uint8Array(bytes.buffer, bytes.byteOffset + hl, n - hl);
   const checksum = (flags & FLAG_CHECKSUM) !== 0;
   if (checksum && verifyPayload) {
     const expected = readU32(bytes, 24);

@@ -295,7 +295,7 @@ export class SerializerRegistry {
     const checksum = options.checksum ?? true;
     if (headerRoom) {
       writeHeader(payload, { id, compressionCode: 0, checksum, rawLength: payload.byteLength - hl });
-      return payload;
+      return plain(payload);
     }
     let stored = payload;
     let code = 0;
@@ -303,10 +303,11 @@ export class SerializerRegistry {
       const packed = compress(compression, payload, options.compressionLevel);
       if (packed.byteLength < payload.byteLength) [stored, code] = [packed, COMPRESSION_CODES[compression]];
     }
-    const frame = new Uint8Array(hl + stored.byteLength);
+    // Uninitialized (pooled below 4 KB): the header and the payload fill it.
+    const frame = Buffer.allocUnsafe(hl + stored.byteLength);
     frame.set(stored, hl);
     writeHeader(frame, { id, compressionCode: code, checksum, rawLength: payload.byteLength });
-    return frame;
+    return plain(frame);
   }
 
   #noSerializer(value: unknown, failures: [string, unknown][], root: string): SerializationError {
@@ -335,6 +336,15 @@ function claims(s: Serializer, value: unknown): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * Frames are built in Buffers (pooled below 4 KB) but returned as plain
+ * Uint8Arrays, as the signature says: Buffer's slice() is a view, not a copy,
+ * and `frame.slice().buffer` must not hand out Node's shared pool.
+ */
+function plain(bytes: Uint8Array): Uint8Array {
+  return Buffer.isBuffer(bytes) ? new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) : bytes;
 }
 
 function toView(bytes: unknown): Uint8Array {

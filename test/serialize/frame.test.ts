@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import zlib from 'node:zlib';
 import fc from 'fast-check';
 import { CorruptFrameError, FORMAT_VERSION, SerializationError, SerializerRegistry, UnknownSerializerError, availableCompressions, deserialize, inspectFrame, serialize, type Compression } from 'skein';
-import { crc32, crc32Portable } from '#src/serialize/checksum.js';
+import { crc32, crc32Implementation, crc32Portable } from '#src/serialize/checksum.js';
 
 function failure(bytes: unknown): CorruptFrameError | SerializationError {
   try {
@@ -34,13 +34,22 @@ describe('frame layout', () => {
     for (const input of [Buffer.from(frame), frame.slice().buffer, shared]) expect(deserialize(input)).toEqual({ hello: 'world', xs: [1, 2, 3] });
   });
 
-  it('computes the same CRC-32 as zlib, natively or not', () => {
+  it('computes the same CRC-32 as zlib, natively or not, in one call or continued', () => {
     fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 300 }), (data) => {
+      fc.property(fc.uint8Array({ maxLength: 3000 }), fc.nat(), (data, at) => {
         expect(crc32Portable(data)).toBe(crc32(data));
         if (typeof (zlib as { crc32?: unknown }).crc32 === 'function') expect(crc32(data)).toBe(zlib.crc32(data) >>> 0);
+        const cut = data.length === 0 ? 0 : at % data.length;
+        expect(crc32(data.subarray(cut), crc32(data.subarray(0, cut)))).toBe(crc32(data));
       }),
     );
+    const big = new Uint8Array(new SharedArrayBuffer(1 << 20)).map((_, i) => (i * 2654435761) >>> 24);
+    expect(crc32(big)).toBe(crc32Portable(big));
+  });
+
+  it('uses the SIMD CRC-32 where its binary ships (Linux, macOS, Windows)', () => {
+    if (['linux', 'darwin', 'win32'].includes(process.platform)) expect(crc32Implementation).toBe('@node-rs/crc32');
+    else expect(['@node-rs/crc32', 'node:zlib', 'portable']).toContain(crc32Implementation);
   });
 });
 

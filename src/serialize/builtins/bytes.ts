@@ -40,8 +40,10 @@ export const bytesSerializer: Serializer<Bytes> = {
   },
   serializeReserving(value, reserved) {
     const raw = asView(value);
-    const out = new Uint8Array(reserved + PREFIX + raw.byteLength);
+    // Uninitialized (pooled below 4 KB, like any small Buffer): every byte is written here or by the header.
+    const out = Buffer.allocUnsafe(reserved + PREFIX + raw.byteLength);
     out[reserved] = kindOf(value)!;
+    out.fill(0, reserved + 1, reserved + PREFIX);
     out.set(raw, reserved + PREFIX);
     return out;
   },

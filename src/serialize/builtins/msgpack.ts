@@ -52,8 +52,8 @@ export const msgpackSerializer: Serializer<unknown> = {
     // REUSE_BUFFER_MODE: msgpackr's whole buffer comes back with start/end set, instead of a new view of it per call.
     const packed = packr.pack(value, REUSE_BUFFER_MODE | RESET_BUFFER_MODE | (inPlace && reserved > 0 ? RESERVE_START_SPACE | reserved : 0)) as Packed;
     const offset = inPlace ? 0 : reserved;
-    // Unpooled and not zero-filled: the copy and the header overwrite every byte.
-    const out = Buffer.allocUnsafeSlow(offset + packed.end - packed.start);
+    // Not zero-filled (pooled below 4 KB): the copy and the header overwrite every byte.
+    const out = Buffer.allocUnsafe(offset + packed.end - packed.start);
     packed.copy(out, offset, packed.start, packed.end);
     if (packed.buffer.byteLength > RETAIN_LIMIT) {
       // msgpackr grows its buffer up to 4x at a time; keeping ~32 MB for a 12 MB value made the

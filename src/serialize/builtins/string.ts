@@ -42,7 +42,7 @@ export const stringSerializer: Serializer<string> = {
     } else {
       // Long text is usually ASCII: encodeInto copies and checks it in one pass (it fills exactly
       // value.length bytes only when every character takes one), where byteLength would scan first.
-      const ascii = Buffer.allocUnsafeSlow(reserved + 1 + value.length);
+      const ascii = Buffer.allocUnsafe(reserved + 1 + value.length);
       const { read, written } = encoder.encodeInto(value, ascii.subarray(reserved + 1));
       if (read === value.length && written === value.length) {
         ascii[reserved] = Encoding.Ascii;
@@ -50,7 +50,7 @@ export const stringSerializer: Serializer<string> = {
       }
       [encoding, length] = [Encoding.Utf16le, value.length * 2];
     }
-    const out = Buffer.allocUnsafeSlow(reserved + 1 + length);
+    const out = Buffer.allocUnsafe(reserved + 1 + length);
     out[reserved] = encoding;
     out.write(value, reserved + 1, length, encoding === Encoding.Utf16le ? 'utf16le' : encoding === Encoding.Ascii ? 'latin1' : 'utf8');
     return out;

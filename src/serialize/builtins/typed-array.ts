@@ -68,8 +68,9 @@ export const typedArraySerializer: Serializer<ArrayView> = {
     return this.serializeReserving!(value, 0);
   },
   serializeReserving(value, reserved) {
-    // Unpooled and not zero-filled (calloc is a second pass over large arrays): every byte is written below or by the header.
-    const out = Buffer.allocUnsafeSlow(reserved + PREFIX + value.byteLength);
+    // Not zero-filled (calloc is a second pass over large arrays): every byte is written below or by the header.
+    // Below 4 KB it comes from Node's Buffer pool (8-byte aligned), a tenth of the cost of an ArrayBuffer of its own.
+    const out = Buffer.allocUnsafe(reserved + PREFIX + value.byteLength);
     out[reserved] = CODE.get(dtypeName(value)!)!;
     out[reserved + 1] = LITTLE_ENDIAN ? 1 : 0;
     out.fill(0, reserved + 2, reserved + PREFIX);
