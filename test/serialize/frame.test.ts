@@ -53,6 +53,57 @@ describe('frame layout', () => {
   });
 });
 
+describe('frame memory', () => {
+  const small = (): unknown[] => [
+    'short text',
+    new Float64Array([1.5, -2, Math.PI]),
+    new Uint8Array([1, 2, 3]),
+    { id: 1, name: 'a', tags: ['x'] },
+    [{ id: 1 }, { id: 2 }],
+    new Map([['k', 1]]),
+    new Set([1n]),
+  ];
+
+  it('returns plain Uint8Arrays, whose slice() is a copy of their own', () => {
+    for (const value of small()) {
+      const frame = serialize(value);
+      expect(Buffer.isBuffer(frame)).toBe(false);
+      expect(Object.getPrototypeOf(frame)).toBe(Uint8Array.prototype);
+      const copy = frame.slice();
+      expect(copy.buffer).not.toBe(frame.buffer);
+      expect(copy.byteOffset).toBe(0);
+      expect(copy.buffer.byteLength).toBe(frame.byteLength);
+      expect(deserialize(copy.buffer)).toEqual(value);
+    }
+  });
+
+  it('keeps many small frames intact while they share pooled memory', () => {
+    const values = Array.from({ length: 300 }, (_, i) => small()[i % 7]);
+    const frames = values.map((v) => serialize(v));
+    // Small frames come from Node's Buffer pool, so several share one ArrayBuffer...
+    expect(new Set(frames.map((f) => f.buffer)).size).toBeLessThan(frames.length);
+    // ...and none is overwritten by the frames made after it.
+    frames.forEach((f, i) => expect(deserialize(f)).toEqual(values[i]));
+  });
+
+  it('gives a serializer its payload as a plain Uint8Array', () => {
+    const r = new SerializerRegistry();
+    let seen: Uint8Array | undefined;
+    r.register<{ tag: 'probe' }>({
+      id: 'test.probe',
+      canSerialize: (v): v is { tag: 'probe' } => (v as { tag?: unknown } | null)?.tag === 'probe',
+      serialize: () => new Uint8Array([7, 8, 9]),
+      deserialize: (bytes) => {
+        seen = bytes;
+        return { tag: 'probe' };
+      },
+    });
+    r.deserialize(r.serialize({ tag: 'probe' }));
+    expect(Buffer.isBuffer(seen)).toBe(false);
+    expect([...seen!.slice()]).toEqual([7, 8, 9]);
+  });
+});
+
 describe('serializer ids', () => {
   it('are read from each frame, even when one buffer is reused for frames of different serializers', () => {
     // 'app.seq' and 'msgpack' have the same length: a cached id must not alias the buffer it was read from.
