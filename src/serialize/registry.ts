@@ -45,7 +45,8 @@ export interface SerializeOptions {
   /**
    * CRC-32 over the payload, checked by `deserialize`. The header is always
    * checksummed; turn this off only for large payloads whose transport
-   * already guarantees integrity (it costs ~0.2 ms per MB).
+   * already guarantees integrity (it costs ~0.07 ms per MB each way:
+   * about as much as the copy itself for typed arrays and long strings).
    * @default true
    */
   checksum?: boolean;
