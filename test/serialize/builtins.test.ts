@@ -1,5 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { deserialize, inspectFrame, serialize } from 'skein';
+import { shapeChecks } from '#src/serialize/builtins/plain-data.js';
+import { runNode } from '../helpers.js';
 import { sameValue } from './same-value.js';
 
 const idOf = (value: unknown): string => inspectFrame(serialize(value)).serializerId;
@@ -228,6 +230,87 @@ describe('msgpack: plain data only, exactly', () => {
       expect(sameValue(back, r)).toBe(true);
       back.forEach((b, i) => expect(Object.keys(b)).toEqual(Object.keys(r[i]!)));
     }
+  });
+
+  describe('long runs of one shape (checked by a checker compiled for the shape)', () => {
+    const N = 300;
+    const base = (): Record<string, unknown>[] => Array.from({ length: N }, (_, i) => ({ id: i, name: `n${i}`, tags: ['a', 'b'], when: new Date(i), pos: [i, i / 2] }));
+
+    it('compiles a checker once a shape repeats, and still takes the records', () => {
+      shapeChecks.clear();
+      const records = base();
+      expect(idOf(records)).toBe('msgpack');
+      expect(shapeChecks.size).toBe(1);
+      expect(sameValue(roundTrip(records), records)).toBe(true);
+      // A second array of the same shape reuses it.
+      idOf(base());
+      expect(shapeChecks.size).toBe(1);
+    });
+
+    it('sends a spoiled record anywhere past the compile point to v8', () => {
+      const spoilers: unknown[] = [-0, undefined, 'x\ud800', new Map(), new (class Foo {})(), [1, , 3], ['a', undefined], ['a', -0], [new (class Bar {})()], { deep: [0, -0] }, 1n, new Date(NaN)];
+      for (const bad of spoilers) {
+        for (const key of ['id', 'name', 'tags', 'pos']) {
+          for (const at of [70, 199, N - 1]) {
+            const records = base();
+            records[at]![key] = bad;
+            expect(idOf(records)).toBe('v8');
+            expect(sameValue(roundTrip(records), records)).toBe(true);
+          }
+        }
+      }
+    });
+
+    it('keeps records whose keys change past the compile point', () => {
+      const records = base();
+      records[100] = { name: 'n100', id: 100, tags: ['a'], when: new Date(100), pos: [] }; // order
+      records[150] = { id: 150, name: 'n150', tags: [], when: new Date(150) }; // one fewer
+      records[151] = { ...records[151], extra: [true, null] }; // one more
+      records[152] = { id: 152, name: 'n152', tags: ['a'], when: new Date(152), other: 1 }; // same count, another name
+      expect(idOf(records)).toBe('msgpack');
+      const back = roundTrip(records) as Record<string, unknown>[];
+      expect(sameValue(back, records)).toBe(true);
+      back.forEach((b, i) => expect(Object.keys(b)).toEqual(Object.keys(records[i]!)));
+    });
+
+    it('reads keys that need escaping in source as plain property names', () => {
+      const keys = ['a"b', "c'd", 'e\\f', '\u2028', '${x}', '`', '0', '10', 'constructor', "']; throw 1; //", ''];
+      const records = Array.from({ length: 200 }, (_, i) => Object.fromEntries(keys.map((k, j) => [k, `${i}:${j}`])));
+      expect(idOf(records)).toBe('msgpack');
+      expect(sameValue(roundTrip(records), records)).toBe(true);
+      records[150]!["']; throw 1; //"] = undefined;
+      expect(idOf(records)).toBe('v8');
+    });
+
+    it('runs getters the same way the uncompiled check does', () => {
+      const records: object[] = base();
+      let reads = 0;
+      records[120] = {
+        id: 120,
+        name: 'n120',
+        get tags() {
+          reads++;
+          return reads > 0 ? ['a'] : undefined;
+        },
+        when: new Date(120),
+        pos: [120],
+      };
+      expect(idOf(records)).toBe('msgpack');
+      expect(reads).toBeGreaterThan(0);
+    });
+
+    it('works where code generation from strings is disallowed', async () => {
+      const script = `
+        import('skein').then(({ serialize, deserialize, inspectFrame }) => {
+          const rs = Array.from({ length: 300 }, (_, i) => ({ id: i, s: 'v' + i }));
+          const ok = inspectFrame(serialize(rs)).serializerId === 'msgpack' && JSON.stringify(deserialize(serialize(rs))) === JSON.stringify(rs);
+          rs[200].id = -0;
+          process.stdout.write(String(ok && inspectFrame(serialize(rs)).serializerId === 'v8'));
+        });`;
+      const { code, stdout, stderr } = await runNode(['--disallow-code-generation-from-strings', '--input-type=module', '-e', script]);
+      expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+      expect(stdout).toBe('true');
+    });
   });
 
   it('gives back earlier frames intact after later ones reuse the packing buffer', () => {
