@@ -299,6 +299,33 @@ describe('msgpack: plain data only, exactly', () => {
       expect(reads).toBeGreaterThan(0);
     });
 
+    it('takes records holding sub-objects of a repeated shape, and checks every one', () => {
+      const rows = (n: number): Record<string, unknown>[] =>
+        Array.from({ length: n }, (_, i) => ({ id: i, address: { city: `c${i % 7}`, zip: 10000 + i }, geo: { lat: i / 8, lon: -(i + 1) / 8 }, tags: ['a'] }));
+      for (const n of [20, N]) {
+        const records = rows(n);
+        expect(idOf(records)).toBe('msgpack');
+        expect(sameValue(roundTrip(records), records)).toBe(true);
+      }
+      const spoilers: unknown[] = [-0, undefined, new Map(), new (class Foo {})(), [1, , 3], 1n];
+      for (const bad of spoilers) {
+        for (const at of [10, 70, N - 1]) {
+          const records = rows(N);
+          (records[at]!['geo'] as Record<string, unknown>)['lon'] = bad;
+          expect(idOf(records)).toBe('v8');
+          expect(sameValue(roundTrip(records), records)).toBe(true);
+        }
+      }
+      // A sub-object whose keys change midway is checked the long way and kept as it is.
+      const changed = rows(N);
+      changed[100]!['address'] = { zip: 1, city: 'swapped' };
+      changed[101]!['address'] = { city: 'x', zip: 2, extra: [true] };
+      expect(idOf(changed)).toBe('msgpack');
+      const back = roundTrip(changed) as Record<string, Record<string, unknown>>[];
+      expect(sameValue(back, changed)).toBe(true);
+      expect(Object.keys(back[100]!['address']!)).toEqual(['zip', 'city']);
+    });
+
     it('works where code generation from strings is disallowed', async () => {
       const script = `
         import('skein').then(({ serialize, deserialize, inspectFrame }) => {
