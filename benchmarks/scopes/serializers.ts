@@ -77,6 +77,17 @@ function makeSmallRecords(count: number): unknown[] {
   }));
 }
 
+/** Records holding sub-objects of one shape, as rows joined from several tables look. */
+function makeNestedRecords(count: number): unknown[] {
+  return Array.from({ length: count }, (_, i) => ({
+    id: i,
+    name: `user${i}`,
+    address: { city: words[i % words.length]!, zip: 10000 + (i % 5000) },
+    geo: { lat: (i % 180) - 89.5, lon: (i % 360) - 179.5 },
+    tags: [words[(i * 7) % words.length]!],
+  }));
+}
+
 function makeRecords(count: number): unknown[] {
   return Array.from({ length: count }, (_, i) => ({
     id: i,
@@ -260,7 +271,7 @@ const ratio = (x: number): string => `${x.toFixed(2)}x`;
 const scope: Scope = {
   name: 'serializers',
   description:
-    "skein's serializer registry (`serialize`/`deserialize`, frame and CRC-32 included; and with `checksum: false`) vs `v8.serialize` alone vs `JSON` (and raw msgpackr for records), for a Float64Array, records (`{id, name, email, score, active, tags}`), a nested config object, a long ASCII string and a Map<string, number>; the 200k-records headline also without the email field. Speed ratios are v8 time / skein time (above 1 = skein faster); bytes ratio is skein / v8.",
+    "skein's serializer registry (`serialize`/`deserialize`, frame and CRC-32 included; and with `checksum: false`) vs `v8.serialize` alone vs `JSON` (and raw msgpackr for records), for a Float64Array, records (`{id, name, email, score, active, tags}`), a nested config object, a long ASCII string and a Map<string, number>; the 200k-records headline also without the email field, and with sub-objects (`{id, name, address: {city, zip}, geo: {lat, lon}, tags}`). Speed ratios are v8 time / skein time (above 1 = skein faster); bytes ratio is skein / v8.",
   async run(ctx): Promise<ScopeResult> {
     const kinds: Kind[] = ['Float64Array', 'records', 'config', 'string', 'Map'];
     const sizes = ctx.quick ? [KB, 64 * KB, MB] : [KB, 64 * KB, MB, 16 * MB, 64 * MB, 256 * MB];
@@ -286,6 +297,7 @@ const scope: Scope = {
     const headlines = [
       measureCell('records', recordCount * 95, `${recordCount / 1000}k records`, makeRecords(recordCount), ctx.quick, 15),
       measureCell('records', recordCount * 70, `${recordCount / 1000}k records, no email`, makeSmallRecords(recordCount), ctx.quick, 15),
+      measureCell('records', recordCount * 115, `${recordCount / 1000}k records with sub-objects`, makeNestedRecords(recordCount), ctx.quick, 15),
     ];
     cells.push(...headlines);
     gc?.();
