@@ -62,4 +62,3 @@ export function crc32From(data: Uint8Array, start: number): number {
 
 /** Which implementation `crc32` uses in this thread: '@node-rs/crc32', 'node:zlib' or 'portable'. */
 export const crc32Implementation: string = native?.name ?? 'portable';
-export const hasNativeCrc32 = native !== undefined;
