@@ -180,26 +180,13 @@ function calibrate(fn: () => unknown): number {
  * or recycled pages, which moves a 16 MB copy between 1 and 10 ms. Here the three allocate alike.
  */
 function measureCopyFloor(bytes: number, quick: boolean): { label: string; memcpyMs: number; onVsCopy: number; offVsCopy: number } {
-  const value = make('Float64Array', bytes);
-  const fns: Record<string, () => unknown> = {
-    memcpy: () => memcpy.serialize(value),
-    on: () => skein.serialize(value),
-    off: () => skeinNoCrc.serialize(value),
+  const cell = measureCell('Float64Array', bytes, formatBytes(bytes), make('Float64Array', bytes), quick, 15, [memcpy, skein, skeinNoCrc]);
+  return {
+    label: cell.label,
+    memcpyMs: cell.results[memcpy.name]!.serializeMs,
+    onVsCopy: paired(cell, skein.name, memcpy.name, 'serialize'),
+    offVsCopy: paired(cell, skeinNoCrc.name, memcpy.name, 'serialize'),
   };
-  const names = Object.keys(fns);
-  const ks = Object.fromEntries(names.map((n) => [n, calibrate(fns[n]!)]));
-  const samples: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
-  for (let round = 0; round < (quick ? 3 : 15); round++) {
-    for (const n of names.map((_, i) => names[(i + round) % names.length]!)) {
-      const k = ks[n]!;
-      if (k === 1) gc?.();
-      const t0 = performance.now();
-      for (let i = 0; i < k; i++) fns[n]!();
-      samples[n]!.push((performance.now() - t0) / k);
-    }
-  }
-  const vsCopy = (n: string): number => median(samples[n]!.map((x, i) => x / samples['memcpy']![i]!));
-  return { label: formatBytes(bytes), memcpyMs: median(samples['memcpy']!), onVsCopy: vsCopy('on'), offVsCopy: vsCopy('off') };
 }
 
 interface Cell {
@@ -210,9 +197,8 @@ interface Cell {
   results: Record<string, { serializeMs: number; deserializeMs: number; bytes: number; zeroCopy?: boolean; serializeSamples: number[]; deserializeSamples: number[] }>;
 }
 
-function measureCell(kind: Kind, size: number, label: string, value: unknown, quick: boolean, minRounds: number): Cell {
+function measureCell(kind: Kind, size: number, label: string, value: unknown, quick: boolean, minRounds: number, methods = methodsFor(kind, size)): Cell {
   const byteLike = kind === 'Float64Array' || kind === 'string';
-  const methods = methodsFor(kind, size);
   const encoded = new Map(methods.map((m) => [m.name, m.serialize(value)]));
   const ks = new Map(methods.flatMap((m) => [[`s:${m.name}`, calibrate(() => m.serialize(value))], [`d:${m.name}`, calibrate(() => m.deserialize(encoded.get(m.name)))]]));
   const samples = new Map<string, number[]>([...ks.keys()].map((k) => [k, []]));
