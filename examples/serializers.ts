@@ -20,6 +20,7 @@ show('Float64Array(100_000)', new Float64Array(100_000));
 show('Buffer', Buffer.from('raw bytes'));
 show('string', 'hello, world');
 show('10k records', Array.from({ length: 10_000 }, (_, i) => ({ id: i, name: `user${i}`, score: i / 3 })));
+show('10k records, sub-objects', Array.from({ length: 10_000 }, (_, i) => ({ id: i, address: { city: `c${i % 9}`, zip: 10_000 + i } })));
 show('Map', new Map([['a', 1]]));
 show('object with -0 inside', { x: -0 }); // msgpack would lose the sign, so v8 takes it
 const view = show('zero-copy view', Float64Array.of(1, 2, 3)) as Float64Array;
@@ -56,6 +57,10 @@ const text = 'all work and no play makes jack a dull boy. '.repeat(2000);
 const plain = serialize(text);
 const gz = serialize(text, { compression: 'gzip' });
 console.log(`\ncompression: ${plain.byteLength} bytes plain, ${gz.byteLength} gzip (${inspectFrame(gz).compression}); same text back: ${deserialize(gz) === text}`);
+
+// The payload CRC-32 is on by default; checksum: false drops it where the transport is trusted.
+const unchecked = serialize(new Float64Array(1_000_000), { checksum: false });
+console.log(`checksum: ${inspectFrame(serialize(new Float64Array(4))).checksum} by default, ${inspectFrame(unchecked).checksum} with checksum: false`);
 
 // Corrupted bytes raise SerializationError, never garbage.
 const damaged = serialize({ a: 1 });
