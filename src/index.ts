@@ -57,6 +57,8 @@ export {
   connectorFromConfig,
   InvalidKeyError,
   IntegrityError,
+  StorageError,
+  UnsafeDirectoryError,
   type Connector,
   type ConnectorConfig,
   type SharedMemoryKey,

@@ -34,3 +34,35 @@ export class IntegrityError extends SkeinError {
     this.path = options.path;
   }
 }
+
+/**
+ * A file operation of a store failed for a reason other than a missing key:
+ * its directory was deleted, an entry was replaced by a directory, the disk
+ * is full. The system error is the `cause`.
+ */
+export class StorageError extends SkeinError {
+  /** The entry, when the operation was on one (a `put` has no key yet). */
+  readonly key: string | undefined;
+  readonly connector: string;
+  readonly path: string;
+
+  constructor(message: string, options: { key?: string; connector: string; path: string; cause?: unknown }) {
+    super(message, { code: 'ERR_SKEIN_STORAGE', cause: options.cause });
+    this.key = options.key;
+    this.connector = options.connector;
+    this.path = options.path;
+  }
+}
+
+/**
+ * A store directory someone else could tamper with (another user owns it or
+ * can write to it) or a symbolic link: refused before anything is read.
+ */
+export class UnsafeDirectoryError extends SkeinError {
+  readonly path: string;
+
+  constructor(dir: string, reason: string, fix: string) {
+    super(`Refused store directory ${dir}: ${reason}; ${fix}`, { code: 'ERR_SKEIN_UNSAFE_DIRECTORY' });
+    this.path = dir;
+  }
+}

@@ -1,28 +1,32 @@
 import { randomBytes } from 'node:crypto';
 import {
   closeSync,
+  constants,
   existsSync,
+  fstatSync,
+  lstatSync,
   mkdirSync,
-  mkdtempSync,
   openSync,
-  readFileSync,
+  readSync,
   renameSync,
-  rmdirSync,
-  statSync,
   unlinkSync,
   writevSync,
+  type Stats,
 } from 'node:fs';
-import { access, open, readFile, rename, unlink } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { access, open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { crc32 } from '../serialize/checksum.js';
+import { SkeinError } from '../errors.js';
 import type { Connector, FileConnectorConfig } from './connector.js';
-import { IntegrityError, InvalidKeyError } from './errors.js';
+import { IntegrityError, InvalidKeyError, StorageError } from './errors.js';
+import { checkDirectory, cleanupOnExit, makeOwnedDirectory, removeStoreFiles, removeStoreFilesSync } from './file-directory.js';
 
 export interface FileConnectorOptions {
   /**
-   * Directory of the entry files, created (mode 0700) if missing. An
-   * existing directory is used as it is and never removed.
+   * Directory of the entry files, created (mode 0700) if missing. It must
+   * belong to this user and not be writable by others, nor be a symbolic
+   * link. An existing directory is never removed; `close()` deletes only the
+   * files this store wrote.
    * @default a new private temporary directory, removed by `close()`
    */
   readonly dir?: string;
@@ -47,6 +51,11 @@ const VERSION = 1;
 const KEY = /^([0-9a-f]{16})-([0-9a-f]{16})$/;
 const SUFFIX = '.skein';
 
+// O_NOFOLLOW: a planted symlink (to /dev/zero, to a forged file) is refused,
+// not read. O_NONBLOCK: opening a FIFO returns at once instead of waiting for
+// a writer (it is then refused as not a regular file, before any read).
+const READ_FLAGS = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0);
+
 let attaching: FileConnectorConfig | undefined;
 
 /**
@@ -59,8 +68,8 @@ export class FileConnector implements Connector<string> {
   readonly #prefix: string;
   readonly #owner: boolean;
   readonly #ownsDir: boolean;
-  /** Files this (owner) connector wrote and has not evicted: what `close()` deletes. */
-  readonly #written = new Set<string>();
+  /** Removes the owner's hook that deletes its files when the process ends without `close()`. */
+  readonly #releaseExitHook: (() => void) | undefined;
   #closed = false;
 
   constructor(options: FileConnectorOptions = {}) {
@@ -70,21 +79,75 @@ export class FileConnector implements Connector<string> {
       this.#dir = config.dir;
       this.#prefix = config.prefix;
       this.#ownsDir = false;
+      try {
+        checkDirectory(this.#dir);
+      } catch (error) {
+        // Gone (its owner closed it): reads find nothing, which is the truth.
+        if (errorCode(error) !== 'ENOENT') throw error;
+      }
       return;
     }
     this.#prefix = randomBytes(8).toString('hex');
     if (options.dir === undefined) {
-      this.#dir = mkdtempSync(path.join(tmpdir(), 'skein-'));
+      this.#dir = makeOwnedDirectory();
       this.#ownsDir = true;
     } else {
       if (typeof options.dir !== 'string' || options.dir === '') {
         throw new TypeError(`Expected \`dir\` to be a non-empty string, got \`${String(options.dir)}\``);
       }
       this.#dir = path.resolve(options.dir);
-      mkdirSync(this.#dir, { recursive: true, mode: 0o700 });
-      if (!statSync(this.#dir).isDirectory()) throw new Error(`\`dir\` ${this.#dir} is not a directory`);
       this.#ownsDir = false;
+      this.#makeDirectory();
     }
+    const [dir, prefix, whole] = [this.#dir, this.#prefix, this.#ownsDir];
+    this.#releaseExitHook = cleanupOnExit(() => removeStoreFilesSync(dir, prefix, whole));
+  }
+
+  /** Creates the directory if missing (0700, parents too) and refuses one others could tamper with. */
+  #makeDirectory(): void {
+    try {
+      // Not recursive for a temp directory of ours: its parent is the system's.
+      mkdirSync(this.#dir, { recursive: !this.#ownsDir, mode: 0o700 });
+    } catch (error) {
+      // EEXIST (e.g. a dangling symlink): checkDirectory says what is wrong.
+      if (errorCode(error) !== 'EEXIST') throw this.#failed('create the store directory', undefined, this.#dir, error);
+    }
+    checkDirectory(this.#dir);
+  }
+
+  /**
+   * After ENOENT on a write: the owner recreates a directory deleted under it
+   * (a cleaner of /tmp, a user) so that one deletion does not fail every
+   * later put. Returns whether it did.
+   */
+  #recreated(error: unknown): boolean {
+    if (!this.#owner || errorCode(error) !== 'ENOENT') return false;
+    try {
+      lstatSync(this.#dir);
+      return false;
+    } catch {
+      this.#makeDirectory();
+      return true;
+    }
+  }
+
+  /** A system error of an operation as a StorageError naming the key, the path and what to do. */
+  #failed(operation: string, key: string | undefined, file: string, error: unknown): Error {
+    if (error instanceof SkeinError) return error;
+    const code = errorCode(error);
+    let reason = error instanceof Error ? error.message : String(error);
+    if (code === 'ENOENT' || code === 'ENOTDIR') {
+      reason = `the store directory ${this.#dir} no longer exists (deleted while in use${this.#owner ? '' : ', or its owner closed the store'})`;
+    } else if (code === 'EISDIR' || code === 'EPERM') {
+      reason = `${file} is not an entry file (${code}: a directory or a protected file took its place)`;
+    }
+    const what = key === undefined ? 'an entry' : `entry \`${key}\``;
+    return new StorageError(`Could not ${operation} ${what} in ${this.description}: ${reason}`, {
+      ...(key === undefined ? {} : { key }),
+      connector: this.description,
+      path: file,
+      cause: error,
+    });
   }
 
   /** A connector on the files of the one that made `config` (any thread or process). */
@@ -123,83 +186,129 @@ export class FileConnector implements Connector<string> {
 
   putSync(bytes: Uint8Array): string {
     const { key, file, temp } = this.#newKey();
-    // 'wx' = O_CREAT|O_EXCL: fails rather than follow a planted symlink.
-    const fd = openSync(temp, 'wx', 0o600);
     try {
-      try {
-        writeAllSync(fd, [header(bytes), bytes]);
-      } finally {
-        closeSync(fd);
-      }
-      renameSync(temp, file);
+      writeEntrySync(temp, file, bytes);
     } catch (error) {
+      if (!this.#recreated(error)) throw this.#failed('store', undefined, file, error);
       try {
-        unlinkSync(temp);
-      } catch {
-        // already gone
+        writeEntrySync(temp, file, bytes);
+      } catch (again) {
+        throw this.#failed('store', undefined, file, again);
       }
-      throw error;
     }
-    this.#written.add(key);
     return key;
   }
 
   async put(bytes: Uint8Array): Promise<string> {
     const { key, file, temp } = this.#newKey();
-    const handle = await open(temp, 'wx', 0o600);
     try {
-      try {
-        let chunks = [header(bytes), bytes];
-        while (chunks.length > 0) chunks = advance(chunks, (await handle.writev(chunks)).bytesWritten);
-      } finally {
-        await handle.close();
-      }
-      await rename(temp, file);
+      await writeEntry(temp, file, bytes);
     } catch (error) {
-      await unlink(temp).catch(() => undefined);
-      throw error;
+      if (!this.#recreated(error)) throw this.#failed('store', undefined, file, error);
+      try {
+        await writeEntry(temp, file, bytes);
+      } catch (again) {
+        throw this.#failed('store', undefined, file, again);
+      }
     }
-    this.#written.add(key);
     return key;
   }
 
   getSync(key: string): Uint8Array | undefined {
     const file = this.#path(key);
-    let data: Buffer;
+    let fd: number;
     try {
-      data = readFileSync(file);
+      fd = openSync(file, READ_FLAGS);
     } catch (error) {
-      if (isMissing(error)) return undefined;
-      throw error;
+      return this.#notOpened(key, file, error);
     }
-    return this.#verify(key, file, data);
+    try {
+      const data = this.#buffer(key, file, fstatSync(fd));
+      const read = (at: number, length: number): number => readFully(at, length, (offset, n) => readSync(fd, data, offset, n, offset));
+      return this.#read(key, file, data, read);
+    } catch (error) {
+      throw this.#failed('read', key, file, error);
+    } finally {
+      closeSync(fd);
+    }
   }
 
   async get(key: string): Promise<Uint8Array | undefined> {
     const file = this.#path(key);
-    let data: Buffer;
+    let handle: FileHandle;
     try {
-      data = await readFile(file);
+      handle = await open(file, READ_FLAGS);
     } catch (error) {
-      if (isMissing(error)) return undefined;
-      throw error;
+      return this.#notOpened(key, file, error);
     }
-    return this.#verify(key, file, data);
+    try {
+      const data = this.#buffer(key, file, await handle.stat());
+      let got = await readFullyAsync(HEADER, (offset, n) => handle.read(data, offset, n, offset));
+      this.#checkHeader(key, file, data, got);
+      got += await readFullyAsync(data.byteLength - HEADER, (offset, n) => handle.read(data, HEADER + offset, n, HEADER + offset));
+      return this.#checkPayload(key, file, data, got);
+    } catch (error) {
+      throw this.#failed('read', key, file, error);
+    } finally {
+      await handle.close();
+    }
   }
 
-  #verify(key: string, file: string, data: Uint8Array): Uint8Array {
+  /** Missing is `undefined`; a symlink where an entry should be is refused; anything else is a StorageError. */
+  #notOpened(key: string, file: string, error: unknown): undefined {
+    if (isMissing(error)) return undefined;
+    // O_NOFOLLOW fails with ELOOP on a symlink (EMLINK on some BSDs).
+    if (errorCode(error) === 'ELOOP' || errorCode(error) === 'EMLINK') {
+      throw new IntegrityError(key, this.description, 'the entry is a symbolic link (entries never are: planted?)', { path: file, cause: error });
+    }
+    throw this.#failed('read', key, file, error);
+  }
+
+  /**
+   * A buffer the size of the opened file, once it is known to be a regular
+   * file of this user: a FIFO, a device or a directory is refused before
+   * any read, so a read can neither block nor run on forever.
+   */
+  #buffer(key: string, file: string, stats: Stats): Buffer {
     const fail = (reason: string): never => {
       throw new IntegrityError(key, this.description, reason, { path: file });
     };
-    if (data.byteLength < HEADER) fail(`file is ${data.byteLength} bytes, shorter than its ${HEADER}-byte header`);
+    if (!stats.isFile()) fail(`not a regular file (${fileKind(stats)})`);
+    const uid = process.getuid?.();
+    if (uid !== undefined && stats.uid !== uid) fail(`the file belongs to uid ${stats.uid}, not to this user (uid ${uid}): not written by this store`);
+    if (stats.size < HEADER) fail(`file is ${stats.size} bytes, shorter than its ${HEADER}-byte header`);
+    // Not from the shared pool: the payload must start 8-byte aligned.
+    return Buffer.allocUnsafeSlow(stats.size);
+  }
+
+  /** Reads the header, checks it against the file's size, then reads exactly the payload it declares. */
+  #read(key: string, file: string, data: Buffer, read: (at: number, length: number) => number): Uint8Array {
+    let got = read(0, HEADER);
+    this.#checkHeader(key, file, data, got);
+    got += read(HEADER, data.byteLength - HEADER);
+    return this.#checkPayload(key, file, data, got);
+  }
+
+  #checkHeader(key: string, file: string, data: Uint8Array, got: number): void {
+    const fail = (reason: string): never => {
+      throw new IntegrityError(key, this.description, reason, { path: file });
+    };
+    if (got < HEADER) fail(`file is ${got} bytes, shorter than its ${HEADER}-byte header`);
     const view = new DataView(data.buffer, data.byteOffset, HEADER);
     if (view.getUint32(0, true) !== MAGIC) fail('not a skein entry file (bad magic)');
     if (view.getUint8(4) !== VERSION) fail(`unknown format version ${view.getUint8(4)}`);
     const length = view.getBigUint64(16, true);
     const actual = BigInt(data.byteLength - HEADER);
     if (length !== actual) fail(`header says ${length} payload bytes, file has ${actual} (truncated or extended)`);
+  }
+
+  #checkPayload(key: string, file: string, data: Uint8Array, got: number): Uint8Array {
+    const fail = (reason: string): never => {
+      throw new IntegrityError(key, this.description, reason, { path: file });
+    };
+    if (got < data.byteLength) fail(`file ended after ${got} of ${data.byteLength} bytes (truncated while read)`);
     const payload = data.subarray(HEADER);
-    if (crc32(payload) !== view.getUint32(8, true)) fail('checksum mismatch (corrupted)');
+    if (crc32(payload) !== new DataView(data.buffer, data.byteOffset, HEADER).getUint32(8, true)) fail('checksum mismatch (corrupted)');
     return payload;
   }
 
@@ -217,21 +326,21 @@ export class FileConnector implements Connector<string> {
   }
 
   evictSync(key: string): void {
+    const file = this.#path(key);
     try {
-      unlinkSync(this.#path(key));
+      unlinkSync(file);
     } catch (error) {
-      if (!isMissing(error)) throw error;
+      if (!isMissing(error)) throw this.#failed('evict', key, file, error);
     }
-    this.#written.delete(key);
   }
 
   async evict(key: string): Promise<void> {
+    const file = this.#path(key);
     try {
-      await unlink(this.#path(key));
+      await unlink(file);
     } catch (error) {
-      if (!isMissing(error)) throw error;
+      if (!isMissing(error)) throw this.#failed('evict', key, file, error);
     }
-    this.#written.delete(key);
   }
 
   checkKey(key: unknown): string {
@@ -251,21 +360,82 @@ export class FileConnector implements Connector<string> {
     return { type: 'file', dir: this.#dir, prefix: this.#prefix };
   }
 
-  /** The owner deletes the files it wrote (and the directory if it made a temporary one). */
+  /**
+   * The owner deletes what the store wrote from any thread or process (the
+   * files named with its prefix), and the whole directory if it made it.
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     if (!this.#owner) return;
-    await Promise.all([...this.#written].map((key) => unlink(this.#path(key)).catch(() => undefined)));
-    this.#written.clear();
-    if (this.#ownsDir) {
-      try {
-        rmdirSync(this.#dir); // not recursive: never delete what others put there
-      } catch {
-        // not empty (someone else's files) or already gone
-      }
-    }
+    this.#releaseExitHook?.();
+    await removeStoreFiles(this.#dir, this.#prefix, this.#ownsDir);
   }
+}
+
+// 'wx' = O_CREAT|O_EXCL: fails rather than follow a planted symlink.
+function writeEntrySync(temp: string, file: string, bytes: Uint8Array): void {
+  const fd = openSync(temp, 'wx', 0o600);
+  try {
+    try {
+      writeAllSync(fd, [header(bytes), bytes]);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(temp, file);
+  } catch (error) {
+    try {
+      unlinkSync(temp);
+    } catch {
+      // already gone
+    }
+    throw error;
+  }
+}
+
+async function writeEntry(temp: string, file: string, bytes: Uint8Array): Promise<void> {
+  const handle = await open(temp, 'wx', 0o600);
+  try {
+    try {
+      let chunks = [header(bytes), bytes];
+      while (chunks.length > 0) chunks = advance(chunks, (await handle.writev(chunks)).bytesWritten);
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, file);
+  } catch (error) {
+    await unlink(temp).catch(() => undefined);
+    throw error;
+  }
+}
+
+// read() may return less than asked: carry on until `length` bytes or the end of the file.
+function readFully(at: number, length: number, read: (offset: number, n: number) => number): number {
+  let got = 0;
+  while (got < length) {
+    const n = read(at + got, length - got);
+    if (n === 0) break;
+    got += n;
+  }
+  return got;
+}
+
+async function readFullyAsync(length: number, read: (offset: number, n: number) => Promise<{ bytesRead: number }>): Promise<number> {
+  let got = 0;
+  while (got < length) {
+    const { bytesRead } = await read(got, length - got);
+    if (bytesRead === 0) break;
+    got += bytesRead;
+  }
+  return got;
+}
+
+function fileKind(stats: Stats): string {
+  if (stats.isDirectory()) return 'a directory';
+  if (stats.isFIFO()) return 'a FIFO';
+  if (stats.isCharacterDevice() || stats.isBlockDevice()) return 'a device';
+  if (stats.isSocket()) return 'a socket';
+  return 'not a file';
 }
 
 function header(bytes: Uint8Array): Uint8Array {
@@ -296,6 +466,10 @@ function advance(chunks: Uint8Array[], written: number): Uint8Array[] {
   return rest;
 }
 
+function errorCode(error: unknown): unknown {
+  return typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
+}
+
 function isMissing(error: unknown): boolean {
-  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === 'ENOENT';
+  return errorCode(error) === 'ENOENT';
 }

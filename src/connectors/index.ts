@@ -11,5 +11,5 @@ export { SharedMemoryConnector } from './shared-memory.js';
 export type { SharedMemoryKey } from './shared-memory.js';
 export { FileConnector } from './file.js';
 export type { FileConnectorOptions } from './file.js';
-export { InvalidKeyError, IntegrityError } from './errors.js';
+export { InvalidKeyError, IntegrityError, StorageError, UnsafeDirectoryError } from './errors.js';
 export { connectorFromConfig } from './from-config.js';

@@ -8,7 +8,7 @@ import { ClosureCaptureError, UnshippableFunctionError } from '../ship/errors.js
 import { TaskModuleError } from '../ship/describe.js';
 import { NonProxiableError, ProxyResolveError } from '../proxy/index.js';
 import { KeyNotFoundError, StoreClosedError } from '../store/index.js';
-import { IntegrityError, InvalidKeyError } from '../connectors/index.js';
+import { IntegrityError, InvalidKeyError, StorageError, UnsafeDirectoryError } from '../connectors/index.js';
 import { findCloneFailure, uncloneableError } from '../ship/cloneable.js';
 import type { Backend, BatchOutcome, BatchRequest, RunBatchOptions } from './backend.js';
 import { BatchCancelledError, CANCEL_UNSTARTED } from './backend.js';
@@ -29,6 +29,8 @@ for (const ctor of [
   StoreClosedError,
   IntegrityError,
   InvalidKeyError,
+  StorageError,
+  UnsafeDirectoryError,
 ]) {
   registerErrorClass(ctor);
 }

@@ -10,8 +10,10 @@ export interface FileStoreOptions extends StoreOptions, FileConnectorOptions {}
 /**
  * A store of files, one per entry: written atomically (temp file + rename),
  * checked (length and CRC-32) on every read, directory 0700 and files 0600,
- * keys that can only name this store's own files. `close()` deletes the
- * files it wrote. Works across processes sharing the directory.
+ * keys that can only name this store's own files, a directory others cannot
+ * tamper with. `close()`, or failing that the end of the process, deletes
+ * what the store wrote from any thread. Works across processes sharing the
+ * directory.
  *
  * @example
  * await using store = new FileStore({ dir: '/tmp/my-cache', cacheSize: 16 });

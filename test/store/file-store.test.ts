@@ -1,11 +1,10 @@
 import { afterEach, describe, expect, test } from '@jest/globals';
-import { execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, truncateSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { FileStore, IntegrityError, InvalidKeyError, ProxyResolveError, getOrCreateStore, storeReference, type StoreConfig } from 'skein';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -174,19 +173,30 @@ describe('lifetimes and sharing a directory', () => {
 
   test('two processes on one directory never collide, and read each other by config', async () => {
     const dir = tempDir();
+    // The child stays until told to go: a store's files leave with its process.
     const child = `
       const { FileStore } = await import(${JSON.stringify(dist)});
       const s = new FileStore({ dir: ${JSON.stringify(dir)} });
       const keys = [];
       for (let i = 0; i < 50; i++) keys.push(await s.put({ from: 'child', i }));
       console.log(JSON.stringify({ keys, config: s.config() }));
+      process.stdin.resume();
+      process.stdin.on('end', () => process.exit(0));
     `;
     const parent = store(dir);
+    const proc = spawn(process.execPath, ['--input-type=module', '-e', child], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const exited = new Promise((resolve) => proc.on('exit', resolve));
     const [out, parentKeys] = await Promise.all([
-      promisify(execFile)(process.execPath, ['--input-type=module', '-e', child]),
+      new Promise<string>((resolve) => {
+        let text = '';
+        proc.stdout.on('data', (d: Buffer) => {
+          text += String(d);
+          if (text.endsWith('\n')) resolve(text);
+        });
+      }),
       Promise.all(Array.from({ length: 50 }, (_, i) => parent.put({ from: 'parent', i }))),
     ]);
-    const { keys, config } = JSON.parse(out.stdout) as { keys: string[]; config: StoreConfig };
+    const { keys, config } = JSON.parse(out) as { keys: string[]; config: StoreConfig };
     expect(new Set([...keys, ...parentKeys]).size).toBe(100);
     expect(readdirSync(dir).filter((n) => n.endsWith('.skein'))).toHaveLength(100);
     const childStore = getOrCreateStore(config);
@@ -195,5 +205,9 @@ describe('lifetimes and sharing a directory', () => {
     // Rebuilt from config, a store does not own the files: closing it deletes nothing.
     await childStore.close();
     expect(readdirSync(dir).filter((n) => n.endsWith('.skein'))).toHaveLength(100);
+    // The child's process ends without close(): its files go, the parent's stay.
+    proc.stdin.end();
+    expect(await exited).toBe(0);
+    expect(readdirSync(dir).filter((n) => n.endsWith('.skein')).sort()).toEqual(parentKeys.map((k) => `${k}.skein`).sort());
   });
 });
