@@ -109,8 +109,13 @@ export class FileConnector implements Connector<string> {
       // Not recursive for a temp directory of ours: its parent is the system's.
       mkdirSync(this.#dir, { recursive: !this.#ownsDir, mode: 0o700 });
     } catch (error) {
-      // EEXIST (e.g. a dangling symlink): checkDirectory says what is wrong.
-      if (errorCode(error) !== 'EEXIST') throw this.#failed('create the store directory', undefined, this.#dir, error);
+      // A dangling symlink fails mkdir: checkDirectory says what is wrong.
+      try {
+        checkDirectory(this.#dir);
+      } catch (refused) {
+        if (refused instanceof SkeinError) throw refused;
+      }
+      throw this.#failed('create the directory', undefined, this.#dir, error);
     }
     checkDirectory(this.#dir);
   }
@@ -141,8 +146,8 @@ export class FileConnector implements Connector<string> {
     } else if (code === 'EISDIR' || code === 'EPERM') {
       reason = `${file} is not an entry file (${code}: a directory or a protected file took its place)`;
     }
-    const what = key === undefined ? 'an entry' : `entry \`${key}\``;
-    return new StorageError(`Could not ${operation} ${what} in ${this.description}: ${reason}`, {
+    const what = key === undefined ? operation : `${operation} entry \`${key}\``;
+    return new StorageError(`Could not ${what} in ${this.description}: ${reason}`, {
       ...(key === undefined ? {} : { key }),
       connector: this.description,
       path: file,
@@ -189,11 +194,11 @@ export class FileConnector implements Connector<string> {
     try {
       writeEntrySync(temp, file, bytes);
     } catch (error) {
-      if (!this.#recreated(error)) throw this.#failed('store', undefined, file, error);
+      if (!this.#recreated(error)) throw this.#failed('store an entry', undefined, file, error);
       try {
         writeEntrySync(temp, file, bytes);
       } catch (again) {
-        throw this.#failed('store', undefined, file, again);
+        throw this.#failed('store an entry', undefined, file, again);
       }
     }
     return key;
@@ -204,11 +209,11 @@ export class FileConnector implements Connector<string> {
     try {
       await writeEntry(temp, file, bytes);
     } catch (error) {
-      if (!this.#recreated(error)) throw this.#failed('store', undefined, file, error);
+      if (!this.#recreated(error)) throw this.#failed('store an entry', undefined, file, error);
       try {
         await writeEntry(temp, file, bytes);
       } catch (again) {
-        throw this.#failed('store', undefined, file, again);
+        throw this.#failed('store an entry', undefined, file, again);
       }
     }
     return key;
@@ -223,9 +228,12 @@ export class FileConnector implements Connector<string> {
       return this.#notOpened(key, file, error);
     }
     try {
-      const data = this.#buffer(key, file, fstatSync(fd));
-      const read = (at: number, length: number): number => readFully(at, length, (offset, n) => readSync(fd, data, offset, n, offset));
-      return this.#read(key, file, data, read);
+      const size = this.#checkFile(key, file, fstatSync(fd));
+      const head = Buffer.alloc(HEADER);
+      const length = this.#checkHeader(key, file, head, readFully(HEADER, (at, n) => readSync(fd, head, at, n, at)), size);
+      const data = entryBuffer(head, length);
+      const got = readFully(length, (at, n) => readSync(fd, data, HEADER + at, n, HEADER + at));
+      return this.#checkPayload(key, file, data, got);
     } catch (error) {
       throw this.#failed('read', key, file, error);
     } finally {
@@ -242,11 +250,20 @@ export class FileConnector implements Connector<string> {
       return this.#notOpened(key, file, error);
     }
     try {
-      const data = this.#buffer(key, file, await handle.stat());
-      let got = await readFullyAsync(HEADER, (offset, n) => handle.read(data, offset, n, offset));
-      this.#checkHeader(key, file, data, got);
-      got += await readFullyAsync(data.byteLength - HEADER, (offset, n) => handle.read(data, HEADER + offset, n, HEADER + offset));
-      return this.#checkPayload(key, file, data, got);
+      const size = this.#checkFile(key, file, await handle.stat());
+      const head = Buffer.alloc(HEADER);
+      const read = async (into: Buffer, from: number, length: number): Promise<number> => {
+        let got = 0;
+        while (got < length) {
+          const { bytesRead } = await handle.read(into, from + got, length - got, from + got);
+          if (bytesRead === 0) break;
+          got += bytesRead;
+        }
+        return got;
+      };
+      const length = this.#checkHeader(key, file, head, await read(head, 0, HEADER), size);
+      const data = entryBuffer(head, length);
+      return this.#checkPayload(key, file, data, await read(data, HEADER, length));
     } catch (error) {
       throw this.#failed('read', key, file, error);
     } finally {
@@ -264,51 +281,40 @@ export class FileConnector implements Connector<string> {
     throw this.#failed('read', key, file, error);
   }
 
+  #integrity(key: string, file: string, reason: string): never {
+    throw new IntegrityError(key, this.description, reason, { path: file });
+  }
+
   /**
-   * A buffer the size of the opened file, once it is known to be a regular
-   * file of this user: a FIFO, a device or a directory is refused before
-   * any read, so a read can neither block nor run on forever.
+   * The size of the opened file, once it is known to be a regular file of
+   * this user: a FIFO, a device or a directory is refused before any read,
+   * so a read can neither block nor run on forever.
    */
-  #buffer(key: string, file: string, stats: Stats): Buffer {
-    const fail = (reason: string): never => {
-      throw new IntegrityError(key, this.description, reason, { path: file });
-    };
-    if (!stats.isFile()) fail(`not a regular file (${fileKind(stats)})`);
+  #checkFile(key: string, file: string, stats: Stats): number {
+    if (!stats.isFile()) this.#integrity(key, file, `not a regular file (${fileKind(stats)})`);
     const uid = process.getuid?.();
-    if (uid !== undefined && stats.uid !== uid) fail(`the file belongs to uid ${stats.uid}, not to this user (uid ${uid}): not written by this store`);
-    if (stats.size < HEADER) fail(`file is ${stats.size} bytes, shorter than its ${HEADER}-byte header`);
-    // Not from the shared pool: the payload must start 8-byte aligned.
-    return Buffer.allocUnsafeSlow(stats.size);
+    if (uid !== undefined && stats.uid !== uid) {
+      this.#integrity(key, file, `the file belongs to uid ${stats.uid}, not to this user (uid ${uid}): not written by this store`);
+    }
+    return stats.size;
   }
 
-  /** Reads the header, checks it against the file's size, then reads exactly the payload it declares. */
-  #read(key: string, file: string, data: Buffer, read: (at: number, length: number) => number): Uint8Array {
-    let got = read(0, HEADER);
-    this.#checkHeader(key, file, data, got);
-    got += read(HEADER, data.byteLength - HEADER);
-    return this.#checkPayload(key, file, data, got);
-  }
-
-  #checkHeader(key: string, file: string, data: Uint8Array, got: number): void {
-    const fail = (reason: string): never => {
-      throw new IntegrityError(key, this.description, reason, { path: file });
-    };
-    if (got < HEADER) fail(`file is ${got} bytes, shorter than its ${HEADER}-byte header`);
-    const view = new DataView(data.buffer, data.byteOffset, HEADER);
-    if (view.getUint32(0, true) !== MAGIC) fail('not a skein entry file (bad magic)');
-    if (view.getUint8(4) !== VERSION) fail(`unknown format version ${view.getUint8(4)}`);
+  /** Checks the header read (`got` bytes) against the file's size; returns the payload length it declares. */
+  #checkHeader(key: string, file: string, head: Buffer, got: number, size: number): number {
+    if (got < HEADER) this.#integrity(key, file, `file is ${got} bytes, shorter than its ${HEADER}-byte header`);
+    const view = new DataView(head.buffer, head.byteOffset, HEADER);
+    if (view.getUint32(0, true) !== MAGIC) this.#integrity(key, file, 'not a skein entry file (bad magic)');
+    if (view.getUint8(4) !== VERSION) this.#integrity(key, file, `unknown format version ${view.getUint8(4)}`);
     const length = view.getBigUint64(16, true);
-    const actual = BigInt(data.byteLength - HEADER);
-    if (length !== actual) fail(`header says ${length} payload bytes, file has ${actual} (truncated or extended)`);
+    const actual = BigInt(size - HEADER);
+    if (length !== actual) this.#integrity(key, file, `header says ${length} payload bytes, file has ${actual} (truncated or extended)`);
+    return size - HEADER;
   }
 
-  #checkPayload(key: string, file: string, data: Uint8Array, got: number): Uint8Array {
-    const fail = (reason: string): never => {
-      throw new IntegrityError(key, this.description, reason, { path: file });
-    };
-    if (got < data.byteLength) fail(`file ended after ${got} of ${data.byteLength} bytes (truncated while read)`);
+  #checkPayload(key: string, file: string, data: Buffer, got: number): Uint8Array {
     const payload = data.subarray(HEADER);
-    if (crc32(payload) !== new DataView(data.buffer, data.byteOffset, HEADER).getUint32(8, true)) fail('checksum mismatch (corrupted)');
+    if (got < payload.byteLength) this.#integrity(key, file, `file ended after ${got} of ${payload.byteLength} payload bytes (truncated while read)`);
+    if (crc32(payload) !== data.readUInt32LE(8)) this.#integrity(key, file, 'checksum mismatch (corrupted)');
     return payload;
   }
 
@@ -410,24 +416,21 @@ async function writeEntry(temp: string, file: string, bytes: Uint8Array): Promis
 }
 
 // read() may return less than asked: carry on until `length` bytes or the end of the file.
-function readFully(at: number, length: number, read: (offset: number, n: number) => number): number {
+function readFully(length: number, read: (at: number, n: number) => number): number {
   let got = 0;
   while (got < length) {
-    const n = read(at + got, length - got);
+    const n = read(got, length - got);
     if (n === 0) break;
     got += n;
   }
   return got;
 }
 
-async function readFullyAsync(length: number, read: (offset: number, n: number) => Promise<{ bytesRead: number }>): Promise<number> {
-  let got = 0;
-  while (got < length) {
-    const { bytesRead } = await read(got, length - got);
-    if (bytesRead === 0) break;
-    got += bytesRead;
-  }
-  return got;
+/** The whole entry in memory of its own: the header read, then room for the payload, 8-byte aligned for typed-array views. */
+function entryBuffer(head: Buffer, length: number): Buffer {
+  const data = Buffer.allocUnsafeSlow(HEADER + length);
+  data.set(head);
+  return data;
 }
 
 function fileKind(stats: Stats): string {
