@@ -141,8 +141,10 @@ export class FileConnector implements Connector<string> {
     if (error instanceof SkeinError) return error;
     const code = errorCode(error);
     let reason = error instanceof Error ? error.message : String(error);
-    if (code === 'ENOENT' || code === 'ENOTDIR') {
+    if (code === 'ENOENT') {
       reason = `the store directory ${this.#dir} no longer exists (deleted while in use${this.#owner ? '' : ', or its owner closed the store'})`;
+    } else if (code === 'ENOTDIR') {
+      reason = `${this.#dir} is no longer a directory (something replaced the store directory)`;
     } else if (code === 'EISDIR' || code === 'EPERM') {
       reason = `${file} is not an entry file (${code}: a directory or a protected file took its place)`;
     }
