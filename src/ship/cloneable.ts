@@ -42,6 +42,13 @@ function render(root: string, segments: readonly Segment[]): string {
   return path;
 }
 
+/** Where a value cannot be sent and why; `cause` when reading it threw. */
+export interface Uncloneable {
+  readonly path: string;
+  readonly reason: string;
+  readonly cause?: unknown;
+}
+
 /**
  * Finds the first part of `value` that structured clone cannot carry and
  * returns its path (e.g. `args[1].model.predict`) and why, or undefined.
@@ -50,13 +57,6 @@ function render(root: string, segments: readonly Segment[]): string {
  * records: the path is only spelled out when something is found, and only
  * objects that hold other objects are tracked for cycles.
  */
-/** Where a value cannot be sent and why; `cause` when reading it threw. */
-export interface Uncloneable {
-  readonly path: string;
-  readonly reason: string;
-  readonly cause?: unknown;
-}
-
 export function findUncloneable(
   value: unknown,
   root: string,
