@@ -103,6 +103,13 @@ export interface ErrorWire {
   readonly stack?: string;
   readonly code?: unknown;
   readonly cause?: ErrorWire | { readonly value: unknown };
+  /**
+   * Constructor names from the error's class up to its built-in base, when
+   * they say more than `name` (`['MyTypeError', 'TypeError']`).
+   */
+  readonly classes?: readonly string[];
+  /** An AggregateError's `errors`, each sent like the error itself. */
+  readonly errors?: readonly (ErrorWire | { readonly value: unknown })[];
   /** Own enumerable properties that could be cloned. */
   readonly props?: Record<string, unknown>;
   /** Present when a non-Error value was thrown. */

@@ -42,6 +42,13 @@ function render(root: string, segments: readonly Segment[]): string {
   return path;
 }
 
+/** Where a value cannot be sent and why; `cause` when reading it threw. */
+export interface Uncloneable {
+  readonly path: string;
+  readonly reason: string;
+  readonly cause?: unknown;
+}
+
 /**
  * Finds the first part of `value` that structured clone cannot carry and
  * returns its path (e.g. `args[1].model.predict`) and why, or undefined.
@@ -54,7 +61,7 @@ export function findUncloneable(
   value: unknown,
   root: string,
   options: { clean?: WeakSet<object>; passThrough?: PassThrough; onPassThrough?: (count: number) => void } = {},
-): { path: string; reason: string } | undefined {
+): Uncloneable | undefined {
   const clean = options.clean;
   const passThrough = options.passThrough ?? noPassThrough;
   const seen = new Set<object>();
@@ -136,7 +143,14 @@ export function findUncloneable(
     return undefined;
   };
   if (typeof value === 'object' && value !== null && clean?.has(value)) return undefined;
-  const found = typeof value === 'symbol' ? fail('a symbol') : (typeof value === 'object' || typeof value === 'function') && value !== null ? visit(value) : undefined;
+  let found: Uncloneable | undefined;
+  try {
+    found = typeof value === 'symbol' ? fail('a symbol') : (typeof value === 'object' || typeof value === 'function') && value !== null ? visit(value) : undefined;
+  } catch (error) {
+    // A revoked Proxy, or a getter or trap that throws. Rare enough to be
+    // located by a second, guarded walk instead of guarding every step here.
+    found = locateThrow(value, root, passThrough) ?? { path: root, reason: `a value that threw when read (${errorText(error)})`, cause: error };
+  }
   // Only the argument itself is remembered: a task that carries a pass-through
   // value is walked again, so that every such task is seen to carry one.
   if (found === undefined && passed === 0 && typeof value === 'object' && value !== null) clean?.add(value);
@@ -149,7 +163,63 @@ export function assertCloneable(value: unknown, root: string, options?: Paramete
   if (found) throw uncloneableError(found);
 }
 
-export function uncloneableError(found: { path: string; reason: string }, cause?: unknown): SerializationError {
+function errorText(error: unknown): string {
+  try {
+    return types.isNativeError(error) ? `${error.name}: ${error.message}` : String(error);
+  } catch {
+    return typeName(error);
+  }
+}
+
+/**
+ * The walk of `findUncloneable` again, every read guarded: finds the part of
+ * `value` whose reading throws, or undefined when none does this time.
+ */
+function locateThrow(value: unknown, root: string, passThrough: PassThrough): Uncloneable | undefined {
+  const seen = new Set<object>();
+  const segments: Segment[] = [];
+  const threw = (reason: string, cause: unknown): Uncloneable => ({ path: render(root, segments), reason: `${reason} (${errorText(cause)})`, cause });
+  const visit = (v: unknown): Uncloneable | undefined => {
+    if ((typeof v !== 'object' && typeof v !== 'function') || v === null || seen.has(v)) return undefined;
+    seen.add(v);
+    const entries: [Segment, () => unknown][] = [];
+    try {
+      if (passThrough(v)) return undefined;
+      const proto = Object.getPrototypeOf(v) as unknown;
+      if (proto !== Object.prototype && proto !== Array.prototype && proto !== null && (uncloneableReason(v) !== undefined || isOpaqueLeaf(v))) {
+        return undefined;
+      }
+      if (types.isMap(v)) {
+        for (const [k, item] of v) entries.push([{ label: `<key ${String(k)}>` }, () => k], [{ label: `.get(${JSON.stringify(k) ?? String(k)})` }, () => item]);
+      } else if (types.isSet(v)) {
+        let i = 0;
+        for (const item of v) entries.push([{ label: `<Set item ${i++}>` }, () => item]);
+      } else if (Array.isArray(v)) {
+        for (let i = 0; i < v.length; i++) entries.push([i, () => (v as unknown[])[i]]);
+      } else {
+        for (const k of Object.keys(v)) entries.push([k, () => (v as Record<string, unknown>)[k]]);
+      }
+    } catch (error) {
+      return threw(types.isProxy(v) ? (/revoked/.test(errorText(error)) ? 'a revoked Proxy' : 'a Proxy that threw') : 'an object that threw when read', error);
+    }
+    for (const [segment, read] of entries) {
+      segments.push(segment);
+      let item: unknown;
+      try {
+        item = read();
+      } catch (error) {
+        return threw('a getter that threw', error);
+      }
+      const found = visit(item);
+      if (found) return found;
+      segments.pop();
+    }
+    return undefined;
+  };
+  return visit(value);
+}
+
+export function uncloneableError(found: Uncloneable, cause: unknown = found.cause): SerializationError {
   const fix =
     found.reason === 'a function'
       ? ' Functions cannot be cloned: send data and rebuild the function inside the task, or capture it with wrapNonSerializable(fn, { ... }).'
@@ -166,16 +236,23 @@ export function uncloneableError(found: { path: string; reason: string }, cause?
  * Returns undefined when `value` clones.
  */
 export function findCloneFailure(value: unknown, path: string): string | undefined {
+  return cloneFailure(value, path, new Set());
+}
+
+/** `within`: the objects being searched further up, so a cycle back to one is not searched again. */
+function cloneFailure(value: unknown, path: string, within: Set<object>): string | undefined {
   try {
     structuredClone(value);
     return undefined;
   } catch {
     if (typeof value !== 'object' || value === null) return path;
+    if (within.has(value)) return undefined;
+    within.add(value);
     const entries: [string, unknown][] = Array.isArray(value)
       ? value.map((v, i) => [`${path}[${i}]`, v])
       : Object.keys(value).map((k) => [path + key(k), (value as Record<string, unknown>)[k]]);
     for (const [p, v] of entries) {
-      const inner = findCloneFailure(v, p);
+      const inner = cloneFailure(v, p, within);
       if (inner !== undefined) return inner;
     }
     return path;

@@ -3,10 +3,11 @@ import { types } from 'node:util';
 
 type ErrorClass = abstract new (...args: never[]) => Error;
 
+const builtins: readonly ErrorClass[] = [Error, TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError, AggregateError];
+const builtinNames = new Set(builtins.map((c) => c.name));
+
 /** Error classes rebuilt by name on the receiving side, so `instanceof` holds across the thread. */
-const classes = new Map<string, ErrorClass>(
-  [Error, TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError, AggregateError].map((c) => [c.name, c]),
-);
+const classes = new Map<string, ErrorClass>(builtins.map((c) => [c.name, c]));
 
 export function registerErrorClass(ctor: ErrorClass): void {
   classes.set(ctor.name, ctor);
@@ -22,6 +23,33 @@ function cloneOrString(value: unknown): unknown {
 
 function isErrorLike(value: unknown): value is Error {
   return types.isNativeError(value) || (typeof value === 'object' && value !== null && 'message' in value && 'stack' in value);
+}
+
+/**
+ * Constructor names from the error's class up to the first built-in one: a
+ * subclass (`class MyTypeError extends TypeError`) unknown on the other side
+ * is rebuilt as the nearest class that is known there.
+ */
+function classChain(error: object): string[] {
+  const names: string[] = [];
+  try {
+    let proto = Object.getPrototypeOf(error) as object | null;
+    for (let i = 0; i < 16 && proto !== null; i++) {
+      const ctor = Object.getOwnPropertyDescriptor(proto, 'constructor')?.value as unknown;
+      const name = typeof ctor === 'function' ? ctor.name : '';
+      if (name === 'Object') break;
+      if (name !== '') names.push(name);
+      if (builtinNames.has(name)) break;
+      proto = Object.getPrototypeOf(proto) as object | null;
+    }
+  } catch {
+    // A Proxy posing as an error may refuse; its name alone still travels.
+  }
+  return names;
+}
+
+function encodeNested(value: unknown, depth: number): ErrorWire | { value: unknown } {
+  return isErrorLike(value) && depth < 8 ? encodeError(value, depth + 1) : { value: cloneOrString(value) };
 }
 
 /** Turns whatever a task threw into plain data that survives structured clone. */
@@ -42,17 +70,21 @@ export function encodeError(error: unknown, depth = 0): ErrorWire {
     hasProps = true;
   }
   const { cause } = error as { cause?: unknown };
-  let wireCause: ErrorWire['cause'];
-  if (cause !== undefined) {
-    wireCause = isErrorLike(cause) && depth < 8 ? encodeError(cause, depth + 1) : { value: cloneOrString(cause) };
-  }
+  const wireCause = cause === undefined ? undefined : encodeNested(cause, depth);
+  // AggregateError's list is an own property, but not an enumerable one.
+  const list = Object.getOwnPropertyDescriptor(error, 'errors');
+  const errors = list && !list.enumerable && Array.isArray(list.value) ? (list.value as unknown[]).map((e) => encodeNested(e, depth)) : undefined;
+  const name = String(error.name);
+  const chain = classChain(error);
   return {
     __skeinError: 1,
-    name: String(error.name),
+    name,
     message: String(error.message),
     ...(error.stack === undefined ? {} : { stack: String(error.stack) }),
     ...('code' in error ? { code: cloneOrString((error as { code: unknown }).code) } : {}),
     ...(wireCause === undefined ? {} : { cause: wireCause }),
+    ...(errors === undefined ? {} : { errors }),
+    ...(chain.length > 1 || (chain.length === 1 && chain[0] !== name) ? { classes: chain } : {}),
     ...(hasProps ? { props } : {}),
   };
 }
@@ -63,7 +95,9 @@ function define(target: object, key: string, value: unknown): void {
 
 /** Rebuilds an error sent by `encodeError`, as an instance of its class where that class is known here. */
 export function decodeError(wire: ErrorWire): Error {
-  const ctor = classes.get(wire.name) ?? Error;
+  let ctor = classes.get(wire.name);
+  for (let i = 0; ctor === undefined && wire.classes !== undefined && i < wire.classes.length; i++) ctor = classes.get(wire.classes[i]!);
+  ctor ??= Error;
   const error = Object.create(ctor.prototype as object) as Error;
   define(error, 'message', wire.message);
   if (ctor.prototype.name !== wire.name || Object.prototype.hasOwnProperty.call(ctor.prototype, 'name') === false) {
@@ -71,10 +105,15 @@ export function decodeError(wire: ErrorWire): Error {
   }
   define(error, 'stack', wire.stack ?? `${wire.name}: ${wire.message}`);
   if (wire.code !== undefined) Object.defineProperty(error, 'code', { value: wire.code, writable: true, configurable: true, enumerable: true });
-  if (wire.cause !== undefined) define(error, 'cause', '__skeinError' in wire.cause ? decodeError(wire.cause) : wire.cause.value);
+  if (wire.cause !== undefined) define(error, 'cause', decodeNested(wire.cause));
+  if (wire.errors !== undefined) define(error, 'errors', wire.errors.map(decodeNested));
   if (wire.thrown !== undefined) define(error, 'thrown', wire.thrown.value);
   if (wire.props) Object.assign(error, wire.props);
   return error;
+}
+
+function decodeNested(wire: ErrorWire | { readonly value: unknown }): unknown {
+  return '__skeinError' in wire ? decodeError(wire) : wire.value;
 }
 
 export function isErrorWire(value: unknown): value is ErrorWire {

@@ -2,54 +2,155 @@ import { extract, isProxy } from '../proxy/index.js';
 import { isStoreReference, proxyFromReference, storeReference } from './reference.js';
 import { isPlainObject } from '../values.js';
 
+/**
+ * What one walk has met of the containers that hold containers (a cycle must
+ * pass through those alone, so records of plain fields cost nothing). For
+ * encoding, each maps to its result, or to `null` while it is being walked.
+ * The outermost container has a field of its own: an argument list holding
+ * records is the common case, and it then needs no map at all.
+ */
+class Walk<T> {
+  rootState: T | undefined = undefined;
+  seen: Map<object, T> | undefined;
+  constructor(readonly root: object) {}
+
+  get(value: object): T | undefined {
+    return value === this.root ? this.rootState : this.seen?.get(value);
+  }
+
+  set(value: object, state: T): void {
+    if (value === this.root) this.rootState = state;
+    else (this.seen ??= new Map()).set(value, state);
+  }
+}
 
 /**
  * Replaces store proxies inside a value (top level, or nested in arrays and
  * plain objects) with their references, so only `{ key, storeConfig }`
  * crosses the thread and the caller's proxies stay unresolved. Containers on
- * the way are copied, never mutated. A proxy of a plain factory cannot travel
- * by reference: its target is sent instead.
+ * the way are copied, never mutated, and a cycle closes on the copy. A proxy
+ * of a plain factory cannot travel by reference: its target is sent instead.
  */
 export function encodeReferences(value: unknown): unknown {
   if (typeof value !== 'object' || value === null) return value;
+  return encode(value, new Walk<object | null>(value));
+}
+
+function encode(value: object, walk: Walk<object | null>): unknown {
   if (isProxy(value)) return storeReference(value) ?? extract(value);
   if (Array.isArray(value)) {
     let copy: unknown[] | undefined;
+    let tracked = false;
     for (let i = 0; i < value.length; i++) {
       const item: unknown = value[i];
-      const encoded = encodeReferences(item);
+      if (typeof item !== 'object' || item === null) continue;
+      let encoded: unknown;
+      if (isProxy(item)) {
+        encoded = storeReference(item) ?? extract(item);
+      } else {
+        if (!tracked) {
+          tracked = true;
+          const met = walk.get(value);
+          if (met !== undefined) return met ?? closeCycle(value, walk);
+          walk.set(value, copy ?? null);
+        }
+        encoded = encode(item, walk);
+      }
       if (encoded !== item) {
-        copy ??= value.slice();
+        if (copy === undefined) {
+          // A cycle below may already have made this container's copy.
+          copy = (tracked ? (walk.get(value) as unknown[] | null) : null) ?? value.slice();
+          if (tracked) walk.set(value, copy);
+        }
         copy[i] = encoded;
       }
     }
-    return copy ?? value;
+    return tracked ? finish(value, walk) : (copy ?? value);
   }
   if (!isPlainObject(value)) return value;
+  const keys = Object.keys(value);
   let copy: Record<string, unknown> | undefined;
-  for (const k of Object.keys(value)) {
-    const item = (value as Record<string, unknown>)[k];
-    const encoded = encodeReferences(item);
+  let tracked = false;
+  for (let i = 0; i < keys.length; i++) {
+    const item = (value as Record<string, unknown>)[keys[i]!];
+    if (typeof item !== 'object' || item === null) continue;
+    let encoded: unknown;
+    if (isProxy(item)) {
+      encoded = storeReference(item) ?? extract(item);
+    } else {
+      if (!tracked) {
+        tracked = true;
+        const met = walk.get(value);
+        if (met !== undefined) return met ?? closeCycle(value, walk);
+        walk.set(value, copy ?? null);
+      }
+      encoded = encode(item, walk);
+    }
     if (encoded !== item) {
-      copy ??= { ...(value as Record<string, unknown>) };
-      copy[k] = encoded;
+      if (copy === undefined) {
+        copy = (tracked ? (walk.get(value) as Record<string, unknown> | null) : null) ?? { ...(value as Record<string, unknown>) };
+        if (tracked) walk.set(value, copy);
+      }
+      copy[keys[i]!] = encoded;
     }
   }
-  return copy ?? value;
+  return tracked ? finish(value, walk) : (copy ?? value);
+}
+
+/** A tracked container's result, remembered for every other way back to it. */
+function finish(value: object, walk: Walk<object | null>): object {
+  const result = walk.get(value) ?? value;
+  walk.set(value, result);
+  return result;
+}
+
+/** A container reached again while it is still being walked: its copy is made now, for the cycle to point at. */
+function closeCycle(value: object, walk: Walk<object | null>): object {
+  const copy = Array.isArray(value) ? value.slice() : { ...(value as Record<string, unknown>) };
+  walk.set(value, copy);
+  return copy;
 }
 
 /**
  * The receiving side of `encodeReferences`: each reference becomes a lazy
  * proxy resolved through this thread's store cache, or, marked `eager`, the
  * resolved value itself (still through the cache, so once per thread).
+ * Works in place, so a cycle need only be stopped, not rebuilt.
  */
 export function reviveReferences(value: unknown): unknown {
   if (typeof value !== 'object' || value === null) return value;
+  return revive(value, new Walk<true>(value));
+}
+
+function revive(value: object, walk: Walk<true>): unknown {
   if (isStoreReference(value)) return value.eager === true ? extract(proxyFromReference(value)) : proxyFromReference(value);
   if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) value[i] = reviveReferences(value[i]);
+    let tracked = false;
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      if (typeof item !== 'object' || item === null) continue;
+      if (!tracked) {
+        tracked = true;
+        if (walk.get(value)) return value;
+        walk.set(value, true);
+      }
+      const revived = revive(item, walk);
+      if (revived !== item) value[i] = revived;
+    }
   } else if (isPlainObject(value)) {
-    for (const k of Object.keys(value)) (value as Record<string, unknown>)[k] = reviveReferences((value as Record<string, unknown>)[k]);
+    const keys = Object.keys(value);
+    let tracked = false;
+    for (let i = 0; i < keys.length; i++) {
+      const item = (value as Record<string, unknown>)[keys[i]!];
+      if (typeof item !== 'object' || item === null) continue;
+      if (!tracked) {
+        tracked = true;
+        if (walk.get(value)) return value;
+        walk.set(value, true);
+      }
+      const revived = revive(item, walk);
+      if (revived !== item) (value as Record<string, unknown>)[keys[i]!] = revived;
+    }
   }
   return value;
 }
