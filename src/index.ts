@@ -83,6 +83,7 @@ export {
   type StoreProxyOptions,
   type ProxyFromKeyOptions,
   type StoreStats,
+  type CloseOptions,
   type SharedMemoryStoreKey,
   type SharedMemoryStoreOptions,
   type FileStoreOptions,

@@ -27,8 +27,10 @@ export interface Connector<K> {
   /**
    * The owner (the connector made with `new`) frees everything it put; a
    * connector rebuilt from config only lets go of its own resources.
+   * `clear: false` keeps the entries where they can outlive the connector
+   * (files); connectors whose entries cannot (memory) ignore it.
    */
-  close(): Promise<void>;
+  close(options?: { readonly clear?: boolean }): Promise<void>;
 }
 
 export interface LocalConnectorConfig {
@@ -44,7 +46,11 @@ export interface SharedMemoryConnectorConfig {
 export interface FileConnectorConfig {
   readonly type: 'file';
   readonly dir: string;
-  /** Random per store instance: names every file it writes, so stores sharing a directory never collide. */
+  /**
+   * Random per store instance: names every file it writes, so stores sharing
+   * a directory never collide and each deletes only its own files. Keys of
+   * any prefix are read: the directory is the store.
+   */
   readonly prefix: string;
 }
 

@@ -126,35 +126,41 @@ function isStoreFile(name: string, prefix: string): boolean {
   );
 }
 
-/** Deletes what a store wrote: its whole directory when the store made it, else the files named with its prefix. */
+// Any store's entries and temp files: what a directory's creator must not delete along with it.
+const ANY_STORE_FILE = /^(?:[0-9a-f]{16}-[0-9a-f]{16}\.skein|\.[0-9a-f]{16}-[0-9a-f]{16}\..*\.tmp)$/;
+
+/**
+ * Deletes what a store wrote (the files named with its prefix), then the
+ * directory when the store made it, unless other stores' entries are in it:
+ * those belong to their writers.
+ */
 export async function removeStoreFiles(dir: string, prefix: string, wholeDirectory: boolean): Promise<void> {
-  if (wholeDirectory) {
-    await rm(dir, { recursive: true, force: true });
-    return;
-  }
   const names = await readdir(dir).catch(() => [] as string[]);
+  const others = names.filter((n) => !isStoreFile(n, prefix));
   await Promise.all(names.filter((n) => isStoreFile(n, prefix)).map((n) => unlink(path.join(dir, n)).catch(() => undefined)));
+  if (wholeDirectory && !others.some((n) => ANY_STORE_FILE.test(n))) await rm(dir, { recursive: true, force: true });
 }
 
 export function removeStoreFilesSync(dir: string, prefix: string, wholeDirectory: boolean): void {
-  if (wholeDirectory) {
-    rmSync(dir, { recursive: true, force: true });
-    return;
-  }
   let names: string[];
   try {
     names = readdirSync(dir);
   } catch {
     return;
   }
+  let othersLeft = false;
   for (const name of names) {
-    if (!isStoreFile(name, prefix)) continue;
+    if (!isStoreFile(name, prefix)) {
+      othersLeft ||= ANY_STORE_FILE.test(name);
+      continue;
+    }
     try {
       unlinkSync(path.join(dir, name));
     } catch {
       // already gone
     }
   }
+  if (wholeDirectory && !othersLeft) rmSync(dir, { recursive: true, force: true });
 }
 
 const cleanups = new Set<() => void>();

@@ -25,8 +25,10 @@ export interface FileConnectorOptions {
   /**
    * Directory of the entry files, created (mode 0700) if missing. It must
    * belong to this user and not be writable by others, nor be a symbolic
-   * link. An existing directory is never removed; `close()` deletes only the
-   * files this store wrote.
+   * link. The directory is the store: entries any FileStore wrote there (in
+   * any process, in an earlier run) are read by their keys. An existing
+   * directory is never removed; `close()` deletes only the files this store
+   * wrote.
    * @default a new private temporary directory, removed by `close()`
    */
   readonly dir?: string;
@@ -46,9 +48,9 @@ const HEADER = 32;
 const MAGIC = 0x45464b53; // "SKFE" little-endian (not the serializer frame's "SKNF": a different layer)
 const VERSION = 1;
 
-// A key is `<store prefix>-<entry id>`, 16 lowercase hex digits each: it can
-// never contain a path separator or a dot, so it cannot leave the directory.
-const KEY = /^([0-9a-f]{16})-([0-9a-f]{16})$/;
+// A key is `<writer's prefix>-<entry id>`, 16 lowercase hex digits each: it
+// can never contain a path separator or a dot, so it cannot leave the directory.
+const KEY = /^[0-9a-f]{16}-[0-9a-f]{16}$/;
 const SUFFIX = '.skein';
 
 // O_NOFOLLOW: a planted symlink (to /dev/zero, to a forged file) is refused,
@@ -351,13 +353,12 @@ export class FileConnector implements Connector<string> {
     }
   }
 
+  /** Any writer's key is valid (the directory is the store); only the shape is checked, which keeps it inside the directory. */
   checkKey(key: unknown): string {
-    const match = typeof key === 'string' ? KEY.exec(key) : null;
-    if (match === null) {
+    if (typeof key !== 'string' || !KEY.test(key)) {
       throw new InvalidKeyError(key, this.description, 'a file store key is `<16 hex>-<16 hex>`; anything else could name a path outside the store');
     }
-    if (match[1] !== this.#prefix) throw new InvalidKeyError(key, this.description, 'a key of another store');
-    return key as string;
+    return key;
   }
 
   keyId(key: string): string {
@@ -370,13 +371,16 @@ export class FileConnector implements Connector<string> {
 
   /**
    * The owner deletes what the store wrote from any thread or process (the
-   * files named with its prefix), and the whole directory if it made it.
+   * files named with its prefix), and the directory if it made it and no
+   * other store's entries are in it. `clear: false` deletes nothing, and
+   * nothing is deleted at exit either: a later run reads the entries.
    */
-  async close(): Promise<void> {
+  async close(options: { readonly clear?: boolean } = {}): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     if (!this.#owner) return;
     this.#releaseExitHook?.();
+    if (options.clear === false) return;
     await removeStoreFiles(this.#dir, this.#prefix, this.#ownsDir);
   }
 }

@@ -10,14 +10,16 @@ export interface FileStoreOptions extends StoreOptions, FileConnectorOptions {}
 /**
  * A store of files, one per entry: written atomically (temp file + rename),
  * checked (length and CRC-32) on every read, directory 0700 and files 0600,
- * keys that can only name this store's own files, a directory others cannot
- * tamper with. `close()`, or failing that the end of the process, deletes
- * what the store wrote from any thread. Works across processes sharing the
- * directory.
+ * keys that can only name entry files of the directory, a directory others
+ * cannot tamper with. The directory is the store: any FileStore on it, in
+ * any process or a later run, reads the entries by key. `close()`, or
+ * failing that the end of the process, deletes what this store wrote from
+ * any thread; `close({ clear: false })` keeps it.
  *
  * @example
- * await using store = new FileStore({ dir: '/tmp/my-cache', cacheSize: 16 });
+ * const store = new FileStore({ dir: '/var/tmp/my-cache', cacheSize: 16 });
  * const key = await store.put({ weights: new Float32Array(1e6) });
+ * await store.close({ clear: false }); // a later `new FileStore({ dir })` reads `key`
  */
 export class FileStore extends Store<string> {
   readonly #dir: string;

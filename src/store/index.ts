@@ -3,7 +3,7 @@
  * (ProxyStore's `store`), and the references that let store proxies travel.
  */
 export { Store } from './store.js';
-export type { StoreConfig, StoreOptions, PutOptions, GetOptions, StoreProxyOptions, ProxyFromKeyOptions, StoreStats } from './store.js';
+export type { StoreConfig, StoreOptions, PutOptions, GetOptions, StoreProxyOptions, ProxyFromKeyOptions, StoreStats, CloseOptions } from './store.js';
 export { SharedMemoryStore } from './shared-memory-store.js';
 export type { SharedMemoryStoreKey, SharedMemoryStoreOptions } from './shared-memory-store.js';
 export { FileStore } from './file-store.js';

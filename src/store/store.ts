@@ -7,6 +7,7 @@ import type { ProxyKind } from '../proxy/index.js';
 import { deserialize, serialize } from '../serialize/index.js';
 import type { Compression } from '../serialize/serializer.js';
 import { describeValue } from '../errors.js';
+import { SerializationError } from '../serialize/errors.js';
 import { KeyNotFoundError, StoreClosedError } from './errors.js';
 import { createStoreFactory } from './factory.js';
 import type { StoreReference } from './factory.js';
@@ -76,6 +77,18 @@ export interface StoreProxyOptions<T = unknown> extends PutOptions, GetOptions<T
    * @default false
    */
   readonly passthrough?: boolean;
+}
+
+export interface CloseOptions {
+  /**
+   * Delete the entries this store wrote (and the temporary directory it
+   * made). `false` keeps them for a later store on the same directory, in
+   * this process or another: FileStore only; shared memory and local stores
+   * ignore it (their entries cannot outlive the process, so they are always
+   * freed).
+   * @default true
+   */
+  readonly clear?: boolean;
 }
 
 export interface ProxyFromKeyOptions<T = unknown> extends GetOptions<T> {
@@ -220,9 +233,15 @@ export class Store<K = unknown> {
       const compression = options.compression ?? this.#compression;
       return serialize(value, compression === undefined ? {} : { compression });
     }
-    const bytes = options.serializer(value);
+    // One error class for "this value did not become bytes", whichever serializer ran.
+    let bytes: unknown;
+    try {
+      bytes = options.serializer(value);
+    } catch (cause) {
+      throw new SerializationError(`The custom serializer failed on ${describeValue(value)}: ${errorMessage(cause)}`, { cause });
+    }
     if (!types.isUint8Array(bytes)) {
-      throw new TypeError(`Expected the custom serializer to return a Uint8Array, got ${describeValue(bytes)}`);
+      throw new SerializationError(`Expected the custom serializer to return a Uint8Array, got ${describeValue(bytes)}`);
     }
     return bytes;
   }
@@ -294,7 +313,13 @@ export class Store<K = unknown> {
   #finishGet<T>(key: K, bytes: Uint8Array | undefined, options: GetOptions<T>): T {
     const id = this.#connector.keyId(key);
     if (bytes === undefined) throw new KeyNotFoundError(id, this.name);
-    if (options.deserializer !== undefined) return options.deserializer(bytes);
+    if (options.deserializer !== undefined) {
+      try {
+        return options.deserializer(bytes);
+      } catch (cause) {
+        throw new SerializationError(`The custom deserializer failed on entry \`${id}\` of store \`${this.name}\`: ${errorMessage(cause)}`, { cause });
+      }
+    }
     const value = this.decode(key, bytes);
     this.#cache?.set(id, { value, key }, { size: Math.max(1, bytes.byteLength) });
     return value as T;
@@ -405,14 +430,19 @@ export class Store<K = unknown> {
    * Frees what the store holds: an owner deletes its entries (files,
    * shared-memory slots) so their keys are missing in every thread; a store
    * rebuilt from config only drops its cache. Idempotent.
+   *
+   * @example
+   * await store.close({ clear: false }); // a FileStore keeps its files for the next run
    */
-  async close(): Promise<void> {
+  async close(options: CloseOptions = {}): Promise<void> {
+    const clear = (options as CloseOptions | null | undefined)?.clear;
+    if (clear !== undefined && typeof clear !== 'boolean') throw new TypeError(`Expected \`clear\` to be a boolean, got ${describeValue(clear)}`);
     if (this.#closed) return;
     this.#closed = true;
     unregisterStore(this as Store<unknown>);
     this.#cache?.clear();
     this.#held.clear();
-    await this.#connector.close();
+    await this.#connector.close(clear === false ? { clear: false } : {});
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -427,6 +457,12 @@ registerStoreType('store', (config) => {
 
 export function kindOf(value: unknown): ProxyKind {
   return Array.isArray(value) ? 'array' : typeof value === 'function' ? 'function' : 'object';
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error || (typeof error === 'object' && error !== null && 'message' in error)
+    ? `${(error as Error).name}: ${(error as Error).message}`
+    : String(error);
 }
 
 function checkCount(name: string, value: number | undefined, fallback: number): number {

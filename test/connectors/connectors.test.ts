@@ -78,11 +78,16 @@ describe.each([
     expect(again.existsSync(key)).toBe(false);
   });
 
-  test("checkKey refuses another connector's keys and non-keys", async () => {
+  test("checkKey refuses another connector's keys (files: any well-formed key, the directory is the store) and non-keys", async () => {
     const c = create();
     const other = create();
     const key = await other.put(bytes(1));
-    expect(() => c.checkKey(key)).toThrow(InvalidKeyError);
+    if (type === 'file') {
+      expect(c.checkKey(key)).toBe(key);
+      expect(c.getSync(key)).toBeUndefined(); // written in another directory
+    } else {
+      expect(() => c.checkKey(key)).toThrow(InvalidKeyError);
+    }
     expect(() => c.checkKey(42)).toThrow(InvalidKeyError);
     expect(() => c.checkKey(null)).toThrow(InvalidKeyError);
     expect(c.checkKey(await c.put(bytes(1)))).toBeDefined();
