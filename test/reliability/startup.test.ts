@@ -50,14 +50,23 @@ describe('workers that die at start-up', () => {
     await par.close();
   });
 
-  test('iter() ends with the error too', async () => {
+  test('iter() ends with the error too, run after run', async () => {
     const par = new Parallel({ backend: starved() });
-    const seen: unknown[] = [];
-    const error = await (async () => {
-      for await (const value of par.iter(tasks(10))) seen.push(value);
-    })().catch((e: unknown) => e);
-    expect(seen).toEqual([]);
-    expect(START_CODES).toContain((error as { code: string }).code);
+    const drain = async (): Promise<{ seen: unknown[]; error: unknown }> => {
+      const seen: unknown[] = [];
+      try {
+        for await (const value of par.iter(tasks(10))) seen.push(value);
+      } catch (error) {
+        return { seen, error };
+      }
+      return { seen, error: undefined };
+    };
+    const first = await drain();
+    expect(first.seen).toEqual([]);
+    expect(START_CODES).toContain((first.error as { code: string }).code);
+    const second = await drain();
+    expect(second.seen).toEqual([]);
+    expect((second.error as { code: string }).code).toBe('ERR_SKEIN_WORKER_START');
     await par.close();
   });
 });
