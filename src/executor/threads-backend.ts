@@ -98,7 +98,7 @@ interface RunState {
   readonly batches: Set<InFlight>;
 }
 
-/** What Piscina's 'workerCreate'/'workerDestroy' events give (its PoolWorker); a fresh object each time. */
+/** What Piscina's 'workerCreate'/'workerDestroy' events give (its PiscinaWorker): a fresh object each time, live getters. */
 interface PoolWorker {
   readonly destroyed: boolean;
 }
