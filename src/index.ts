@@ -6,7 +6,7 @@ export { runBatch } from './ship/run-batch.js';
 export { delayed, Delayed, isDelayed, type DelayedResult } from './executor/delayed.js';
 export { Parallel, parallel, type ErrorMode, type TaskOutcome, type Tasks } from './executor/parallel.js';
 export { parallelConfig, type ParallelOptions, type ProgressCallback, type ProgressInfo } from './executor/options.js';
-export { TaskTimeoutError, WorkerCrashedError, ParallelClosedError } from './executor/errors.js';
+export { TaskTimeoutError, WorkerCrashedError, WorkerStartError, ParallelClosedError } from './executor/errors.js';
 export { CANCEL_UNSTARTED, type Backend, type BatchRequest, type BatchOutcome, type RunBatchOptions } from './executor/backend.js';
 export type { BatchWire, BatchResultWire } from './protocol/messages.js';
 export {

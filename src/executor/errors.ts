@@ -28,6 +28,27 @@ export class WorkerCrashedError extends SkeinError {
   }
 }
 
+/**
+ * Workers keep dying as they start, before running any batch: the tasks
+ * waiting for one fail with this instead of waiting for ever.
+ */
+export class WorkerStartError extends SkeinError {
+  /** Workers that died at start since a batch last ran. */
+  readonly failures: number;
+
+  constructor(failures: number, resourceLimits: object | undefined, cause: unknown) {
+    const reason = typeof cause === 'object' && cause !== null && 'message' in cause ? String(cause.message) : String(cause);
+    const hint = resourceLimits
+      ? ` Check \`resourceLimits\` ${JSON.stringify(resourceLimits)}: a worker may need more than that to start.`
+      : '';
+    super(`No worker could start: ${failures} died in a row before running a task (last: ${reason}).${hint}`, {
+      code: 'ERR_SKEIN_WORKER_START',
+      cause,
+    });
+    this.failures = failures;
+  }
+}
+
 /** `run()` on a Parallel that was closed. */
 export class ParallelClosedError extends SkeinError {
   constructor() {

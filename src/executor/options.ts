@@ -1,5 +1,6 @@
 import os from 'node:os';
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { isMainThread, workerData } from 'node:worker_threads';
 import { describeValue } from '../errors.js';
 import type { Backend } from './backend.js';
 import { parseNbytes, type OffloadStore } from './offload.js';
@@ -34,7 +35,10 @@ export interface ParallelOptions {
    * @default '2*nJobs'
    */
   preDispatch?: number | string;
-  /** Milliseconds a single task may run; past it, its worker is terminated and the run rejects with `TaskTimeoutError`. */
+  /**
+   * Milliseconds a single task may run; past it, its worker is terminated and the run rejects with `TaskTimeoutError`.
+   * At most 2147483647 (about 24.8 days), the longest delay Node's timers support.
+   */
   timeout?: number;
   /** Aborting rejects the run with the signal's reason and cancels what has not started. */
   signal?: AbortSignal;
@@ -67,7 +71,10 @@ export interface ParallelOptions {
   store?: OffloadStore;
   /** Directory for `store: 'file'`. Default: a private temporary directory, removed on close. */
   tempFolder?: string;
-  /** Resource limits for each worker thread (e.g. `{ maxOldGenerationSizeMb: 256 }`). */
+  /**
+   * Resource limits for each worker thread (e.g. `{ maxOldGenerationSizeMb: 256 }`). Limits too small for a
+   * worker to start are refused: `maxOldGenerationSizeMb` below 16, `stackSizeMb` below 1, `codeRangeSizeMb` above 4096.
+   */
   resourceLimits?: { maxOldGenerationSizeMb?: number; maxYoungGenerationSizeMb?: number; codeRangeSizeMb?: number; stackSizeMb?: number };
 }
 
@@ -113,6 +120,58 @@ export function resolveNJobs(nJobs: unknown, cores = os.availableParallelism()):
   return nJobs > 0 ? nJobs : Math.max(cores + 1 + nJobs, 1);
 }
 
+/** Node's timers hold at most a signed 32-bit delay; longer ones fire after 1 ms, with a warning. */
+const MAX_TIMEOUT = 2 ** 31 - 1;
+
+type ResourceLimits = NonNullable<ParallelOptions['resourceLimits']>;
+
+// Bounds measured by starting workers in a child process (Node 20; the tests run a pool at the minimums):
+// a skein worker holds ~7 MB of old generation after its first batch and dies out of memory at 7 MB;
+// a stack of 0.2 MB overflows in Node's bootstrap and aborts the whole process (exit code 6), and
+// 0.25 MB is too little for a skein worker to run a batch; V8 reserves the whole code range when
+// the worker starts, and 1e8 MB aborts the process. Young generation and code range have no
+// lower bound that matters: V8 raises small values to its own minimum.
+const RESOURCE_LIMITS: Record<keyof ResourceLimits, { min?: number; max?: number }> = {
+  maxOldGenerationSizeMb: { min: 16 },
+  maxYoungGenerationSizeMb: {},
+  codeRangeSizeMb: { max: 4096 },
+  stackSizeMb: { min: 1 },
+};
+
+function resolveResourceLimits(value: unknown): ResourceLimits | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new TypeError(`Expected \`resourceLimits\` to be an object, got ${describeValue(value)}`);
+  }
+  for (const [key, limit] of Object.entries(value)) {
+    const bounds = RESOURCE_LIMITS[key as keyof ResourceLimits] as { min?: number; max?: number } | undefined;
+    if (bounds === undefined) {
+      throw new TypeError(`Expected \`resourceLimits\` to have only ${Object.keys(RESOURCE_LIMITS).join(', ')}, got \`${key}\``);
+    }
+    if (limit === undefined) continue;
+    const { min, max } = bounds;
+    if (typeof limit !== 'number' || !Number.isFinite(limit) || limit <= 0 || (min !== undefined && limit < min) || (max !== undefined && limit > max)) {
+      const expected =
+        min !== undefined
+          ? `a number of MB >= ${min} (less can kill workers, or the whole process, as they start)`
+          : max !== undefined
+            ? `a number of MB > 0 and <= ${max} (V8 reserves all of it when a worker starts)`
+            : 'a positive number of MB';
+      throw new RangeError(`Expected \`resourceLimits.${key}\` to be ${expected}, got ${describeValue(limit)}`);
+    }
+  }
+  return value as ResourceLimits;
+}
+
+/**
+ * True in a worker of a skein pool (its workerData carries the marker), not in
+ * a worker thread of the user's own: a `Parallel` there runs inline, so a task
+ * module that starts a run when imported cannot start pools inside pools.
+ */
+export function inPoolWorker(): boolean {
+  return !isMainThread && typeof workerData === 'object' && workerData !== null && (workerData as { skeinPoolWorker?: unknown }).skeinPoolWorker === true;
+}
+
 function resolvePreDispatch(value: unknown, nJobs: number): number {
   if (typeof value === 'number' && Number.isInteger(value) && value > 0) return value;
   if (typeof value === 'string') {
@@ -139,8 +198,8 @@ export function resolveOptions(explicit: ParallelOptions): ResolvedOptions {
     throw new RangeError(`Expected \`batchSize\` to be 'auto' or a positive integer, got ${describeValue(batchSize)}`);
   }
   const timeout = o.timeout;
-  if (timeout !== undefined && !(typeof timeout === 'number' && timeout > 0 && Number.isFinite(timeout))) {
-    throw new RangeError(`Expected \`timeout\` to be a positive number of milliseconds, got ${describeValue(timeout)}`);
+  if (timeout !== undefined && !(typeof timeout === 'number' && timeout > 0 && timeout <= MAX_TIMEOUT)) {
+    throw new RangeError(`Expected \`timeout\` to be a positive number of milliseconds up to ${MAX_TIMEOUT} (about 24.8 days), got ${describeValue(timeout)}`);
   }
   const verbose = o.verbose ?? 0;
   if (typeof verbose !== 'number' || !(verbose >= 0)) {
@@ -170,12 +229,16 @@ export function resolveOptions(explicit: ParallelOptions): ResolvedOptions {
   if (o.tempFolder !== undefined && (typeof o.tempFolder !== 'string' || o.tempFolder === '')) {
     throw new TypeError(`Expected \`tempFolder\` to be a directory path, got ${describeValue(o.tempFolder)}`);
   }
+  const resourceLimits = resolveResourceLimits(o.resourceLimits);
+  // joblib runs nested parallel calls sequentially in its workers; here it also
+  // stops a task module that runs parallel() when imported from starting pools without end.
+  const inline = backend === 'sequential' || (backend === 'threads' && (nJobs === 1 || inPoolWorker()));
   return {
     maxNbytes,
     store,
     tempFolder: o.tempFolder,
-    nJobs: backend === 'sequential' ? 1 : nJobs,
-    backend: nJobs === 1 && backend === 'threads' ? 'sequential' : backend,
+    nJobs: inline ? 1 : nJobs,
+    backend: inline ? 'sequential' : backend,
     batchSize,
     preDispatch: resolvePreDispatch(o.preDispatch ?? '2*nJobs', nJobs),
     timeout,
@@ -183,6 +246,6 @@ export function resolveOptions(explicit: ParallelOptions): ResolvedOptions {
     verbose,
     progress,
     errors,
-    resourceLimits: o.resourceLimits,
+    resourceLimits,
   };
 }

@@ -1,5 +1,5 @@
 import { Piscina } from 'piscina';
-import type { BatchResultWire, BatchClockWire, ClockSetupWire, WorkerSetupWire } from '../protocol/messages.js';
+import type { BatchResultWire, BatchClockWire, BatchWire, ClockSetupWire, WorkerSetupWire } from '../protocol/messages.js';
 import { CLOCK_CANCEL, CLOCK_OFFSET, CLOCK_SEQ, CLOCK_SLOT_INTS, CLOCK_START } from '../protocol/messages.js';
 import { decodeError, registerErrorClass } from '../ship/wire-error.js';
 import { restoreResults } from '../ship/results.js';
@@ -12,7 +12,7 @@ import { IntegrityError, InvalidKeyError, StorageError, UnsafeDirectoryError } f
 import { findCloneFailure, uncloneableError } from '../ship/cloneable.js';
 import type { Backend, BatchOutcome, BatchRequest, RunBatchOptions } from './backend.js';
 import { BatchCancelledError, CANCEL_UNSTARTED } from './backend.js';
-import { TaskTimeoutError, WorkerCrashedError } from './errors.js';
+import { TaskTimeoutError, WorkerCrashedError, WorkerStartError } from './errors.js';
 import type { ParallelOptions } from './options.js';
 
 // Errors a worker may raise that callers check with instanceof.
@@ -87,10 +87,26 @@ function readClock(clock: Clock, origin: number): { offset: number; elapsed: num
   }
 }
 
-interface RunState {
+/** A batch handed to the pool and not settled yet. */
+interface InFlight {
+  // Each batch has a signal of its own: Piscina adds a listener per task to
+  // the signal it is given, and a run-wide one would pass the 10 listeners
+  // past which Node warns (MaxListenersExceededWarning).
   readonly kill: AbortController;
-  readonly clocks: Set<Clock>;
+  readonly clock: Clock;
 }
+
+interface RunState {
+  readonly batches: Set<InFlight>;
+}
+
+/** What Piscina's 'workerCreate'/'workerDestroy' events give (its PiscinaWorker): a fresh object each time, live getters. */
+interface PoolWorker {
+  readonly destroyed: boolean;
+}
+
+/** An empty batch: posting it makes Piscina start a worker for the batches queued behind it. */
+const PROBE: BatchWire = { fns: [], size: 0, stopOnError: false, args: [] };
 
 /** Worker threads from a Piscina pool, one batch per worker at a time. */
 export class ThreadsBackend implements Backend {
@@ -99,10 +115,22 @@ export class ThreadsBackend implements Backend {
   readonly #clocks = new Clocks();
   readonly #pool: Piscina;
   readonly #runs = new WeakMap<AbortSignal, RunState>();
+  readonly #inFlight = new Set<InFlight>();
+  readonly #resourceLimits: ParallelOptions['resourceLimits'];
+  // Workers that died before running a batch, since a batch last came back.
+  #startFailures = 0;
+  #probe: AbortController | undefined;
+  #lastError: unknown;
+  readonly #started = new Set<PoolWorker>();
+  #closing = false;
+  // Set when waiting batches were failed for want of a worker: the rest of
+  // that run fails at once rather than killing workers batch after batch; a new run tries again.
+  #broken: WorkerStartError | undefined;
 
   /** `resultBytes`: results above this size are moved back rather than copied; null to always copy. */
   constructor(options: { nJobs: number; resourceLimits?: ParallelOptions['resourceLimits']; resultBytes?: number | null }) {
     this.concurrency = options.nJobs;
+    this.#resourceLimits = options.resourceLimits;
     this.#pool = new Piscina({
       filename: WORKER.href,
       minThreads: options.nJobs,
@@ -110,14 +138,64 @@ export class ThreadsBackend implements Backend {
       concurrentTasksPerWorker: 1,
       idleTimeout: Number.POSITIVE_INFINITY,
       workerData: {
+        skeinPoolWorker: true,
         clock: this.#clocks.setup,
         ...(options.resultBytes == null ? {} : { resultBytes: options.resultBytes }),
       } satisfies WorkerSetupWire,
       ...(options.resourceLimits ? { resourceLimits: options.resourceLimits } : {}),
     });
-    // Piscina reports worker errors on the pool as well as on the task; the
-    // task's rejection is what we act on.
-    this.#pool.on('error', () => {});
+    // Piscina emits 'error' for a worker that dies holding no task (one that
+    // dies running a batch rejects it); a worker may also exit as it starts
+    // without any error, so deaths are counted on 'workerDestroy' below.
+    this.#pool.on('error', (error: unknown) => {
+      this.#lastError = error;
+    });
+    // 'workerCreate' comes once a worker has loaded the entry (at once for the
+    // first ones, which Piscina takes as ready): one destroyed before that never started.
+    this.#pool.on('workerCreate', (worker: PoolWorker) => {
+      this.#started.add(worker);
+    });
+    this.#pool.on('workerDestroy', () => {
+      if (this.#closing) return;
+      let started = false;
+      for (const worker of this.#started) {
+        if (worker.destroyed) {
+          this.#started.delete(worker);
+          started = true;
+        }
+      }
+      if (!started) this.#startFailures++;
+      // After Piscina has removed the worker and rejected its tasks.
+      setImmediate(() => this.#unstall());
+    });
+  }
+
+  /**
+   * Piscina replaces a worker that dies at start only when a task is posted
+   * (and never again once one has died so: piscina/dist/index.js `_onError`),
+   * so batches queued while no worker is alive would wait for ever. A probe
+   * makes it start one; once a worker per slot (at least 3) has died at start
+   * with no batch coming back, the waiting batches fail instead.
+   */
+  #unstall(): void {
+    if (this.#closing || this.#pool.threads.length > 0 || this.#inFlight.size === 0) return;
+    this.#probe?.abort();
+    this.#probe = undefined;
+    if (this.#startFailures < Math.max(3, this.concurrency)) {
+      const probe = new AbortController();
+      this.#probe = probe;
+      this.#pool.run(PROBE, { signal: probe.signal }).then(
+        () => {
+          this.#startFailures = 0;
+        },
+        () => {},
+      );
+      return;
+    }
+    const failure = new WorkerStartError(this.#startFailures, this.#resourceLimits, this.#lastError);
+    this.#broken = failure;
+    // No worker is alive, so none of these has started.
+    for (const batch of this.#inFlight) batch.kill.abort(failure);
   }
 
   get threadCount(): number {
@@ -132,14 +210,15 @@ export class ThreadsBackend implements Backend {
   #runFor(signal: AbortSignal): RunState {
     let run = this.#runs.get(signal);
     if (run === undefined) {
-      const state: RunState = { kill: new AbortController(), clocks: new Set() };
+      const state: RunState = { batches: new Set() };
+      this.#broken = undefined;
       signal.addEventListener(
         'abort',
         () => {
           if (signal.reason === CANCEL_UNSTARTED) {
-            for (const clock of state.clocks) Atomics.store(clock.ticks, CLOCK_CANCEL, 1);
+            for (const batch of state.batches) Atomics.store(batch.clock.ticks, CLOCK_CANCEL, 1);
           } else {
-            state.kill.abort(signal.reason);
+            for (const batch of state.batches) batch.kill.abort(signal.reason);
           }
         },
         { once: true },
@@ -154,21 +233,17 @@ export class ThreadsBackend implements Backend {
     const { signal, timeout } = options;
     if (signal.aborted) throw signal.reason === CANCEL_UNSTARTED ? new BatchCancelledError() : signal.reason;
     const run = this.#runFor(signal);
+    if (this.#broken) throw this.#broken;
     const clock = this.#clocks.take();
-    run.clocks.add(clock);
+    const kill = new AbortController();
+    const inFlight: InFlight = { kill, clock };
+    run.batches.add(inFlight);
+    this.#inFlight.add(inFlight);
     const origin = this.#clocks.setup.origin;
-    let kill = run.kill.signal;
     let timedOut: TaskTimeoutError | undefined;
     let timer: NodeJS.Timeout | undefined;
-    let unlink: (() => void) | undefined;
 
     if (timeout !== undefined) {
-      // A timeout kills this batch's worker only: it needs a signal of its own.
-      const own = new AbortController();
-      const follow = (): void => own.abort(run.kill.signal.reason);
-      run.kill.signal.addEventListener('abort', follow, { once: true });
-      unlink = () => run.kill.signal.removeEventListener('abort', follow);
-      kill = own.signal;
       const check = (): void => {
         const now = readClock(clock, origin);
         if (now === undefined || now.elapsed < timeout) {
@@ -176,13 +251,15 @@ export class ThreadsBackend implements Backend {
           return;
         }
         timedOut = new TaskTimeoutError(batch.firstIndex + now.offset, timeout);
-        own.abort(timedOut);
+        kill.abort(timedOut);
       };
       timer = setTimeout(check, timeout);
     }
 
     try {
-      const result = (await this.#pool.run(batch.toWire(clock.wire), { signal: kill })) as BatchResultWire;
+      const result = (await this.#pool.run(batch.toWire(clock.wire), { signal: kill.signal })) as BatchResultWire;
+      this.#startFailures = 0;
+      this.#broken = undefined;
       if (result.cancelled) throw new BatchCancelledError();
       return {
         values: restoreResults(result.values),
@@ -192,6 +269,7 @@ export class ThreadsBackend implements Backend {
     } catch (error) {
       if (timedOut) throw timedOut;
       if (signal.aborted) throw signal.reason === CANCEL_UNSTARTED ? new BatchCancelledError() : signal.reason;
+      if (kill.signal.reason instanceof WorkerStartError) throw kill.signal.reason;
       const at = readClock(clock, origin);
       if (at === undefined) {
         // The batch never reached a worker: most likely structured clone
@@ -203,8 +281,8 @@ export class ThreadsBackend implements Backend {
       throw new WorkerCrashedError(batch.firstIndex + (at?.offset ?? 0), error);
     } finally {
       clearTimeout(timer);
-      unlink?.();
-      run.clocks.delete(clock);
+      run.batches.delete(inFlight);
+      this.#inFlight.delete(inFlight);
       this.#clocks.give(clock);
     }
   }
@@ -224,6 +302,8 @@ export class ThreadsBackend implements Backend {
   }
 
   async close(): Promise<void> {
+    this.#closing = true;
+    this.#probe?.abort();
     await this.#pool.destroy();
   }
 }

@@ -63,6 +63,8 @@ export interface ClockSetupWire {
 
 /** What a pool worker receives once, when it starts. */
 export interface WorkerSetupWire {
+  /** Marks a skein pool worker: a `Parallel` created in it runs inline (see executor/options.ts). */
+  readonly skeinPoolWorker: true;
   readonly clock: ClockSetupWire;
   /** Results above this many bytes are moved to the caller rather than copied (see ship/results.ts). */
   readonly resultBytes?: number;

@@ -1,4 +1,5 @@
 import type { FunctionInstanceWire, FunctionWire } from '../protocol/messages.js';
+import { importModule } from './import-module.js';
 
 type Factory = (...values: unknown[]) => unknown;
 
@@ -57,7 +58,7 @@ export function instantiate(inst: FunctionInstanceWire, revive?: (value: unknown
     const pending =
       loaded ??
       (fn.loader ? useLoader(fn.loader) : Promise.resolve())
-        .then(() => import(fn.url) as Promise<Record<string, unknown>>)
+        .then(() => importModule(fn.url))
         .then(
         (mod) => {
           modules.set(fn.url, mod);

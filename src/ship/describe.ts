@@ -5,9 +5,12 @@ import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { LRUCache } from 'lru-cache';
 import type { FunctionInstanceWire, CapturedFunctionWire, SourceFunctionWire } from '../protocol/messages.js';
-import { describeValue, SkeinError } from '../errors.js';
+import { describeValue } from '../errors.js';
 import { BUNDLER_PRELUDE, analyzeFunction, type FunctionSource } from './analyze.js';
-import { ClosureCaptureError, UnshippableFunctionError } from './errors.js';
+import { ClosureCaptureError, TaskModuleError, UnshippableFunctionError } from './errors.js';
+import { importModule } from './import-module.js';
+
+export { TaskModuleError };
 import { assertCloneable } from './cloneable.js';
 import { isProxy } from '../proxy/index.js';
 import { encodeReferences } from '../store/travel.js';
@@ -144,13 +147,6 @@ export function wrapNonSerializable<F extends Function>(fn: F, captures: Record<
   return wrapper as unknown as F;
 }
 
-export class TaskModuleError extends SkeinError {
-  readonly url: string;
-  constructor(message: string, url: string) {
-    super(message, { code: 'ERR_SKEIN_TASK_MODULE' });
-    this.url = url;
-  }
-}
 
 const modules = new WeakMap<Function, ShippedFunction>();
 
@@ -215,7 +211,7 @@ export function task<F extends (...args: any[]) => any = (...args: any[]) => any
     throw new TaskModuleError(`Task module not found: ${url}`, url);
   }
   const call = async (...args: unknown[]): Promise<unknown> => {
-    const mod = (await import(url)) as Record<string, unknown>;
+    const mod = await importModule(url);
     const fn = mod[exportName];
     if (typeof fn !== 'function') throw new TaskModuleError(`Module ${url} has no function export \`${exportName}\``, url);
     return (fn as (...a: unknown[]) => unknown)(...args);

@@ -46,3 +46,12 @@ export class UnshippableFunctionError extends SkeinError {
     this.functionName = functionName;
   }
 }
+
+/** A task module that cannot be used: not found, no such export, TypeScript without tsx, or importing itself. */
+export class TaskModuleError extends SkeinError {
+  readonly url: string;
+  constructor(message: string, url: string) {
+    super(message, { code: 'ERR_SKEIN_TASK_MODULE' });
+    this.url = url;
+  }
+}
