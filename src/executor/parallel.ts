@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { types } from 'node:util';
 import type { Backend } from './backend.js';
 import { delayed, type Delayed, type DelayedResult } from './delayed.js';
 import { ParallelClosedError } from './errors.js';
@@ -55,11 +56,19 @@ export class Parallel<E extends ErrorMode = 'raise'> extends EventEmitter<Parall
     this.#options = resolveOptions(options);
   }
 
-  /** Never silent: with no listener, a process warning says it. */
+  /** Never silent: with no listener, a process warning says it, with the stack of what threw. */
   readonly #workerError = (error: unknown): void => {
-    const shown = error instanceof Error ? error : new Error(String(error));
-    if (this.listenerCount('workerError') > 0) this.emit('workerError', shown);
-    else process.emitWarning(shown);
+    const shown = types.isNativeError(error) || (typeof error === 'object' && error !== null && 'message' in error) ? (error as Error) : new Error(String(error));
+    if (this.listenerCount('workerError') > 0) {
+      this.emit('workerError', shown);
+      return;
+    }
+    const { cause, code } = shown as { cause?: { stack?: unknown }; code?: unknown };
+    process.emitWarning(String(shown.message), {
+      type: String(shown.name),
+      ...(typeof code === 'string' ? { code } : {}),
+      ...(typeof cause?.stack === 'string' ? { detail: cause.stack } : {}),
+    });
   };
 
   /** The number of workers runs use. */

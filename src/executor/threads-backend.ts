@@ -142,7 +142,7 @@ export class ThreadsBackend implements Backend {
     onWorkerError?: (error: Error) => void;
   }) {
     this.concurrency = options.nJobs;
-    this.#onWorkerError = options.onWorkerError ?? ((error) => process.emitWarning(error));
+    this.#onWorkerError = options.onWorkerError ?? ((error) => process.emitWarning(String(error.message), String(error.name)));
     this.#pool = new Piscina({
       filename: WORKER.href,
       minThreads: options.nJobs,
