@@ -25,7 +25,8 @@ function post(notice: WorkerNoticeWire, transfer: ArrayBuffer[] = []): void {
 }
 
 function cloneFailure(value: unknown, cause: unknown): ReturnType<typeof uncloneableError> {
-  return uncloneableError({ path: findCloneFailure(value, 'result') ?? 'result', reason: 'something structured clone cannot copy' }, cause);
+  const why = typeof cause === 'object' && cause !== null && 'message' in cause ? ` (${String(cause.message)})` : '';
+  return uncloneableError({ path: findCloneFailure(value, 'result') ?? 'result', reason: `something structured clone refuses${why}` }, cause);
 }
 
 /** A settle-mode outcome, sent as soon as the task is over so that it survives this worker. */
@@ -69,14 +70,12 @@ function replyFailed(cause: unknown): void {
   process.exit(1);
 }
 
+/** Thrown by the pool's own code (its reply post) while our reply was with it: the first frame outside Node is Piscina's. */
 function isReplyFailure(cause: unknown): boolean {
-  return (
-    replying !== undefined &&
-    typeof cause === 'object' &&
-    cause !== null &&
-    (cause as { name?: unknown }).name === 'DataCloneError' &&
-    /[\\/]piscina[\\/]/.test(String((cause as { stack?: unknown }).stack))
-  );
+  if (replying === undefined || typeof cause !== 'object' || cause === null) return false;
+  const frames = String((cause as { stack?: unknown }).stack).split('\n');
+  const first = frames.find((line) => line.trimStart().startsWith('at ') && !line.includes('node:internal'));
+  return first !== undefined && /[\\/]piscina[\\/]/.test(first);
 }
 
 /**

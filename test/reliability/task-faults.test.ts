@@ -268,3 +268,21 @@ describe('results structured clone cannot carry', () => {
     expect(await threadsOf(par)).toEqual(before);
   });
 });
+
+describe('a result only structured clone itself refuses', () => {
+  test('fails its task with SerializationError, never a hang or a WorkerCrashedError; the pool carries on', async () => {
+    const par = pool({ nJobs: 2 });
+    // A detached buffer passes every check short of cloning it.
+    const detached = () => {
+      const buffer = new ArrayBuffer(8);
+      structuredClone(buffer, { transfer: [buffer] });
+      return { ok: 1, buffer };
+    };
+    const error = (await par.run([delayed(detached)()]).catch((e: unknown) => e)) as SerializationError;
+    expect(error).toBeInstanceOf(SerializationError);
+    expect(error.path).toBe('result.buffer');
+    expect(error.message).toMatch(/detached/);
+    expect((error as unknown as { taskIndex: number }).taskIndex).toBe(0);
+    expect(await par.run([1, 2].map((x) => delayed((x: number) => x + 1)(x)))).toEqual([2, 3]);
+  });
+});
