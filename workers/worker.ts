@@ -46,11 +46,14 @@ function publish(notice: OutcomeNoticeWire): void {
   }
 }
 
-/** The reply last handed to the pool, until the next batch: the pool posts it, and may fail to. */
-let replying: { batch: BatchWire; values: readonly unknown[] } | undefined;
+/**
+ * The reply last handed to the pool, until the next batch: the pool posts it,
+ * and may fail to. Held weakly: once posted, its values are free to go.
+ */
+let replying: { tag: number | undefined; values: WeakRef<readonly unknown[]> } | undefined;
 
 function reply(batch: BatchWire, result: BatchResultWire): unknown {
-  replying = { batch, values: result.values };
+  replying = { tag: batch.tag, values: new WeakRef(result.values) };
   if (resultBytes === undefined) return result;
   const transfer = prepareResults(result, resultBytes);
   return transfer.length === 0 ? result : move({ [transferableSymbol]: transfer, [valueSymbol]: result });
@@ -62,11 +65,13 @@ function reply(batch: BatchWire, result: BatchResultWire): unknown {
  * result it was, then exit so the pool replaces this worker and fails the batch.
  */
 function replyFailed(cause: unknown): void {
-  const { batch, values } = replying!;
+  const { tag } = replying!;
+  // Still there: the pool's failed post held them until now.
+  const values = replying!.values.deref() ?? [];
   let offset = values.findIndex((v) => findCloneFailure(v, 'result') !== undefined);
   if (offset < 0) offset = 0;
   const error = cloneFailure(values[offset], cause);
-  if (batch.tag !== undefined) post({ __skeinNotice: 'reply-failed', tag: batch.tag, offset, error: encodeError(error) });
+  if (tag !== undefined) post({ __skeinNotice: 'reply-failed', tag, offset, error: encodeError(error) });
   process.exit(1);
 }
 

@@ -204,16 +204,19 @@ function runFrom(
   /** Runs tasks from `from` on; undefined when it stopped to await one (see `advance`). */
   const loop = (from: number): BatchResultWire | undefined => {
     for (let i = from; i < n; i++) {
-      if (!mark(i)) return finish();
+      if (!mark(i)) return leave(finish());
       let value: unknown;
       try {
         const fn = fns[fnIndex === undefined ? 0 : fnIndex[i]!]!;
-        value = scope ? scope.run({ batch: cursor, offset: i }, call, fn, i) : call(fn, i);
+        // enterWith rather than run(): a third of the cost per task, and left before anything of ours goes async.
+        scope?.enterWith({ batch: cursor, offset: i });
+        value = call(fn, i);
       } catch (error) {
-        if (!fail(i, error)) return finish();
+        if (!fail(i, error)) return leave(finish());
         continue;
       }
       if (isThenable(value)) {
+        leave(undefined);
         waiting = i;
         Promise.resolve(value).then(
           (v) => waiting === i && advance(i, true, v),
@@ -221,9 +224,14 @@ function runFrom(
         );
         return undefined;
       }
-      if (!settle(i, value)) return finish();
+      if (!settle(i, value)) return leave(finish());
     }
-    return finish();
+    return leave(finish());
+  };
+  /** Out of the last task's scope: what we do next must not look like that task's. */
+  const leave = <T>(result: T): T => {
+    scope?.enterWith(undefined as unknown as TaskToken);
+    return result;
   };
   /** Records the awaited task `i`'s outcome and goes on with the batch. */
   const advance = (i: number, ok: boolean, outcome: unknown): void => {
