@@ -83,6 +83,12 @@ function isReplyFailure(cause: unknown): boolean {
   return first !== undefined && /[\\/]piscina[\\/]/.test(first);
 }
 
+// Errors reported per task (and for those traced to none) in this worker: a
+// leftover setInterval that throws must not flood the caller forever.
+const REPORT_LIMIT = 10;
+const reported = new WeakMap<object, number>();
+const untraced = {};
+
 /**
  * An error escaped a task (a callback threw, a promise rejected unhandled).
  * Node would end this worker and with it whatever task runs now, which is
@@ -93,10 +99,14 @@ function escaped(cause: unknown, source: EscapeSource): void {
   try {
     const token = scope.getStore();
     if (token === undefined && isReplyFailure(cause)) return replyFailed(cause);
+    const count = (reported.get(token ?? untraced) ?? 0) + 1;
+    reported.set(token ?? untraced, count);
+    if (count > REPORT_LIMIT) return;
     if (token?.batch.fault(token.offset, cause, source)) return;
     const wire = token?.batch.wire;
     const task = token === undefined ? undefined : (wire!.first ?? 0) + token.offset;
-    const error = encodeError(new UncaughtTaskError(cause, { source, taskIndex: task, afterReturn: token !== undefined }));
+    const last = count === REPORT_LIMIT;
+    const error = encodeError(new UncaughtTaskError(cause, { source, taskIndex: task, afterReturn: token !== undefined, last }));
     post(token !== undefined && wire!.run !== undefined ? { __skeinNotice: 'fault', error, run: wire!.run, task: task! } : { __skeinNotice: 'fault', error });
   } catch (error) {
     // Never throw from here: that would end the worker after all.

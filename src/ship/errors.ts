@@ -72,7 +72,8 @@ export class UncaughtTaskError extends SkeinError {
   /** The task had already returned (its outcome was reported) when this happened. */
   readonly afterReturn: boolean;
 
-  constructor(cause: unknown, options: { source: EscapeSource; taskIndex?: number | undefined; afterReturn: boolean }) {
+  /** `last`: the worker reports no more errors from this task (a leftover interval must not flood the caller). */
+  constructor(cause: unknown, options: { source: EscapeSource; taskIndex?: number | undefined; afterReturn: boolean; last?: boolean }) {
     const { source, taskIndex, afterReturn } = options;
     const rejection = source === 'unhandledRejection';
     const what = rejection ? 'a promise' : 'a callback';
@@ -84,7 +85,8 @@ export class UncaughtTaskError extends SkeinError {
         : afterReturn
           ? `Task ${taskIndex} had finished when ${what} it left behind ${did} (${how}): ${reasonOf(cause)}`
           : `${what[0]!.toUpperCase()}${what.slice(1)} started by task ${taskIndex} ${did} while the task was running (${how}): ${reasonOf(cause)}`;
-    super(text, { code: 'ERR_SKEIN_UNCAUGHT_TASK_ERROR', cause });
+    const more = options.last ? ` Further errors from ${taskIndex === undefined ? 'outside any task' : `task ${taskIndex}`} in this worker are not reported.` : '';
+    super(text + more, { code: 'ERR_SKEIN_UNCAUGHT_TASK_ERROR', cause });
     this.taskIndex = taskIndex;
     this.source = source;
     this.afterReturn = afterReturn;

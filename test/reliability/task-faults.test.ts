@@ -149,6 +149,30 @@ describe('errors that escape a task after it returned', () => {
     expect(result.code).toBe(0);
   });
 
+  test('a leftover interval that keeps throwing is reported ten times, then no more', async () => {
+    const par = pool({ nJobs: 2 });
+    const seen: Error[] = [];
+    let tenth: () => void = () => {};
+    const gotTen = new Promise<void>((resolve) => (tenth = resolve));
+    par.on('workerError', (e) => {
+      seen.push(e);
+      if (seen.length === 10) tenth();
+    });
+    const leaveInterval = (i: number) => {
+      let k = 0;
+      setInterval(() => {
+        throw new Error(`tick ${k++}`);
+      }, 5);
+      return i;
+    };
+    expect(await par.run([delayed(leaveInterval)(0)])).toEqual([0]);
+    await gotTen;
+    expect(seen[9]!.message).toMatch(/tick 9 Further errors from task 0 in this worker are not reported\.$/);
+    // The interval goes on firing while both workers run more tasks.
+    expect(await par.run([1, 2, 3, 4].map((i) => delayed(slow)(i)))).toEqual([1, 2, 3, 4]);
+    expect(seen.length).toBe(10);
+  });
+
   test('an error from a callback that cannot be traced to a task blames no task', async () => {
     const par = pool({ nJobs: 2, batchSize: 3 });
     const reported = nextWorkerError(par);
