@@ -14,17 +14,19 @@ function pool<E extends 'raise' | 'settle' = 'raise'>(options: ConstructorParame
 }
 afterAll(() => Promise.all(opened.map((p) => p.close())));
 
-// Each returns its index at once and leaves something behind that fails 20 ms later.
-const leaveTimer = (i: number) => {
+// Each returns its index at once and leaves something behind that fails `ms` later.
+const leaveTimer = (i: number, ms = 20) => {
   setTimeout(() => {
     throw new Error(`late timer from ${i}`);
-  }, 20);
+  }, ms);
   return i;
 };
-const leaveRejection = (i: number) => {
-  setTimeout(() => void Promise.reject(new Error(`late rejection from ${i}`)), 20);
+const leaveRejection = (i: number, ms = 20) => {
+  setTimeout(() => void Promise.reject(new Error(`late rejection from ${i}`)), ms);
   return i;
 };
+// Long enough that the run that left it is surely over when it fires.
+const AFTER_RUN = 300;
 /** An innocent task that awaits long enough for what others left behind to fire in its worker. */
 const slow = async (i: number) => {
   await new Promise((r) => setTimeout(r, 150));
@@ -117,9 +119,9 @@ describe('errors that escape a task after it returned', () => {
   test('an error left by an earlier run does not fail the next run: it is reported on its own', async () => {
     const par = pool({ nJobs: 2, batchSize: 1 });
     const reported = nextWorkerError(par);
-    expect(await par.run([delayed(leaveTimer)(0)])).toEqual([0]);
+    expect(await par.run([delayed(leaveTimer)(0, AFTER_RUN)])).toEqual([0]);
     // Both workers busy with innocent tasks while the leftover fires.
-    expect(await par.run([1, 2, 3, 4].map((i) => delayed(slow)(i)))).toEqual([1, 2, 3, 4]);
+    expect(await par.run([1, 2, 3, 4, 5, 6, 7, 8].map((i) => delayed(slow)(i)))).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
     const error = (await reported) as UncaughtTaskError;
     expect(error).toBeInstanceOf(UncaughtTaskError);
     expect(error.taskIndex).toBe(0);
@@ -132,7 +134,7 @@ describe('errors that escape a task after it returned', () => {
   ])('%s on an idle worker is not lost: it is reported as a workerError', async (_label, leave) => {
     const par = pool({ nJobs: 2 });
     const reported = nextWorkerError(par);
-    expect(await par.run([delayed(leave)(0)])).toEqual([0]);
+    expect(await par.run([delayed(leave)(0, AFTER_RUN)])).toEqual([0]);
     // No other task runs: the worker that holds the leftover is idle when it fires.
     const error = (await reported) as UncaughtTaskError;
     expect(error).toBeInstanceOf(UncaughtTaskError);
