@@ -1,10 +1,10 @@
 export { SkeinError } from './errors.js';
 export { SerializationError } from './serialize/errors.js';
-export { ClosureCaptureError, UnshippableFunctionError } from './ship/errors.js';
+export { ClosureCaptureError, UncaughtTaskError, UnshippableFunctionError, type EscapeSource } from './ship/errors.js';
 export { wrapNonSerializable, task, TaskModuleError, type TaskFunction } from './ship/describe.js';
 export { runBatch } from './ship/run-batch.js';
 export { delayed, Delayed, isDelayed, type DelayedResult } from './executor/delayed.js';
-export { Parallel, parallel, type ErrorMode, type TaskOutcome, type Tasks } from './executor/parallel.js';
+export { Parallel, parallel, type ErrorMode, type ParallelEvents, type TaskOutcome, type Tasks } from './executor/parallel.js';
 export { parallelConfig, type ParallelOptions, type ProgressCallback, type ProgressInfo } from './executor/options.js';
 export { TaskTimeoutError, WorkerCrashedError, WorkerStartError, ParallelClosedError } from './executor/errors.js';
 export { CANCEL_UNSTARTED, type Backend, type BatchRequest, type BatchOutcome, type RunBatchOptions } from './executor/backend.js';

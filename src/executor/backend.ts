@@ -19,6 +19,12 @@ export interface BatchOutcome {
   readonly errors: readonly { readonly offset: number; readonly error: unknown }[];
   /** Time spent running the batch, which auto batching adapts to. */
   readonly durationMs: number;
+  /**
+   * Offsets that never ran because the batch's worker died first (settle
+   * mode): the run runs them again, and only them, so no finished task is
+   * repeated. Their entries in `values` mean nothing.
+   */
+  readonly unfinished?: readonly number[];
 }
 
 export interface RunBatchOptions {
@@ -32,6 +38,12 @@ export interface RunBatchOptions {
   readonly signal: AbortSignal;
   /** Per-task time limit in ms; reject with `TaskTimeoutError` past it. */
   readonly timeout: number | undefined;
+  /**
+   * The same function for every batch of a run: takes an error that escaped
+   * task `taskIndex` of the run after its batch's outcome was delivered (a
+   * callback it left behind threw), for backends that can tell.
+   */
+  readonly onLateError?: (taskIndex: number, error: unknown) => void;
 }
 
 /** The abort reason `Parallel` uses to cancel batches that have not started, after a failure. */

@@ -1,3 +1,5 @@
+import { EventEmitter } from 'node:events';
+import { types } from 'node:util';
 import type { Backend } from './backend.js';
 import { delayed, type Delayed, type DelayedResult } from './delayed.js';
 import { ParallelClosedError } from './errors.js';
@@ -21,6 +23,18 @@ function settled(outcome: Outcome): PromiseSettledResult<unknown> {
   return outcome.ok ? { status: 'fulfilled', value: outcome.value } : { status: 'rejected', reason: outcome.error };
 }
 
+/** Events a `Parallel` emits. */
+export interface ParallelEvents {
+  /**
+   * An error escaped a task where no run could report it as that task's
+   * outcome: a callback a task left behind threw after its run ended, or
+   * (`iter()` with `errors: 'settle'`) after the task's result was yielded,
+   * or it came from no task at all. Usually an `UncaughtTaskError`. With no
+   * listener it is printed as a process warning.
+   */
+  workerError: [error: Error];
+}
+
 /**
  * A reusable parallel executor on a pool of worker threads, joblib's `Parallel`.
  * Workers start on the first run and stay until `close()`.
@@ -29,7 +43,7 @@ function settled(outcome: Outcome): PromiseSettledResult<unknown> {
  * await using par = new Parallel({ nJobs: 2 });
  * const squares = await par.run(xs.map((x) => delayed(square)(x)));
  */
-export class Parallel<E extends ErrorMode = 'raise'> {
+export class Parallel<E extends ErrorMode = 'raise'> extends EventEmitter<ParallelEvents> {
   readonly #options: ResolvedOptions;
   #backend: Backend | undefined;
   #closed = false;
@@ -38,8 +52,24 @@ export class Parallel<E extends ErrorMode = 'raise'> {
   readonly #pool = new SharedBufferPool();
 
   constructor(options: ParallelOptions & { errors?: E } = {}) {
+    super();
     this.#options = resolveOptions(options);
   }
+
+  /** Never silent: with no listener, a process warning says it, with the stack of what threw. */
+  readonly #workerError = (error: unknown): void => {
+    const shown = types.isNativeError(error) || (typeof error === 'object' && error !== null && 'message' in error) ? (error as Error) : new Error(String(error));
+    if (this.listenerCount('workerError') > 0) {
+      this.emit('workerError', shown);
+      return;
+    }
+    const { cause, code } = shown as { cause?: { stack?: unknown }; code?: unknown };
+    process.emitWarning(String(shown.message), {
+      type: String(shown.name),
+      ...(typeof code === 'string' ? { code } : {}),
+      ...(typeof cause?.stack === 'string' ? { detail: cause.stack } : {}),
+    });
+  };
 
   /** The number of workers runs use. */
   get nJobs(): number {
@@ -58,7 +88,12 @@ export class Parallel<E extends ErrorMode = 'raise'> {
       const b = this.#options.backend;
       this.#backend =
         b === 'threads'
-          ? new ThreadsBackend({ nJobs: this.#options.nJobs, resourceLimits: this.#options.resourceLimits, resultBytes: this.#options.maxNbytes })
+          ? new ThreadsBackend({
+              nJobs: this.#options.nJobs,
+              resourceLimits: this.#options.resourceLimits,
+              resultBytes: this.#options.maxNbytes,
+              onWorkerError: this.#workerError,
+            })
           : b === 'sequential'
             ? new SequentialBackend()
             : b;
@@ -88,6 +123,7 @@ export class Parallel<E extends ErrorMode = 'raise'> {
     tasks: TaskSource,
     emit: (index: number, outcome: Outcome) => void,
     backlog?: () => number,
+    revise?: (index: number, error: unknown) => boolean,
   ): { run: TaskRun; offloader: Offloader | undefined } {
     const backend = this.#ensureBackend();
     const o = this.#options;
@@ -103,6 +139,8 @@ export class Parallel<E extends ErrorMode = 'raise'> {
       settle: o.errors === 'settle',
       progress: new Progress({ verbose: o.verbose, progress: o.progress, nJobs, backendName: backend.name }),
       emit,
+      workerError: this.#workerError,
+      ...(revise ? { revise } : {}),
       ...(backlog ? { backlog } : {}),
       ...(offloader ? { offloader } : {}),
     });
@@ -117,9 +155,19 @@ export class Parallel<E extends ErrorMode = 'raise'> {
     // writing far past the end of a growing array makes it slow and sparse.
     // (Array.from, not new Array(n): a holey array would be slow to clone for whoever uses the results.)
     const results: unknown[] = Array.isArray(tasks) ? Array.from({ length: tasks.length }) : [];
-    const { run, offloader } = this.#start(tasks, (index, outcome) => {
-      results[index] = settle ? settled(outcome) : (outcome as { value: unknown }).value;
-    });
+    const { run, offloader } = this.#start(
+      tasks,
+      (index, outcome) => {
+        results[index] = settle ? settled(outcome) : (outcome as { value: unknown }).value;
+      },
+      undefined,
+      (index, error) => {
+        // The results are not handed over yet: a task whose callback threw later is no longer fulfilled.
+        if ((results[index] as PromiseSettledResult<unknown> | undefined)?.status !== 'fulfilled') return false;
+        results[index] = { status: 'rejected', reason: error };
+        return true;
+      },
+    );
     let completed = false;
     try {
       await run.start();

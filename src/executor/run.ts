@@ -29,6 +29,14 @@ export interface RunSettings {
   readonly backlog?: () => number;
   /** Replaces large arguments with store proxies before dispatch. */
   readonly offloader?: Offloader;
+  /**
+   * Settle mode: turns task `index`, already emitted as fulfilled, into a
+   * rejection with `error` (a callback it left behind threw). False when
+   * that can no longer be done (the consumer has the value already).
+   */
+  readonly revise?: (index: number, error: unknown) => boolean;
+  /** Takes errors that escaped a task and that the run cannot report as that task's outcome. */
+  readonly workerError?: (error: unknown) => void;
 }
 
 interface Batch {
@@ -278,7 +286,7 @@ export class TaskRun {
         stopOnError,
         toWire: (clock) => toWire(tasks, stopOnError, clock),
       };
-      outcome = this.#s.backend.runBatch(request, { signal: this.#controller.signal, timeout: this.#s.timeout });
+      outcome = this.#s.backend.runBatch(request, { signal: this.#controller.signal, timeout: this.#s.timeout, onLateError: this.#onLateError });
     } catch (error) {
       outcome = Promise.reject(error);
     }
@@ -288,14 +296,30 @@ export class TaskRun {
     );
   }
 
+  /**
+   * An error escaped task `index` after its outcome came back (a callback it
+   * left behind threw): fail-fast fails the run with it; settle mode turns
+   * the task's record into a rejection where it still can.
+   */
+  readonly #onLateError = (index: number, error: unknown): void => {
+    if (!this.#settled && !this.#s.settle) {
+      this.#fail(withTaskIndex(error, index), false);
+    } else if (this.#settled || !(this.#s.revise?.(index, withTaskIndex(error, index)) ?? false)) {
+      this.#s.workerError?.(error);
+    }
+  };
+
   #onDone(batch: Batch, result: BatchOutcome): void {
     this.#inFlight.delete(batch);
     if (this.#stopped) return;
-    this.#auto?.record(batch.tasks.length, result.durationMs);
-    const { values, errors } = result;
+    const { values, errors, unfinished } = result;
+    // Tasks a dead worker never ran go again, one by one; the others keep their outcome.
+    const rerun = unfinished !== undefined && unfinished.length > 0 ? new Set(unfinished) : undefined;
+    if (rerun === undefined) this.#auto?.record(batch.tasks.length, result.durationMs);
     let firstError: { offset: number; error: unknown } | undefined;
     let e = 0;
     for (let i = 0; i < batch.tasks.length; i++) {
+      if (rerun?.has(i)) continue;
       const err = errors[e];
       if (err !== undefined && err.offset === i) {
         e++;
@@ -315,6 +339,7 @@ export class TaskRun {
       this.#fail(withTaskIndex(firstError.error, batch.first + firstError.offset), false);
       return;
     }
+    if (rerun) for (const i of [...rerun].reverse()) this.#ready.unshift({ first: batch.first + i, tasks: [batch.tasks[i]!] });
     this.#s.progress.update(this.#done, this.total);
     void this.#fill();
   }
@@ -371,6 +396,8 @@ export class TaskRun {
 
   #finish(failed = false): void {
     this.#s.signal?.removeEventListener('abort', this.#onAbort);
+    // Tells the backend the run is over (it forgets the run), when no failure did already.
+    if (!this.#controller.signal.aborted) this.#controller.abort(CANCEL_UNSTARTED);
     this.#s.progress.finish(this.#done, this.total, failed, this.#s.offloader);
     if (!this.#exhausted) {
       // Close the user's generator so its finally blocks run.

@@ -1,10 +1,10 @@
 import { Piscina } from 'piscina';
-import type { BatchResultWire, BatchClockWire, BatchWire, ClockSetupWire, WorkerSetupWire } from '../protocol/messages.js';
+import type { BatchResultWire, BatchClockWire, BatchWire, ClockSetupWire, WorkerNoticeWire, WorkerSetupWire } from '../protocol/messages.js';
 import { CLOCK_CANCEL, CLOCK_OFFSET, CLOCK_SEQ, CLOCK_SLOT_INTS, CLOCK_START } from '../protocol/messages.js';
 import { decodeError, registerErrorClass } from '../ship/wire-error.js';
 import { restoreResults } from '../ship/results.js';
 import { SerializationError } from '../serialize/errors.js';
-import { ClosureCaptureError, UnshippableFunctionError } from '../ship/errors.js';
+import { ClosureCaptureError, UncaughtTaskError, UnshippableFunctionError } from '../ship/errors.js';
 import { TaskModuleError } from '../ship/describe.js';
 import { NonProxiableError, ProxyResolveError } from '../proxy/index.js';
 import { KeyNotFoundError, StoreClosedError } from '../store/index.js';
@@ -20,6 +20,7 @@ for (const ctor of [
   SerializationError,
   ClosureCaptureError,
   UnshippableFunctionError,
+  UncaughtTaskError,
   TaskModuleError,
   TaskTimeoutError,
   WorkerCrashedError,
@@ -97,7 +98,34 @@ interface InFlight {
 }
 
 interface RunState {
+  readonly id: number;
   readonly batches: Set<InFlight>;
+  onLateError: ((taskIndex: number, error: unknown) => void) | undefined;
+}
+
+type Outcome = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: unknown };
+
+/** A batch on its way, as far as the notices its worker sent outside the reply tell. */
+interface Tracker {
+  readonly run: RunState;
+  readonly first: number;
+  /** Settle mode: each task's outcome, sent as soon as the task was over. */
+  readonly outcomes: Map<number, Outcome>;
+  received: number;
+  /** Wakes the batch once `received` reaches `want`. */
+  want: number;
+  wake: (() => void) | undefined;
+  /** The worker could not post its reply and exited. */
+  replyFailed: Error | undefined;
+}
+
+function isNotice(message: unknown): message is WorkerNoticeWire {
+  return typeof message === 'object' && message !== null && '__skeinNotice' in message;
+}
+
+function withTaskIndex<T extends Error>(error: T, taskIndex: number): T {
+  Object.defineProperty(error, 'taskIndex', { value: taskIndex, writable: true, configurable: true, enumerable: false });
+  return error;
 }
 
 /** What Piscina's 'workerCreate'/'workerDestroy' events give (its PiscinaWorker): a fresh object each time, live getters. */
@@ -126,17 +154,35 @@ export class ThreadsBackend implements Backend {
   // Set when waiting batches were failed for want of a worker: the rest of
   // that run fails at once rather than killing workers batch after batch; a new run tries again.
   #broken: WorkerStartError | undefined;
+  /** Runs by id, while they last: errors that escape a task after its batch name the run by id. */
+  readonly #runIds = new Map<number, RunState>();
+  readonly #batches = new Map<number, Tracker>();
+  #nextId = 1;
+  readonly #onWorkerError: (error: Error) => void;
 
-  /** `resultBytes`: results above this size are moved back rather than copied; null to always copy. */
-  constructor(options: { nJobs: number; resourceLimits?: ParallelOptions['resourceLimits']; resultBytes?: number | null }) {
+  /**
+   * `resultBytes`: results above this size are moved back rather than copied; null to always copy.
+   * `onWorkerError`: takes errors that escaped a task and belong to no run still going.
+   */
+  constructor(options: {
+    nJobs: number;
+    resourceLimits?: ParallelOptions['resourceLimits'];
+    resultBytes?: number | null;
+    onWorkerError?: (error: Error) => void;
+  }) {
     this.concurrency = options.nJobs;
     this.#resourceLimits = options.resourceLimits;
+    this.#onWorkerError = options.onWorkerError ?? ((error) => process.emitWarning(String(error.message), String(error.name)));
     this.#pool = new Piscina({
       filename: WORKER.href,
       minThreads: options.nJobs,
       maxThreads: options.nJobs,
       concurrentTasksPerWorker: 1,
       idleTimeout: Number.POSITIVE_INFINITY,
+      // An idle worker keeps its event loop turning ('sync' blocks it in
+      // Atomics.wait), so what a finished task left behind still runs and an
+      // error it throws is reported rather than frozen until the next task.
+      atomics: 'async',
       workerData: {
         skeinPoolWorker: true,
         clock: this.#clocks.setup,
@@ -168,6 +214,9 @@ export class ThreadsBackend implements Backend {
       // After Piscina has removed the worker and rejected its tasks.
       setImmediate(() => this.#unstall());
     });
+    this.#pool.on('message', (message: unknown) => {
+      if (isNotice(message)) this.#onNotice(message);
+    });
   }
 
   /**
@@ -198,6 +247,42 @@ export class ThreadsBackend implements Backend {
     for (const batch of this.#inFlight) batch.kill.abort(failure);
   }
 
+  #onNotice(notice: WorkerNoticeWire): void {
+    switch (notice.__skeinNotice) {
+      case 'outcome': {
+        const tracker = this.#batches.get(notice.tag);
+        // Always found: a worker sends a batch's notices before its reply.
+        if (tracker === undefined) return;
+        tracker.received++;
+        const outcome: Outcome =
+          notice.error === undefined ? { ok: true, value: restoreResults([notice.value])[0] } : { ok: false, error: decodeError(notice.error) };
+        const before = tracker.outcomes.get(notice.offset);
+        // A task has one outcome: a second error from it is reported on its own.
+        if (notice.fault && before !== undefined && !before.ok) this.#late(tracker.run, tracker.first + notice.offset, (outcome as { error: Error }).error);
+        else tracker.outcomes.set(notice.offset, outcome);
+        if (tracker.received >= tracker.want) tracker.wake?.();
+        return;
+      }
+      case 'fault': {
+        const error = decodeError(notice.error);
+        const run = notice.run === undefined ? undefined : this.#runIds.get(notice.run);
+        if (run !== undefined && notice.task !== undefined) this.#late(run, notice.task, error);
+        else this.#onWorkerError(error);
+        return;
+      }
+      case 'reply-failed': {
+        const tracker = this.#batches.get(notice.tag);
+        if (tracker) tracker.replyFailed = withTaskIndex(decodeError(notice.error), tracker.first + notice.offset);
+        return;
+      }
+    }
+  }
+
+  #late(run: RunState, taskIndex: number, error: Error): void {
+    if (run.onLateError) run.onLateError(taskIndex, error);
+    else this.#onWorkerError(error);
+  }
+
   get threadCount(): number {
     return this.#pool.threads.length;
   }
@@ -210,11 +295,14 @@ export class ThreadsBackend implements Backend {
   #runFor(signal: AbortSignal): RunState {
     let run = this.#runs.get(signal);
     if (run === undefined) {
-      const state: RunState = { batches: new Set() };
+      const state: RunState = { id: this.#nextId++, batches: new Set(), onLateError: undefined };
+      this.#runIds.set(state.id, state);
       this.#broken = undefined;
       signal.addEventListener(
         'abort',
         () => {
+          // A run aborts its signal when it ends, too: what comes later for it goes to onWorkerError.
+          this.#runIds.delete(state.id);
           if (signal.reason === CANCEL_UNSTARTED) {
             for (const batch of state.batches) Atomics.store(batch.clock.ticks, CLOCK_CANCEL, 1);
           } else {
@@ -234,6 +322,7 @@ export class ThreadsBackend implements Backend {
     if (signal.aborted) throw signal.reason === CANCEL_UNSTARTED ? new BatchCancelledError() : signal.reason;
     const run = this.#runFor(signal);
     if (this.#broken) throw this.#broken;
+    run.onLateError ??= options.onLateError;
     const clock = this.#clocks.take();
     const kill = new AbortController();
     const inFlight: InFlight = { kill, clock };
@@ -256,35 +345,93 @@ export class ThreadsBackend implements Backend {
       timer = setTimeout(check, timeout);
     }
 
+    const tag = this.#nextId++;
+    const tracker: Tracker = {
+      run,
+      first: batch.firstIndex,
+      outcomes: new Map(),
+      received: 0,
+      want: Number.POSITIVE_INFINITY,
+      wake: undefined,
+      replyFailed: undefined,
+    };
+    this.#batches.set(tag, tracker);
+    const started = performance.now();
     try {
-      const result = (await this.#pool.run(batch.toWire(clock.wire), { signal: kill.signal })) as BatchResultWire;
+      const wire = batch.toWire(clock.wire) as { -readonly [K in keyof BatchWire]: BatchWire[K] };
+      wire.tag = tag;
+      wire.run = run.id;
+      wire.first = batch.firstIndex;
+      const result = (await this.#pool.run(wire, { signal: kill.signal })) as BatchResultWire;
       this.#startFailures = 0;
       this.#broken = undefined;
       if (result.cancelled) throw new BatchCancelledError();
+      if (result.published !== undefined) {
+        // Posted before the reply but on another port: they may still be on their way.
+        if (tracker.received < result.published) {
+          await new Promise<void>((resolve) => {
+            tracker.want = result.published!;
+            tracker.wake = resolve;
+          });
+        }
+        return this.#collect(batch, tracker, result.durationMs);
+      }
       return {
         values: restoreResults(result.values),
         errors: result.errors.map((e) => ({ offset: e.offset, error: decodeError(e.error) })),
         durationMs: result.durationMs,
       };
     } catch (error) {
-      if (timedOut) throw timedOut;
-      if (signal.aborted) throw signal.reason === CANCEL_UNSTARTED ? new BatchCancelledError() : signal.reason;
+      if (signal.aborted && !timedOut) throw signal.reason === CANCEL_UNSTARTED ? new BatchCancelledError() : signal.reason;
       if (kill.signal.reason instanceof WorkerStartError) throw kill.signal.reason;
+      if (tracker.replyFailed) throw tracker.replyFailed;
       const at = readClock(clock, origin);
-      if (at === undefined) {
+      if (at === undefined && !timedOut) {
         // The batch never reached a worker: most likely structured clone
         // refused something the up-front check cannot see (a port, a native
         // handle). Find which task and where.
         const failure = this.#findCloneFailure(batch, error);
         if (failure) throw failure;
       }
-      throw new WorkerCrashedError(batch.firstIndex + (at?.offset ?? 0), error);
+      const failure = timedOut ?? new WorkerCrashedError(batch.firstIndex + (at?.offset ?? 0), error);
+      // Settle mode: the tasks that finished before the worker died sent their outcomes already.
+      if (!batch.stopOnError && at !== undefined) return this.#collect(batch, tracker, performance.now() - started, failure);
+      throw failure;
     } finally {
+      this.#batches.delete(tag);
       clearTimeout(timer);
       run.batches.delete(inFlight);
       this.#inFlight.delete(inFlight);
       this.#clocks.give(clock);
     }
+  }
+
+  /**
+   * A settle-mode batch's outcome from the notices its worker sent. With
+   * `failure` (the worker died running task `failure.taskIndex`), tasks that
+   * sent nothing never ran: they are `unfinished`, to run again.
+   */
+  #collect(batch: BatchRequest, tracker: Tracker, durationMs: number, failure?: TaskTimeoutError | WorkerCrashedError): BatchOutcome {
+    const values: unknown[] = [];
+    const errors: { offset: number; error: unknown }[] = [];
+    const unfinished: number[] = [];
+    const bad = failure === undefined ? -1 : failure.taskIndex - batch.firstIndex;
+    for (let i = 0; i < batch.tasks.length; i++) {
+      const outcome = tracker.outcomes.get(i);
+      if (outcome === undefined) {
+        if (i === bad) errors.push({ offset: i, error: failure });
+        else unfinished.push(i);
+        values.push(undefined);
+      } else if (outcome.ok) {
+        values.push(outcome.value);
+      } else {
+        errors.push({ offset: i, error: outcome.error });
+        values.push(undefined);
+      }
+    }
+    // The worker died after its task was over (a callback it left called process.exit): no task to fail with it.
+    if (failure !== undefined && bad >= 0 && tracker.outcomes.has(bad)) this.#onWorkerError(failure);
+    return unfinished.length > 0 ? { values, errors, durationMs, unfinished } : { values, errors, durationMs };
   }
 
   #findCloneFailure(batch: BatchRequest, cause: unknown): Error | undefined {

@@ -95,6 +95,14 @@ export interface BatchWire {
   /** Some arguments hold store references, to be turned back into proxies. */
   readonly refs?: true;
   readonly clock?: BatchClockWire;
+  /**
+   * Set by the threads backend: names the batch in the notices a worker sends
+   * outside its reply (`WorkerNoticeWire`), and the batch's run and first task
+   * index, so an error escaping a task after its batch ended can still name it.
+   */
+  readonly tag?: number;
+  readonly run?: number;
+  readonly first?: number;
 }
 
 /** An error as it crosses a thread: enough to rebuild it with its class name, stack and fields. */
@@ -132,4 +140,53 @@ export interface BatchResultWire {
   readonly durationMs: number;
   /** The caller cancelled the batch before every task ran. */
   readonly cancelled?: true;
+  /**
+   * Settle-mode batches on a pool worker: how many notices for this batch were
+   * posted before the reply (each task's outcome went as its own notice, so
+   * `values` and `errors` are empty). The caller waits until it has them all.
+   */
+  readonly published?: number;
 }
+
+/**
+ * A task's outcome, sent on its own as soon as it is known (settle-mode
+ * batches only), so that it survives the worker dying later in the batch.
+ * Also sent, with `fault`, when an error escaped a task whose outcome was
+ * already sent: the caller then fails that task with it.
+ */
+export interface OutcomeNoticeWire {
+  readonly __skeinNotice: 'outcome';
+  readonly tag: number;
+  readonly offset: number;
+  readonly value?: unknown;
+  readonly error?: ErrorWire;
+  readonly fault?: true;
+}
+
+/**
+ * An error that escaped a task (an uncaught exception or unhandled rejection
+ * from a callback) after the task's batch was over, or that no task can be
+ * named for. `error` is an `UncaughtTaskError`.
+ */
+export interface FaultNoticeWire {
+  readonly __skeinNotice: 'fault';
+  readonly error: ErrorWire;
+  /** The run and task index it is traced to, when it is. */
+  readonly run?: number;
+  readonly task?: number;
+}
+
+/**
+ * The worker could not post its reply to the batch `tag` (structured clone
+ * refused a result that the walk in ship/cloneable.ts let through) and is
+ * exiting, since the pool would otherwise wait for that reply forever.
+ */
+export interface ReplyFailedNoticeWire {
+  readonly __skeinNotice: 'reply-failed';
+  readonly tag: number;
+  readonly offset: number;
+  readonly error: ErrorWire;
+}
+
+/** What a pool worker posts on its parent port, beside the pool's own replies. */
+export type WorkerNoticeWire = OutcomeNoticeWire | FaultNoticeWire | ReplyFailedNoticeWire;

@@ -34,6 +34,25 @@ function isOpaqueLeaf(value: object): boolean {
   return ArrayBuffer.isView(value) || types.isAnyArrayBuffer(value) || types.isDate(value) || types.isRegExp(value);
 }
 
+// Built-ins with native constructors that structured clone copies (Map and Set are walked below).
+const cloneableBuiltins = new Set<unknown>([Map, Set, Error, EvalError, RangeError, ReferenceError, SyntaxError, TypeError, URIError, AggregateError, Boolean, Number, String]);
+const hostPrototypes = new WeakMap<object, boolean>();
+
+/** Objects made by a native constructor skein does not know (a MessagePort, a native handle): only structured clone can say. */
+function isHostObject(proto: object): boolean {
+  let host = hostPrototypes.get(proto);
+  if (host === undefined) {
+    const ctor = (proto as { constructor?: unknown }).constructor;
+    host = typeof ctor === 'function' && !cloneableBuiltins.has(ctor) && /\{\s*\[native code\]\s*\}$/.test(Function.prototype.toString.call(ctor));
+    hostPrototypes.set(proto, host);
+  }
+  return host;
+}
+
+function messageOf(error: unknown): string {
+  return typeof error === 'object' && error !== null && 'message' in error ? String(error.message) : String(error);
+}
+
 type Segment = string | number | { readonly label: string };
 
 function render(root: string, segments: readonly Segment[]): string {
@@ -56,13 +75,17 @@ export interface Uncloneable {
  * passed to many tasks is walked once. Built for arrays of millions of
  * records: the path is only spelled out when something is found, and only
  * objects that hold other objects are tracked for cycles.
+ * `strict` (results, which a worker must be able to post or its reply is
+ * lost): also finds a Proxy posing as a plain object, a getter that throws,
+ * and host objects (a MessagePort) that structured clone refuses.
  */
 export function findUncloneable(
   value: unknown,
   root: string,
-  options: { clean?: WeakSet<object>; passThrough?: PassThrough; onPassThrough?: (count: number) => void } = {},
+  options: { clean?: WeakSet<object>; passThrough?: PassThrough; onPassThrough?: (count: number) => void; strict?: boolean } = {},
 ): Uncloneable | undefined {
   const clean = options.clean;
+  const strict = options.strict === true;
   const passThrough = options.passThrough ?? noPassThrough;
   const seen = new Set<object>();
   const segments: Segment[] = [];
@@ -88,12 +111,21 @@ export function findUncloneable(
     }
     // Arrays and plain objects (the bulk of any large argument) need none of
     // the checks below; a Proxy posing as one is still caught when the batch
-    // is posted.
+    // is posted, or here when strict.
+    if (strict && types.isProxy(v)) return fail('a Proxy object');
     const proto = Object.getPrototypeOf(v) as unknown;
     if (proto !== Object.prototype && proto !== Array.prototype && proto !== null) {
       const reason = uncloneableReason(v);
       if (reason !== undefined) return fail(reason);
       if (isOpaqueLeaf(v)) return undefined;
+      if (strict && isHostObject(proto as object)) {
+        try {
+          structuredClone(v);
+          return undefined;
+        } catch (error) {
+          return fail(`a ${typeName(v)} (${messageOf(error)})`);
+        }
+      }
     } else if (typeof v === 'function') {
       return fail('a function');
     }
@@ -129,7 +161,14 @@ export function findUncloneable(
     } else {
       const keys = Object.keys(v);
       for (let i = 0; i < keys.length; i++) {
-        const item = (v as Record<string, unknown>)[keys[i]!];
+        let item: unknown;
+        try {
+          item = (v as Record<string, unknown>)[keys[i]!];
+        } catch (error) {
+          if (!strict) throw error;
+          segments.push(keys[i]!);
+          return fail(`a getter that throws (${messageOf(error)})`);
+        }
         if (typeof item === 'object' || typeof item === 'function' || typeof item === 'symbol') {
           if (!tracked) {
             tracked = true;
@@ -224,7 +263,8 @@ export function uncloneableError(found: Uncloneable, cause: unknown = found.caus
     found.reason === 'a function'
       ? ' Functions cannot be cloned: send data and rebuild the function inside the task, or capture it with wrapNonSerializable(fn, { ... }).'
       : '';
-  return new SerializationError(`\`${found.path}\` is ${found.reason}, which cannot be sent to a worker.${fix}`, {
+  const where = found.path.startsWith('result') ? 'sent back from a worker' : 'sent to a worker';
+  return new SerializationError(`\`${found.path}\` is ${found.reason}, which cannot be ${where}.${fix}`, {
     path: found.path,
     cause,
   });

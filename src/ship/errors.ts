@@ -55,3 +55,49 @@ export class TaskModuleError extends SkeinError {
     this.url = url;
   }
 }
+
+/** How an error escaped a task: a callback threw, or a promise rejected with no handler. */
+export type EscapeSource = 'uncaughtException' | 'unhandledRejection';
+
+function reasonOf(cause: unknown): string {
+  if (typeof cause === 'object' && cause !== null && 'message' in cause) return String(cause.message);
+  try {
+    return String(cause);
+  } catch {
+    return Object.prototype.toString.call(cause);
+  }
+}
+
+/**
+ * An error that escaped a task instead of being thrown or returned by it: a
+ * callback the task started (a timer, an event handler) threw, or a promise
+ * it made rejected with nothing handling it. The worker catches it and
+ * carries on; the original error, with its stack, is the `cause`.
+ */
+export class UncaughtTaskError extends SkeinError {
+  /** The task that started the callback or promise, when it can be traced (AsyncLocalStorage); otherwise undefined. */
+  readonly taskIndex: number | undefined;
+  readonly source: EscapeSource;
+  /** The task had already returned (its outcome was reported) when this happened. */
+  readonly afterReturn: boolean;
+
+  /** `last`: the worker reports no more errors from this task (a leftover interval must not flood the caller). */
+  constructor(cause: unknown, options: { source: EscapeSource; taskIndex?: number | undefined; afterReturn: boolean; last?: boolean }) {
+    const { source, taskIndex, afterReturn } = options;
+    const rejection = source === 'unhandledRejection';
+    const what = rejection ? 'a promise' : 'a callback';
+    const did = rejection ? 'rejected with nothing handling it' : 'threw';
+    const how = rejection ? 'unhandled rejection' : 'uncaught exception';
+    const text =
+      taskIndex === undefined
+        ? `${what[0]!.toUpperCase()}${what.slice(1)} outside any running task ${did} (${how}): ${reasonOf(cause)}. The error's cause has its stack.`
+        : afterReturn
+          ? `Task ${taskIndex} had finished when ${what} it left behind ${did} (${how}): ${reasonOf(cause)}`
+          : `${what[0]!.toUpperCase()}${what.slice(1)} started by task ${taskIndex} ${did} while the task was running (${how}): ${reasonOf(cause)}`;
+    const more = options.last ? ` Further errors from ${taskIndex === undefined ? 'outside any task' : `task ${taskIndex}`} in this worker are not reported.` : '';
+    super(text + more, { code: 'ERR_SKEIN_UNCAUGHT_TASK_ERROR', cause });
+    this.taskIndex = taskIndex;
+    this.source = source;
+    this.afterReturn = afterReturn;
+  }
+}

@@ -56,8 +56,12 @@ function scan(value: unknown, threshold: number, depth: number): number {
  * A moved buffer is detached here: a task must not keep using what it returned.
  */
 export function prepareResults(result: BatchResultWire, threshold: number): ArrayBuffer[] {
+  return prepareValues(result.values, threshold);
+}
+
+/** `prepareResults` for values that travel on their own (settle-mode outcomes): `values` is updated in place. */
+export function prepareValues(values: unknown[], threshold: number): ArrayBuffer[] {
   found = [];
-  const { values } = result;
   for (let i = 0; i < values.length; i++) {
     const value = values[i];
     if (typeof value !== 'object' || value === null) continue;

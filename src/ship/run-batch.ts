@@ -1,9 +1,11 @@
-import type { BatchResultWire, BatchWire, ClockSetupWire, TaskErrorWire } from '../protocol/messages.js';
+import type { AsyncLocalStorage } from 'node:async_hooks';
+import type { BatchResultWire, BatchWire, ClockSetupWire, OutcomeNoticeWire, TaskErrorWire } from '../protocol/messages.js';
 import { CLOCK_CANCEL, CLOCK_OFFSET, CLOCK_SEQ, CLOCK_SLOT_INTS, CLOCK_START } from '../protocol/messages.js';
 import { instantiate } from './compile.js';
 import { encodeError } from './wire-error.js';
 import { findUncloneable, uncloneableError } from './cloneable.js';
 import { isThenable } from '../values.js';
+import { UncaughtTaskError, type EscapeSource } from './errors.js';
 
 type Callable = (...args: unknown[]) => unknown;
 
@@ -12,6 +14,29 @@ export interface RunBatchOptions {
   readonly revive?: (value: unknown) => unknown;
   /** The shared clock buffer this thread was given at start. */
   readonly clock?: ClockSetupWire;
+  /** Pool workers: each task runs in this scope, so what its callbacks throw later can be traced to it. */
+  readonly scope?: AsyncLocalStorage<TaskToken>;
+  /**
+   * Pool workers, settle-mode batches with a `tag`: sends each outcome as soon
+   * as it is known, so it outlives the worker dying later in the batch.
+   */
+  readonly publish?: (notice: OutcomeNoticeWire) => void;
+}
+
+/** What the callbacks and promises a task starts carry (AsyncLocalStorage). */
+export interface TaskToken {
+  readonly batch: OpenBatch;
+  readonly offset: number;
+}
+
+export interface OpenBatch {
+  readonly wire: BatchWire;
+  /**
+   * Fails task `offset` with an error that escaped it, while its batch still
+   * runs here. False when the batch is over, or the task had failed already:
+   * then the error has to travel on its own.
+   */
+  fault(offset: number, cause: unknown, source: EscapeSource): boolean;
 }
 
 const views = new WeakMap<SharedArrayBuffer, Int32Array>();
@@ -86,7 +111,15 @@ function runFrom(
   const ticks = clock ? viewOf(clock.buffer ?? setup?.buffer) : undefined;
   const base = clock && !clock.buffer ? clock.slot * CLOCK_SLOT_INTS : 0;
   const origin = setup?.origin ?? 0;
+  const { scope } = options;
+  const tag = batch.tag;
+  const publish = !stopOnError && tag !== undefined ? options.publish : undefined;
   let cancelled = false;
+  let published = 0;
+  let open = true;
+  /** Offset of the async task being awaited; -1 while none is. */
+  let waiting = -1;
+  let outer: { resolve: (result: BatchResultWire) => void; reject: (error: unknown) => void } | undefined;
 
   /** Notes the task about to run; false when the caller has cancelled the batch. */
   const mark = (i: number): boolean => {
@@ -103,42 +136,121 @@ function runFrom(
     return true;
   };
   const settle = (i: number, value: unknown): boolean => {
-    const bad = typeof value === 'object' || typeof value === 'function' || typeof value === 'symbol' ? findUncloneable(value, 'result') : undefined;
-    if (bad) return fail(i, uncloneableError(bad));
-    values[i] = value;
+    if (typeof value === 'object' || typeof value === 'function' || typeof value === 'symbol') {
+      const bad = findUncloneable(value, 'result', { strict: true });
+      if (bad) return fail(i, uncloneableError(bad));
+    }
+    if (publish) {
+      publish({ __skeinNotice: 'outcome', tag: tag!, offset: i, value });
+      published++;
+    } else {
+      values[i] = value;
+    }
     return true;
   };
   const fail = (i: number, error: unknown): boolean => {
+    if (publish) {
+      publish({ __skeinNotice: 'outcome', tag: tag!, offset: i, error: encodeError(error) });
+      published++;
+      return true;
+    }
     errors.push({ offset: i, error: encodeError(error) });
     values[i] = undefined;
     return !stopOnError;
   };
   const finish = (): BatchResultWire => {
+    open = false;
+    waiting = -1;
     if (stopOnError && errors.length > 0) values.length = errors[0]!.offset;
     const durationMs = performance.now() - started;
-    return cancelled ? { values, errors, durationMs, cancelled } : { values, errors, durationMs };
+    const result: BatchResultWire = cancelled ? { values, errors, durationMs, cancelled } : { values, errors, durationMs };
+    return publish ? { ...result, published } : result;
   };
 
-  const loop = (from: number): BatchResultWire | Promise<BatchResultWire> => {
+  const cursor: OpenBatch = {
+    wire: batch,
+    fault(offset, cause, source) {
+      if (!open || outer === undefined) return false;
+      const error = new UncaughtTaskError(cause, { source, taskIndex: (batch.first ?? 0) + offset, afterReturn: offset !== waiting });
+      if (offset === waiting) {
+        // The task fails with it now: waiting longer for its own promise could be forever.
+        waiting = -1;
+        // Carried on outside the handler's async context, which belongs to the failed task.
+        const go = (): void => advance(offset, false, error);
+        scope ? scope.exit(() => queueMicrotask(go)) : queueMicrotask(go);
+        return true;
+      }
+      if (publish) {
+        // Its outcome is with the caller already, who replaces it with this.
+        publish({ __skeinNotice: 'outcome', tag: tag!, offset, error: encodeError(error), fault: true });
+        published++;
+        return true;
+      }
+      if (errors.some((e) => e.offset === offset)) return false;
+      if (stopOnError) {
+        // Fail-fast: this is the batch's first error; the task still running is abandoned.
+        errors.length = 0;
+        fail(offset, error);
+        outer.resolve(finish());
+        return true;
+      }
+      values[offset] = undefined;
+      const at = errors.findIndex((e) => e.offset > offset);
+      errors.splice(at < 0 ? errors.length : at, 0, { offset, error: encodeError(error) });
+      return true;
+    },
+  };
+
+  /** Runs tasks from `from` on; undefined when it stopped to await one (see `advance`). */
+  const loop = (from: number): BatchResultWire | undefined => {
     for (let i = from; i < n; i++) {
-      if (!mark(i)) return finish();
+      if (!mark(i)) return leave(finish());
       let value: unknown;
       try {
         const fn = fns[fnIndex === undefined ? 0 : fnIndex[i]!]!;
+        // enterWith rather than run(): a third of the cost per task, and left before anything of ours goes async.
+        scope?.enterWith({ batch: cursor, offset: i });
         value = call(fn, i);
       } catch (error) {
-        if (!fail(i, error)) return finish();
+        if (!fail(i, error)) return leave(finish());
         continue;
       }
       if (isThenable(value)) {
-        return Promise.resolve(value).then(
-          (v) => (settle(i, v) ? loop(i + 1) : finish()),
-          (error: unknown) => (fail(i, error) ? loop(i + 1) : finish()),
+        leave(undefined);
+        waiting = i;
+        Promise.resolve(value).then(
+          (v) => waiting === i && advance(i, true, v),
+          (error: unknown) => waiting === i && advance(i, false, error),
         );
+        return undefined;
       }
-      if (!settle(i, value)) return finish();
+      if (!settle(i, value)) return leave(finish());
     }
-    return finish();
+    return leave(finish());
   };
-  return loop(0);
+  /** Out of the last task's scope: what we do next must not look like that task's. */
+  const leave = <T>(result: T): T => {
+    scope?.enterWith(undefined as unknown as TaskToken);
+    return result;
+  };
+  /** Records the awaited task `i`'s outcome and goes on with the batch. */
+  const advance = (i: number, ok: boolean, outcome: unknown): void => {
+    if (!open) return;
+    waiting = -1;
+    let result: BatchResultWire | undefined;
+    try {
+      result = (ok ? settle(i, outcome) : fail(i, outcome)) ? loop(i + 1) : finish();
+    } catch (error) {
+      open = false;
+      outer!.reject(error);
+      return;
+    }
+    if (result !== undefined) outer!.resolve(result);
+  };
+
+  const result = loop(0);
+  if (result !== undefined) return result;
+  return new Promise<BatchResultWire>((resolve, reject) => {
+    outer = { resolve, reject };
+  });
 }

@@ -5,6 +5,7 @@ import {
   Parallel,
   ParallelClosedError,
   TaskTimeoutError,
+  UncaughtTaskError,
   WorkerCrashedError,
   delayed,
   parallel,
@@ -306,24 +307,30 @@ describe('timeouts and cancellation', () => {
 });
 
 describe('worker crashes', () => {
-  test.each([
-    ['process.exit', () => process.exit(3), /exited with code: 3/],
-    [
-      'an uncaught error',
-      async () => {
-        setTimeout(() => {
-          throw new Error('escaped');
-        });
-        await new Promise((r) => setTimeout(r, 200));
-      },
-      /escaped/,
-    ],
-  ])('%s rejects with WorkerCrashedError and the pool recovers', async (_label, crash, reason) => {
+  test.each([['process.exit', () => process.exit(3), /exited with code: 3/]])('%s rejects with WorkerCrashedError and the pool recovers', async (_label, crash, reason) => {
     const par = new Parallel({ nJobs: 2 });
     const error = (await par.run([delayed(crash)()]).catch((e: unknown) => e)) as WorkerCrashedError;
     expect(error).toBeInstanceOf(WorkerCrashedError);
     expect(error.taskIndex).toBe(0);
     expect(error.message).toMatch(reason);
+    expect(await par.run([delayed(square)(3)])).toEqual([9]);
+    await par.close();
+  });
+
+  test("an uncaught error from the task's own callback fails that task with UncaughtTaskError; the worker carries on", async () => {
+    const crash = async () => {
+      setTimeout(() => {
+        throw new Error('escaped');
+      });
+      await new Promise((r) => setTimeout(r, 200));
+    };
+    const par = new Parallel({ nJobs: 2 });
+    const error = (await par.run([delayed(crash)()]).catch((e: unknown) => e)) as UncaughtTaskError;
+    expect(error).toBeInstanceOf(UncaughtTaskError);
+    expect(error.taskIndex).toBe(0);
+    expect(error.afterReturn).toBe(false);
+    expect(error.message).toMatch(/started by task 0 threw while the task was running \(uncaught exception\): escaped/);
+    expect((error.cause as Error).stack).toMatch(/skein-task:\/\/\/crash/);
     expect(await par.run([delayed(square)(3)])).toEqual([9]);
     await par.close();
   });
