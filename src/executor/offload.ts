@@ -81,6 +81,11 @@ export class Offloader {
     this.#pool = pool;
   }
 
+  /** Values estimated above this many bytes travel by reference. */
+  get threshold(): number {
+    return this.#threshold;
+  }
+
   get report(): OffloadReport {
     return { values: this.#keys.length, bytes: this.#bytes, store: this.#store.config().name };
   }
