@@ -1,5 +1,6 @@
 import { types } from 'node:util';
 import type { BatchResultWire } from '../protocol/messages.js';
+import { POOL_TAIL_BYTES } from '../protocol/messages.js';
 import { estimateBytes } from '../serialize/estimate.js';
 import { deserialize, serialize } from '../serialize/index.js';
 import { isPlainObject } from '../values.js';
@@ -83,4 +84,72 @@ export function restoreResults(values: unknown[]): unknown[] {
     if (isFramedResult(value)) values[i] = deserialize(value.frame);
   }
   return values;
+}
+
+/** Reused memory the batch running now was given (see `StoreReference.pooled`); only then are its results searched. */
+const pooled: SharedArrayBuffer[] = [];
+
+/** Worker side: notes a task argument that lives in a Parallel's reused memory. */
+export function notePooled(value: unknown): void {
+  if (!ArrayBuffer.isView(value) || !types.isSharedArrayBuffer(value.buffer)) return;
+  if (!pooled.includes(value.buffer)) pooled.push(value.buffer);
+}
+
+/**
+ * The reused buffer `buffer` shares memory with, if any. The same memory may
+ * come under another object (structured clone in this thread makes a new
+ * one, as error encoding does): a buffer of the same size is then asked
+ * whether it sees a write to the pooled one's spare tail word, twice, so that
+ * bytes that happen to match cannot fool it.
+ */
+function pooledSharing(buffer: SharedArrayBuffer): SharedArrayBuffer | undefined {
+  for (const candidate of pooled) {
+    if (candidate === buffer) return candidate;
+    if (candidate.byteLength !== buffer.byteLength) continue;
+    const ours = new Int32Array(candidate, candidate.byteLength - POOL_TAIL_BYTES / 2, 1);
+    const theirs = new Int32Array(buffer, buffer.byteLength - POOL_TAIL_BYTES / 2, 1);
+    const probe = (Math.random() * 0x3fffffff) | 1;
+    Atomics.store(ours, 0, probe);
+    if (Atomics.load(theirs, 0) !== probe) continue;
+    Atomics.store(ours, 0, ~probe);
+    if (Atomics.load(theirs, 0) === ~probe) return candidate;
+  }
+  return undefined;
+}
+
+/**
+ * Worker side, once a batch's results are final: flags every reused buffer
+ * that the results (or errors) still show, so the caller never reuses it
+ * while the user can see it. Runs only for batches given reused memory, and
+ * searches what structured clone will copy: arrays, objects, Maps, Sets,
+ * views. A framed result is already a copy.
+ */
+export function flagPooledResults(result: BatchResultWire): void {
+  if (pooled.length === 0) return;
+  const stack: unknown[] = [result.values, result.errors];
+  const seen = new Set<object>();
+  while (stack.length > 0) {
+    const value = stack.pop();
+    if (typeof value !== 'object' || value === null || seen.has(value)) continue;
+    seen.add(value);
+    if (ArrayBuffer.isView(value) || types.isAnyArrayBuffer(value)) {
+      const buffer = ArrayBuffer.isView(value) ? value.buffer : value;
+      const shared = types.isSharedArrayBuffer(buffer) ? pooledSharing(buffer) : undefined;
+      if (shared !== undefined) Atomics.store(new Int32Array(shared, shared.byteLength - POOL_TAIL_BYTES, 1), 0, 1);
+    } else if (Array.isArray(value)) {
+      for (let i = 0; i < value.length; i++) {
+        const item: unknown = value[i];
+        if (typeof item === 'object' && item !== null) stack.push(item);
+      }
+    } else if (types.isMap(value)) {
+      for (const [k, v] of value as Map<unknown, unknown>) stack.push(k, v);
+    } else if (types.isSet(value)) {
+      for (const v of value as Set<unknown>) stack.push(v);
+    } else if (!types.isDate(value) && !types.isRegExp(value) && !types.isBoxedPrimitive(value)) {
+      for (const k of Object.keys(value)) stack.push((value as Record<string, unknown>)[k]);
+      // An error's cause is cloned with it, though not enumerable.
+      if (types.isNativeError(value)) stack.push((value as Error).cause);
+    }
+  }
+  pooled.length = 0;
 }

@@ -42,14 +42,20 @@ export function encodeReferences(value: unknown): unknown {
  * The receiving side of `encodeReferences`: each reference becomes a lazy
  * proxy resolved through this thread's store cache, or, marked `eager`, the
  * resolved value itself (still through the cache, so once per thread).
+ * `onPooled` sees each eager value that lives in a Parallel's reused memory.
  */
-export function reviveReferences(value: unknown): unknown {
+export function reviveReferences(value: unknown, onPooled?: (value: unknown) => void): unknown {
   if (typeof value !== 'object' || value === null) return value;
-  if (isStoreReference(value)) return value.eager === true ? extract(proxyFromReference(value)) : proxyFromReference(value);
+  if (isStoreReference(value)) {
+    if (value.eager !== true) return proxyFromReference(value);
+    const resolved = extract(proxyFromReference(value));
+    if (value.pooled === true) onPooled?.(resolved);
+    return resolved;
+  }
   if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) value[i] = reviveReferences(value[i]);
+    for (let i = 0; i < value.length; i++) value[i] = reviveReferences(value[i], onPooled);
   } else if (isPlainObject(value)) {
-    for (const k of Object.keys(value)) (value as Record<string, unknown>)[k] = reviveReferences((value as Record<string, unknown>)[k]);
+    for (const k of Object.keys(value)) (value as Record<string, unknown>)[k] = reviveReferences((value as Record<string, unknown>)[k], onPooled);
   }
   return value;
 }
