@@ -244,8 +244,9 @@ export class Offloader {
     const borrowed = this.#borrowed.splice(0);
     if (this.#store.closed || keys.length === 0) return;
     await Promise.all(keys.map((k) => this.#store.evict(k).catch(() => {})));
-    if (settled && this.#pool !== undefined && borrowed.length > 0) this.#pool.giveBack(borrowed);
-    this.#released?.(this.#bytes);
+    const pooled = settled && this.#pool !== undefined && borrowed.length > 0 ? this.#pool.giveBack(borrowed) : 0;
+    // What went back to the pool stays allocated whatever workers do; what the pool let go of is freed once they let go too.
+    this.#released?.(Math.max(0, this.#bytes - pooled) + (this.#pool?.takeDropped() ?? 0));
   }
 }
 
@@ -259,6 +260,7 @@ export class Offloader {
  */
 export class SharedBufferPool {
   readonly #buffers: SharedArrayBuffer[] = [];
+  #dropped = 0;
   static readonly MAX_BUFFERS = 4;
   static readonly MAX_BYTES = 2 ** 30;
 
@@ -274,21 +276,38 @@ export class SharedBufferPool {
     // Buffers too small for this value are let go before a new one is made:
     // sizes that grow run after run would otherwise each stay pooled.
     for (let i = this.#buffers.length - 1; i >= 0; i--) {
-      if (roomIn(this.#buffers[i]!) < bytes) this.#buffers.splice(i, 1);
+      if (roomIn(this.#buffers[i]!) < bytes) this.#drop(i);
     }
     return new SharedArrayBuffer(Math.ceil(bytes / POOL_TAIL_BYTES) * POOL_TAIL_BYTES + POOL_TAIL_BYTES);
   }
 
-  /** Takes back what one run borrowed, once it has settled, and trims the pool to that much. */
-  giveBack(borrowed: readonly SharedArrayBuffer[]): void {
+  /** Takes back what one run borrowed, once it has settled, and trims the pool to that much; returns the bytes taken back. */
+  giveBack(borrowed: readonly SharedArrayBuffer[]): number {
     let limit = 0;
+    let taken = 0;
     for (const buffer of borrowed) {
       limit += buffer.byteLength;
-      if (!SharedBufferPool.seen(buffer)) this.#buffers.push(buffer);
+      if (SharedBufferPool.seen(buffer)) continue;
+      this.#buffers.push(buffer);
+      taken += buffer.byteLength;
     }
     limit = Math.min(limit, SharedBufferPool.MAX_BYTES);
     let total = this.bytes;
-    while (this.#buffers.length > SharedBufferPool.MAX_BUFFERS || total > limit) total -= this.#buffers.shift()!.byteLength;
+    while (this.#buffers.length > SharedBufferPool.MAX_BUFFERS || total > limit) total -= this.#drop(0);
+    return taken;
+  }
+
+  /** Bytes of the buffers let go of since the last call. */
+  takeDropped(): number {
+    const dropped = this.#dropped;
+    this.#dropped = 0;
+    return dropped;
+  }
+
+  #drop(index: number): number {
+    const bytes = this.#buffers.splice(index, 1)[0]!.byteLength;
+    this.#dropped += bytes;
+    return bytes;
   }
 
   /** Whether a task handed (part of) `buffer` back in a result: the caller may hold it. */
