@@ -99,20 +99,18 @@ export function notePooled(value: unknown): void {
  * The reused buffer `buffer` shares memory with, if any. The same memory may
  * come under another object (structured clone in this thread makes a new
  * one, as error encoding does): a buffer of the same size is then asked
- * whether it sees a write to the pooled one's spare tail word, twice, so that
- * bytes that happen to match cannot fool it.
+ * whether it sees an increment of the pooled one's spare tail word. Other
+ * threads incrementing at once cannot hide it; a buffer whose tail changes
+ * by itself only costs a buffer not reused.
  */
 function pooledSharing(buffer: SharedArrayBuffer): SharedArrayBuffer | undefined {
   for (const candidate of pooled) {
     if (candidate === buffer) return candidate;
     if (candidate.byteLength !== buffer.byteLength) continue;
-    const ours = new Int32Array(candidate, candidate.byteLength - POOL_TAIL_BYTES / 2, 1);
     const theirs = new Int32Array(buffer, buffer.byteLength - POOL_TAIL_BYTES / 2, 1);
-    const probe = (Math.random() * 0x3fffffff) | 1;
-    Atomics.store(ours, 0, probe);
-    if (Atomics.load(theirs, 0) !== probe) continue;
-    Atomics.store(ours, 0, ~probe);
-    if (Atomics.load(theirs, 0) === ~probe) return candidate;
+    const before = Atomics.load(theirs, 0);
+    Atomics.add(new Int32Array(candidate, candidate.byteLength - POOL_TAIL_BYTES / 2, 1), 0, 1);
+    if (Atomics.load(theirs, 0) !== before) return candidate;
   }
   return undefined;
 }
@@ -126,29 +124,48 @@ function pooledSharing(buffer: SharedArrayBuffer): SharedArrayBuffer | undefined
  */
 export function flagPooledResults(result: BatchResultWire): void {
   if (pooled.length === 0) return;
-  const stack: unknown[] = [result.values, result.errors];
+  const stack: object[] = [result.values, result.errors];
+  // Only containers are remembered (for cycles): most results are records of primitives.
   const seen = new Set<object>();
+  const push = (item: unknown): void => {
+    if (typeof item === 'object' && item !== null) stack.push(item);
+  };
   while (stack.length > 0) {
-    const value = stack.pop();
-    if (typeof value !== 'object' || value === null || seen.has(value)) continue;
-    seen.add(value);
+    const value = stack.pop()!;
     if (ArrayBuffer.isView(value) || types.isAnyArrayBuffer(value)) {
       const buffer = ArrayBuffer.isView(value) ? value.buffer : value;
       const shared = types.isSharedArrayBuffer(buffer) ? pooledSharing(buffer) : undefined;
       if (shared !== undefined) Atomics.store(new Int32Array(shared, shared.byteLength - POOL_TAIL_BYTES, 1), 0, 1);
-    } else if (Array.isArray(value)) {
+      continue;
+    }
+    if (seen.has(value)) continue;
+    if (Array.isArray(value)) {
+      seen.add(value);
       for (let i = 0; i < value.length; i++) {
         const item: unknown = value[i];
         if (typeof item === 'object' && item !== null) stack.push(item);
       }
     } else if (types.isMap(value)) {
-      for (const [k, v] of value as Map<unknown, unknown>) stack.push(k, v);
+      seen.add(value);
+      for (const [k, v] of value as Map<unknown, unknown>) {
+        push(k);
+        push(v);
+      }
     } else if (types.isSet(value)) {
-      for (const v of value as Set<unknown>) stack.push(v);
+      seen.add(value);
+      for (const v of value as Set<unknown>) push(v);
     } else if (!types.isDate(value) && !types.isRegExp(value) && !types.isBoxedPrimitive(value)) {
-      for (const k of Object.keys(value)) stack.push((value as Record<string, unknown>)[k]);
+      let container = false;
+      for (const k in value) {
+        const item = (value as Record<string, unknown>)[k];
+        if (typeof item === 'object' && item !== null) {
+          container = true;
+          stack.push(item);
+        }
+      }
       // An error's cause is cloned with it, though not enumerable.
-      if (types.isNativeError(value)) stack.push((value as Error).cause);
+      if (types.isNativeError(value)) push((value as Error).cause);
+      if (container) seen.add(value);
     }
   }
   pooled.length = 0;
