@@ -2,11 +2,13 @@
 // nothing of the executor; everything it shares with the caller is in
 // src/protocol (message shapes) and src/ship (compile and run).
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { parentPort } from 'node:worker_threads';
 import { move, transferableSymbol, valueSymbol, workerData } from 'piscina';
-import type { BatchWire, BatchResultWire, OutcomeNoticeWire, WorkerNoticeWire, WorkerSetupWire } from '../src/protocol/messages.js';
+import type { BatchWire, BatchResultWire, OutcomeNoticeWire, ReleaseWire, WorkerNoticeWire, WorkerSetupWire } from '../src/protocol/messages.js';
 import { runBatch, type TaskToken } from '../src/ship/run-batch.js';
-import { prepareResults, prepareValues } from '../src/ship/results.js';
+import { flagPooledResults, notePooled, prepareResults, prepareValues } from '../src/ship/results.js';
 import { findCloneFailure, uncloneableError } from '../src/ship/cloneable.js';
 import { UncaughtTaskError, type EscapeSource } from '../src/ship/errors.js';
 import { encodeError } from '../src/ship/wire-error.js';
@@ -18,7 +20,43 @@ const { resultBytes } = setup;
 const port = parentPort!;
 // Which task started a callback or promise, for the errors that escape them.
 const scope = new AsyncLocalStorage<TaskToken>();
-const options = { clock: setup.clock, revive: reviveReferences, scope, publish };
+const options = { clock: setup.clock, revive: (value: unknown) => reviveReferences(value, notePooled), scope, publish };
+
+/** Released memory worth a collection of its own: below this, V8's own collections come soon enough. */
+const COLLECT_BYTES = 32 * 2 ** 20;
+let collect: (() => void) | undefined | null = null;
+
+/**
+ * A full collection. An idle worker does not collect by itself for seconds,
+ * and until it does, the shared memory of a finished run stays allocated.
+ * Without --expose-gc, `gc` is exposed for one new context only (as
+ * jest-leak-detector does), then the flag is turned back off.
+ */
+function collector(): (() => void) | undefined {
+  if (collect !== null) return collect;
+  collect = undefined;
+  const exposed = (globalThis as { gc?: () => void }).gc;
+  if (typeof exposed === 'function') {
+    collect = exposed;
+  } else {
+    try {
+      setFlagsFromString('--expose-gc');
+      collect = runInNewContext('gc') as () => void;
+    } catch {
+      // No way to collect on demand here: V8 collects on its own, later.
+    } finally {
+      setFlagsFromString('--no-expose-gc');
+    }
+  }
+  return collect;
+}
+
+/** A caller's run ended and its offloaded values are evicted: drop them from the caches, and free their memory. */
+function release(message: ReleaseWire): null {
+  pruneRebuiltCaches();
+  if (message.bytes >= COLLECT_BYTES) collector()?.();
+  return null;
+}
 
 function post(notice: WorkerNoticeWire, transfer: ArrayBuffer[] = []): void {
   port.postMessage(notice, transfer);
@@ -31,6 +69,8 @@ function cloneFailure(value: unknown, cause: unknown): ReturnType<typeof unclone
 
 /** A settle-mode outcome, sent as soon as the task is over so that it survives this worker. */
 function publish(notice: OutcomeNoticeWire): void {
+  // A settle-mode outcome that aliases reused shared memory must keep that memory out of the pool, as a reply does.
+  flagPooledResults({ values: [notice.value, notice.error], errors: [], durationMs: 0 });
   let out = notice;
   let transfer: ArrayBuffer[] = [];
   if (resultBytes !== undefined && typeof notice.value === 'object' && notice.value !== null) {
@@ -56,71 +96,12 @@ function reply(batch: BatchWire, result: BatchResultWire): unknown {
   replying = { tag: batch.tag, values: new WeakRef(result.values) };
   if (resultBytes === undefined) return result;
   const transfer = prepareResults(result, resultBytes);
+  flagPooledResults(result);
   return transfer.length === 0 ? result : move({ [transferableSymbol]: transfer, [valueSymbol]: result });
 }
 
-/**
- * The pool could not post our reply: it turns that into an uncaught error
- * and never answers the batch, so the caller would wait forever. Say which
- * result it was, then exit so the pool replaces this worker and fails the batch.
- */
-function replyFailed(cause: unknown): void {
-  const { tag } = replying!;
-  // Still there: the pool's failed post held them until now.
-  const values = replying!.values.deref() ?? [];
-  let offset = values.findIndex((v) => findCloneFailure(v, 'result') !== undefined);
-  if (offset < 0) offset = 0;
-  const error = cloneFailure(values[offset], cause);
-  if (tag !== undefined) post({ __skeinNotice: 'reply-failed', tag, offset, error: encodeError(error) });
-  process.exit(1);
-}
-
-/** Thrown by the pool's own code (its reply post) while our reply was with it: the first frame outside Node is Piscina's. */
-function isReplyFailure(cause: unknown): boolean {
-  if (replying === undefined || typeof cause !== 'object' || cause === null) return false;
-  const frames = String((cause as { stack?: unknown }).stack).split('\n');
-  const first = frames.find((line) => line.trimStart().startsWith('at ') && !line.includes('node:internal'));
-  return first !== undefined && /[\\/]piscina[\\/]/.test(first);
-}
-
-// Errors reported per task (and for those traced to none) in this worker: a
-// leftover setInterval that throws must not flood the caller forever.
-const REPORT_LIMIT = 10;
-const reported = new WeakMap<object, number>();
-const untraced = {};
-
-/**
- * An error escaped a task (a callback threw, a promise rejected unhandled).
- * Node would end this worker and with it whatever task runs now, which is
- * seldom the one at fault; instead it goes to the task that started it, in
- * its batch if that still runs, else to the caller on its own.
- */
-function escaped(cause: unknown, source: EscapeSource): void {
-  try {
-    const token = scope.getStore();
-    if (token === undefined && isReplyFailure(cause)) return replyFailed(cause);
-    const count = (reported.get(token ?? untraced) ?? 0) + 1;
-    reported.set(token ?? untraced, count);
-    if (count > REPORT_LIMIT) return;
-    if (token?.batch.fault(token.offset, cause, source)) return;
-    const wire = token?.batch.wire;
-    const task = token === undefined ? undefined : (wire!.first ?? 0) + token.offset;
-    const last = count === REPORT_LIMIT;
-    const error = encodeError(new UncaughtTaskError(cause, { source, taskIndex: task, afterReturn: token !== undefined, last }));
-    post(token !== undefined && wire!.run !== undefined ? { __skeinNotice: 'fault', error, run: wire!.run, task: task! } : { __skeinNotice: 'fault', error });
-  } catch (error) {
-    // Never throw from here: that would end the worker after all.
-    try {
-      post({ __skeinNotice: 'fault', error: encodeError(new UncaughtTaskError(String(cause), { source, afterReturn: false })) });
-    } catch {
-      process.stderr.write(`skein worker: an error escaped a task and could not be reported: ${String(error)}\n`);
-    }
-  }
-}
-process.on('uncaughtException', (error) => escaped(error, 'uncaughtException'));
-process.on('unhandledRejection', (reason) => escaped(reason, 'unhandledRejection'));
-
-export default function run(batch: BatchWire): unknown {
+export default function run(batch: BatchWire | ReleaseWire): unknown {
+  if ('release' in batch) return release(batch);
   replying = undefined;
   // Values evicted since the last batch (a caller's run ended) leave this thread's caches.
   if (batch.refs) pruneRebuiltCaches();

@@ -1,3 +1,7 @@
+import type { Delayed } from './delayed.js';
+import { estimateBytes } from '../serialize/estimate.js';
+import { isProxy } from '../proxy/index.js';
+
 /**
  * joblib's auto batching: grow batches of tiny tasks until one batch takes
  * long enough (0.2 s) to hide the cost of a message, at most doubling per
@@ -6,13 +10,31 @@
  */
 export const MIN_IDEAL_BATCH_MS = 200;
 export const MAX_IDEAL_BATCH_MS = 2000;
+/**
+ * Trivial tasks would otherwise grow batches to a million: every task pulled
+ * ahead of the consumer is held in memory (and read from the user's source)
+ * until its batch returns. Past this size a message costs nothing worth saving.
+ */
+export const MAX_AUTO_BATCH = 16_384;
+/** Estimated bytes of arguments one batch may carry, so that large tasks make small batches. */
+export const MAX_BATCH_BYTES = 16 * 2 ** 20;
 
 export class AutoBatchSize {
   #size = 1;
   #smoothedMs = 0;
+  #max = MAX_AUTO_BATCH;
 
   get size(): number {
     return this.#size;
+  }
+
+  /** Sets the largest size for tasks of about `taskBytes` each (the byte budget of a batch, within the count cap). */
+  fit(taskBytes: number): void {
+    this.#max = Math.max(1, Math.min(MAX_AUTO_BATCH, Math.floor(MAX_BATCH_BYTES / Math.max(1, taskBytes))));
+    if (this.#size > this.#max) {
+      this.#size = this.#max;
+      this.#smoothedMs = 0;
+    }
   }
 
   /** Feeds the measured duration of a completed batch of `size` tasks. */
@@ -26,7 +48,7 @@ export class AutoBatchSize {
     if (ms < MIN_IDEAL_BATCH_MS) {
       // Doubling the ideal size keeps the estimate from oscillating around the minimum.
       const ideal = ms > 0 ? Math.floor((old * MIN_IDEAL_BATCH_MS) / ms) * 2 : 2 * old;
-      next = Math.max(1, Math.min(2 * old, ideal));
+      next = Math.max(1, Math.min(2 * old, ideal, this.#max));
     } else if (ms > MAX_IDEAL_BATCH_MS && old >= 2) {
       next = Math.max(1, 2 * Math.floor((old * MIN_IDEAL_BATCH_MS) / ms));
     }
@@ -44,3 +66,25 @@ export class AutoBatchSize {
 export function splitSize(count: number, nJobs: number, reachedEnd: boolean): number {
   return Math.max(1, Math.floor(count / (reachedEnd ? 10 * nJobs : nJobs)));
 }
+
+/**
+ * Estimated bytes one task of `tasks` adds to a batch message: its own
+ * arguments, not an object it shares with the last task (cloned once per
+ * batch), and a value above `offloadBytes` as the reference it travels as.
+ * Judged from the first task: tasks of one source are usually alike.
+ */
+export function taskBytes(tasks: readonly Delayed[], offloadBytes: number | undefined): number {
+  const args = tasks[0]!.args;
+  const last = tasks.length > 1 ? tasks[tasks.length - 1]!.args : undefined;
+  let bytes = TASK_OVERHEAD_BYTES;
+  for (let i = 0; i < args.length; i++) {
+    const value = args[i];
+    if (typeof value === 'object' && value !== null && last?.[i] === value) continue;
+    const size = estimateBytes(value, 0, isProxy);
+    bytes += offloadBytes !== undefined && size > offloadBytes ? TASK_OVERHEAD_BYTES : size;
+  }
+  return bytes;
+}
+
+/** A task's own cost in a batch besides its arguments (and what a reference to an offloaded value costs). */
+const TASK_OVERHEAD_BYTES = 64;

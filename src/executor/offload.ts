@@ -6,6 +6,7 @@ import type { FunctionInstanceWire } from '../protocol/messages.js';
 import { encodeReferences } from '../store/travel.js';
 import { estimateBytes } from '../serialize/estimate.js';
 import { Delayed } from './delayed.js';
+import { POOL_TAIL_BYTES } from '../protocol/messages.js';
 import { isPlainObject } from '../values.js';
 
 /** Where `Parallel` puts large arguments: a kind of store it makes and owns, or a store of yours. */
@@ -74,11 +75,23 @@ export class Offloader {
   readonly #pool: SharedBufferPool | undefined;
   readonly #borrowed: SharedArrayBuffer[] = [];
 
-  /** `pool`: shared memory to copy binary values into, for a store that adopts shared bytes as they are. */
-  constructor(threshold: number, store: Store<any>, pool?: SharedBufferPool) {
+  readonly #released: ((bytes: number) => void) | undefined;
+
+  /**
+   * `pool`: shared memory to copy binary values into, for a store that adopts
+   * shared bytes as they are. `released`: told how many bytes the run
+   * offloaded once they are evicted, so that workers let go of them.
+   */
+  constructor(threshold: number, store: Store<any>, pool?: SharedBufferPool, released?: (bytes: number) => void) {
     this.#threshold = threshold;
     this.#store = store;
     this.#pool = pool;
+    this.#released = released;
+  }
+
+  /** Values estimated above this many bytes travel by reference. */
+  get threshold(): number {
+    return this.#threshold;
   }
 
   get report(): OffloadReport {
@@ -122,9 +135,10 @@ export class Offloader {
     this.#size = REFERENCE_BYTES;
     let reference = this.#references?.get(value);
     if (reference === undefined) {
-      const key: unknown = this.#store.putSync(this.#intoPooledMemory(value));
+      const stored = this.#intoPooledMemory(value);
+      const key: unknown = this.#store.putSync(stored);
       this.#keys.push(key);
-      reference = { ...storeReference(this.#store.proxyFromKey(key))!, eager: true };
+      reference = { ...storeReference(this.#store.proxyFromKey(key))!, eager: true, ...(stored === value ? {} : { pooled: true }) };
       (this.#references ??= new WeakMap()).set(value, reference);
       this.#bytes += bytes;
     }
@@ -222,47 +236,83 @@ export class Offloader {
 
   /**
    * Evicts everything this run stored. `settled`: every batch of the run has
-   * finished, so no task can still be reading the memory, and it may be reused.
+   * finished, so no task can still be reading the memory, and it may be
+   * reused, except what a task returned: the caller holds that now.
    */
   async free(settled = false): Promise<void> {
     const keys = this.#keys.splice(0);
     const borrowed = this.#borrowed.splice(0);
-    if (this.#store.closed) return;
+    if (this.#store.closed || keys.length === 0) return;
     await Promise.all(keys.map((k) => this.#store.evict(k).catch(() => {})));
-    if (settled) for (const buffer of borrowed) this.#pool?.give(buffer);
+    const pooled = settled && this.#pool !== undefined && borrowed.length > 0 ? this.#pool.giveBack(borrowed) : 0;
+    // What went back to the pool stays allocated whatever workers do; what the pool let go of is freed once they let go too.
+    this.#released?.(Math.max(0, this.#bytes - pooled) + (this.#pool?.takeDropped() ?? 0));
   }
 }
 
 /**
  * Shared memory kept from finished runs for the next ones to copy into, so a
  * Parallel that sends large arrays run after run does not pay for fresh pages
- * each time. Bounded (a few buffers, 1 GiB in all) and emptied by `close()`.
+ * each time. It keeps at most what the last run that used it borrowed (and
+ * 4 buffers, 1 GiB): memory an earlier, larger run needed is not held for
+ * good. A buffer a task returned (part of) is never taken back: the caller
+ * sees it (its `POOL_TAIL_BYTES` flag says so). Emptied by `close()`.
  */
 export class SharedBufferPool {
   readonly #buffers: SharedArrayBuffer[] = [];
+  #dropped = 0;
   static readonly MAX_BUFFERS = 4;
   static readonly MAX_BYTES = 2 ** 30;
 
-  /** A pooled buffer of at least `bytes` (and not more than twice that), or undefined. */
+  /** A buffer with room for `bytes` (and not more than twice that), pooled or new; undefined above the size limit. */
   take(bytes: number): SharedArrayBuffer | undefined {
+    if (bytes > SharedBufferPool.MAX_BYTES) return undefined;
     let best = -1;
     for (let i = 0; i < this.#buffers.length; i++) {
-      const size = this.#buffers[i]!.byteLength;
-      if (size >= bytes && size <= 2 * bytes && (best < 0 || size < this.#buffers[best]!.byteLength)) best = i;
+      const size = roomIn(this.#buffers[i]!);
+      if (size >= bytes && size <= 2 * bytes && (best < 0 || size < roomIn(this.#buffers[best]!))) best = i;
     }
-    if (best < 0) {
-      // Nothing fits: make one, which returns to the pool when its run ends.
-      return bytes <= SharedBufferPool.MAX_BYTES ? new SharedArrayBuffer(bytes) : undefined;
+    if (best >= 0) return this.#buffers.splice(best, 1)[0];
+    // Buffers too small for this value are let go before a new one is made:
+    // sizes that grow run after run would otherwise each stay pooled.
+    for (let i = this.#buffers.length - 1; i >= 0; i--) {
+      if (roomIn(this.#buffers[i]!) < bytes) this.#drop(i);
     }
-    return this.#buffers.splice(best, 1)[0];
+    return new SharedArrayBuffer(Math.ceil(bytes / POOL_TAIL_BYTES) * POOL_TAIL_BYTES + POOL_TAIL_BYTES);
   }
 
-  give(buffer: SharedArrayBuffer): void {
-    this.#buffers.push(buffer);
-    let total = this.#buffers.reduce((n, b) => n + b.byteLength, 0);
-    while (this.#buffers.length > SharedBufferPool.MAX_BUFFERS || total > SharedBufferPool.MAX_BYTES) {
-      total -= this.#buffers.shift()!.byteLength;
+  /** Takes back what one run borrowed, once it has settled, and trims the pool to that much; returns the bytes taken back. */
+  giveBack(borrowed: readonly SharedArrayBuffer[]): number {
+    let limit = 0;
+    let taken = 0;
+    for (const buffer of borrowed) {
+      limit += buffer.byteLength;
+      if (SharedBufferPool.seen(buffer)) continue;
+      this.#buffers.push(buffer);
+      taken += buffer.byteLength;
     }
+    limit = Math.min(limit, SharedBufferPool.MAX_BYTES);
+    let total = this.bytes;
+    while (this.#buffers.length > SharedBufferPool.MAX_BUFFERS || total > limit) total -= this.#drop(0);
+    return taken;
+  }
+
+  /** Bytes of the buffers let go of since the last call. */
+  takeDropped(): number {
+    const dropped = this.#dropped;
+    this.#dropped = 0;
+    return dropped;
+  }
+
+  #drop(index: number): number {
+    const bytes = this.#buffers.splice(index, 1)[0]!.byteLength;
+    this.#dropped += bytes;
+    return bytes;
+  }
+
+  /** Whether a task handed (part of) `buffer` back in a result: the caller may hold it. */
+  static seen(buffer: SharedArrayBuffer): boolean {
+    return Atomics.load(new Int32Array(buffer, buffer.byteLength - POOL_TAIL_BYTES, 1), 0) !== 0;
   }
 
   /** Pooled bytes. */
@@ -270,9 +320,19 @@ export class SharedBufferPool {
     return this.#buffers.reduce((n, b) => n + b.byteLength, 0);
   }
 
+  /** Pooled buffers. */
+  get size(): number {
+    return this.#buffers.length;
+  }
+
   clear(): void {
     this.#buffers.length = 0;
   }
+}
+
+/** Bytes of data a pooled buffer holds: all but its flag. */
+function roomIn(buffer: SharedArrayBuffer): number {
+  return buffer.byteLength - POOL_TAIL_BYTES;
 }
 
 /** The store a Parallel owns for `'shared'`/`'file'`, made on first need and closed with it. */

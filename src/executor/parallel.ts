@@ -115,8 +115,11 @@ export class Parallel<E extends ErrorMode = 'raise'> extends EventEmitter<Parall
     const o = this.#options;
     if (o.maxNbytes === null || o.backend !== 'threads') return undefined;
     const store = typeof o.store === 'object' ? o.store : (this.#ownedStore ??= makeOwnedStore(o.store, o.tempFolder));
+    const backend = this.#backend;
     // Memory is reused only in a store of ours that adopts shared bytes without copying them.
-    return new Offloader(o.maxNbytes, store, o.store === 'shared' ? this.#pool : undefined);
+    return new Offloader(o.maxNbytes, store, o.store === 'shared' ? this.#pool : undefined, (bytes) => {
+      if (backend instanceof ThreadsBackend && backend === this.#backend) backend.release(bytes);
+    });
   }
 
   #start(

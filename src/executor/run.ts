@@ -5,7 +5,7 @@ import type { Backend, BatchOutcome, BatchRequest } from './backend.js';
 import { CANCEL_UNSTARTED } from './backend.js';
 import { isDelayed, type Delayed } from './delayed.js';
 import { TaskTimeoutError, WorkerCrashedError } from './errors.js';
-import { AutoBatchSize, splitSize } from './auto-batch.js';
+import { AutoBatchSize, splitSize, taskBytes } from './auto-batch.js';
 import { encodeReferences } from '../store/travel.js';
 import type { Offloader } from './offload.js';
 import type { ProgressSink } from './progress.js';
@@ -243,7 +243,13 @@ export class TaskRun {
     // smaller when the input turned out to end inside this slice.
     const want = this.#auto ? this.#auto.size * this.#s.nJobs : (this.#s.batchSize as number);
     const slice = this.#pullMany(want);
-    return slice instanceof Promise ? slice.then((tasks) => this.#split(first, want, tasks)) : this.#split(first, want, slice);
+    return slice instanceof Promise ? slice.then((tasks) => this.#sized(first, want, tasks)) : this.#sized(first, want, slice);
+  }
+
+  /** Bounds later slices by the bytes these tasks carry, then splits this one. */
+  #sized(first: number, want: number, slice: Delayed[]): Batch | undefined {
+    if (this.#auto !== undefined && slice.length > 0) this.#auto.fit(taskBytes(slice, this.#s.offloader?.threshold));
+    return this.#split(first, want, slice);
   }
 
   #split(first: number, want: number, slice: Delayed[]): Batch | undefined {

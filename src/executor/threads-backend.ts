@@ -1,5 +1,5 @@
 import { Piscina } from 'piscina';
-import type { BatchResultWire, BatchClockWire, BatchWire, ClockSetupWire, WorkerNoticeWire, WorkerSetupWire } from '../protocol/messages.js';
+import type { BatchResultWire, BatchClockWire, BatchWire, ClockSetupWire, ReleaseWire, WorkerNoticeWire, WorkerSetupWire } from '../protocol/messages.js';
 import { CLOCK_CANCEL, CLOCK_OFFSET, CLOCK_SEQ, CLOCK_SLOT_INTS, CLOCK_START } from '../protocol/messages.js';
 import { decodeError, registerErrorClass } from '../ship/wire-error.js';
 import { restoreResults } from '../ship/results.js';
@@ -446,6 +446,13 @@ export class ThreadsBackend implements Backend {
     const fns = batch.toWire().fns;
     const path = findCloneFailure(fns.map((f) => f.values), 'captures');
     return path === undefined ? undefined : uncloneableError({ path, reason: 'something structured clone cannot copy' }, cause);
+  }
+
+  /** Tells every worker that a run's offloaded values (`bytes` of them) are evicted, so they let go of them now. */
+  release(bytes: number): void {
+    // One message per worker: with one task per worker at a time, idle workers each take one.
+    const message: ReleaseWire = { release: true, bytes };
+    for (let i = 0; i < this.#pool.threads.length; i++) this.#pool.run(message).catch(() => {});
   }
 
   async close(): Promise<void> {

@@ -190,3 +190,26 @@ export interface ReplyFailedNoticeWire {
 
 /** What a pool worker posts on its parent port, beside the pool's own replies. */
 export type WorkerNoticeWire = OutcomeNoticeWire | FaultNoticeWire | ReplyFailedNoticeWire;
+
+/**
+ * Shared memory the caller reuses from run to run (its buffer pool) ends in
+ * this many bytes that are not data: an Int32 flag a worker sets when a task
+ * hands part of the buffer back in a result, after which the caller never
+ * reuses it (the caller can see that buffer now, and must not see it change);
+ * then an Int32 a worker increments to tell whether another buffer object is
+ * the same memory.
+ */
+export const POOL_TAIL_BYTES = 8;
+
+/**
+ * Sent to every worker when a run that offloaded values has ended and its
+ * store entries are evicted: the worker drops what it cached of them and,
+ * for `bytes` worth collecting, collects garbage, so their memory is freed
+ * now. (Between tasks a Piscina worker blocks in `Atomics.wait`: nothing it
+ * scheduled for itself would run before its next task.)
+ */
+export interface ReleaseWire {
+  readonly release: true;
+  /** What the run offloaded, in bytes. */
+  readonly bytes: number;
+}

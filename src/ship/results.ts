@@ -1,5 +1,6 @@
 import { types } from 'node:util';
 import type { BatchResultWire } from '../protocol/messages.js';
+import { POOL_TAIL_BYTES } from '../protocol/messages.js';
 import { estimateBytes } from '../serialize/estimate.js';
 import { deserialize, serialize } from '../serialize/index.js';
 import { isPlainObject } from '../values.js';
@@ -87,4 +88,89 @@ export function restoreResults(values: unknown[]): unknown[] {
     if (isFramedResult(value)) values[i] = deserialize(value.frame);
   }
   return values;
+}
+
+/** Reused memory the batch running now was given (see `StoreReference.pooled`); only then are its results searched. */
+const pooled: SharedArrayBuffer[] = [];
+
+/** Worker side: notes a task argument that lives in a Parallel's reused memory. */
+export function notePooled(value: unknown): void {
+  if (!ArrayBuffer.isView(value) || !types.isSharedArrayBuffer(value.buffer)) return;
+  if (!pooled.includes(value.buffer)) pooled.push(value.buffer);
+}
+
+/**
+ * The reused buffer `buffer` shares memory with, if any. The same memory may
+ * come under another object (structured clone in this thread makes a new
+ * one, as error encoding does): a buffer of the same size is then asked
+ * whether it sees an increment of the pooled one's spare tail word. Other
+ * threads incrementing at once cannot hide it; a buffer whose tail changes
+ * by itself only costs a buffer not reused.
+ */
+function pooledSharing(buffer: SharedArrayBuffer): SharedArrayBuffer | undefined {
+  for (const candidate of pooled) {
+    if (candidate === buffer) return candidate;
+    if (candidate.byteLength !== buffer.byteLength) continue;
+    const theirs = new Int32Array(buffer, buffer.byteLength - POOL_TAIL_BYTES / 2, 1);
+    const before = Atomics.load(theirs, 0);
+    Atomics.add(new Int32Array(candidate, candidate.byteLength - POOL_TAIL_BYTES / 2, 1), 0, 1);
+    if (Atomics.load(theirs, 0) !== before) return candidate;
+  }
+  return undefined;
+}
+
+/**
+ * Worker side, once a batch's results are final: flags every reused buffer
+ * that the results (or errors) still show, so the caller never reuses it
+ * while the user can see it. Runs only for batches given reused memory, and
+ * searches what structured clone will copy: arrays, objects, Maps, Sets,
+ * views. A framed result is already a copy.
+ */
+export function flagPooledResults(result: BatchResultWire): void {
+  if (pooled.length === 0) return;
+  const stack: object[] = [result.values, result.errors];
+  // Only containers are remembered (for cycles): most results are records of primitives.
+  const seen = new Set<object>();
+  const push = (item: unknown): void => {
+    if (typeof item === 'object' && item !== null) stack.push(item);
+  };
+  while (stack.length > 0) {
+    const value = stack.pop()!;
+    if (ArrayBuffer.isView(value) || types.isAnyArrayBuffer(value)) {
+      const buffer = ArrayBuffer.isView(value) ? value.buffer : value;
+      const shared = types.isSharedArrayBuffer(buffer) ? pooledSharing(buffer) : undefined;
+      if (shared !== undefined) Atomics.store(new Int32Array(shared, shared.byteLength - POOL_TAIL_BYTES, 1), 0, 1);
+      continue;
+    }
+    if (seen.has(value)) continue;
+    if (Array.isArray(value)) {
+      seen.add(value);
+      for (let i = 0; i < value.length; i++) {
+        const item: unknown = value[i];
+        if (typeof item === 'object' && item !== null) stack.push(item);
+      }
+    } else if (types.isMap(value)) {
+      seen.add(value);
+      for (const [k, v] of value as Map<unknown, unknown>) {
+        push(k);
+        push(v);
+      }
+    } else if (types.isSet(value)) {
+      seen.add(value);
+      for (const v of value as Set<unknown>) push(v);
+    } else if (!types.isDate(value) && !types.isRegExp(value) && !types.isBoxedPrimitive(value)) {
+      let container = false;
+      for (const k in value) {
+        const item = (value as Record<string, unknown>)[k];
+        if (typeof item === 'object' && item !== null) {
+          container = true;
+          stack.push(item);
+        }
+      }
+      // An error's cause is cloned with it, though not enumerable.
+      if (types.isNativeError(value)) push((value as Error).cause);
+      if (container) seen.add(value);
+    }
+  }
+  pooled.length = 0;
 }

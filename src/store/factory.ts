@@ -23,6 +23,12 @@ export interface StoreReference<K = unknown> {
    * given (a proxy traps every element access).
    */
   readonly eager?: boolean;
+  /**
+   * With `eager`: the value is a typed array in memory a Parallel reuses for
+   * later runs (its buffer ends in a `POOL_TAIL_BYTES` flag), so a thread
+   * that returns it must say so.
+   */
+  readonly pooled?: boolean;
 }
 
 /** A proxy factory backed by a store entry. */

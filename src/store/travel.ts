@@ -116,14 +116,20 @@ function closeCycle(value: object, walk: Walk<object | null>): object {
  * proxy resolved through this thread's store cache, or, marked `eager`, the
  * resolved value itself (still through the cache, so once per thread).
  * Works in place, so a cycle need only be stopped, not rebuilt.
+ * `onPooled` sees each eager value that lives in a Parallel's reused memory.
  */
-export function reviveReferences(value: unknown): unknown {
+export function reviveReferences(value: unknown, onPooled?: (value: unknown) => void): unknown {
   if (typeof value !== 'object' || value === null) return value;
-  return revive(value, new Walk<true>(value));
+  return revive(value, new Walk<true>(value), onPooled);
 }
 
-function revive(value: object, walk: Walk<true>): unknown {
-  if (isStoreReference(value)) return value.eager === true ? extract(proxyFromReference(value)) : proxyFromReference(value);
+function revive(value: object, walk: Walk<true>, onPooled: ((value: unknown) => void) | undefined): unknown {
+  if (isStoreReference(value)) {
+    if (value.eager !== true) return proxyFromReference(value);
+    const resolved = extract(proxyFromReference(value));
+    if (value.pooled === true) onPooled?.(resolved);
+    return resolved;
+  }
   if (Array.isArray(value)) {
     let tracked = false;
     for (let i = 0; i < value.length; i++) {
@@ -134,7 +140,7 @@ function revive(value: object, walk: Walk<true>): unknown {
         if (walk.get(value)) return value;
         walk.set(value, true);
       }
-      const revived = revive(item, walk);
+      const revived = revive(item, walk, onPooled);
       if (revived !== item) value[i] = revived;
     }
   } else if (isPlainObject(value)) {
@@ -148,7 +154,7 @@ function revive(value: object, walk: Walk<true>): unknown {
         if (walk.get(value)) return value;
         walk.set(value, true);
       }
-      const revived = revive(item, walk);
+      const revived = revive(item, walk, onPooled);
       if (revived !== item) (value as Record<string, unknown>)[keys[i]!] = revived;
     }
   }

@@ -238,7 +238,7 @@ describe('shared memory reused across runs', () => {
     await par.close();
   });
 
-  test('the pool lends buffers that fit, takes them back only from settled runs, and is bounded', async () => {
+  test('the pool lends buffers that fit, takes them back only from settled runs, and keeps no more than the last run used', async () => {
     const { Offloader, SharedBufferPool } = await import('#src/executor/offload.js');
     const { Delayed } = await import('#src/executor/delayed.js');
     const pool = new SharedBufferPool();
@@ -248,7 +248,8 @@ describe('shared memory reused across runs', () => {
     const first = new Offloader(MB, store, pool);
     first.tasks([task(big())]);
     await first.free(true);
-    expect(pool.bytes).toBe(2 * MB);
+    expect(pool.size).toBe(1);
+    expect(pool.bytes).toBeGreaterThan(2 * MB);
 
     const failed = new Offloader(MB, store, pool);
     failed.tasks([task(big())]);
@@ -257,11 +258,21 @@ describe('shared memory reused across runs', () => {
     // A run that ended while tasks may still read its memory gives nothing back.
     expect(pool.bytes).toBe(0);
 
-    expect(pool.take(10 * MB)).toBeInstanceOf(SharedArrayBuffer);
-    for (let i = 0; i < 6; i++) pool.give(new SharedArrayBuffer(MB));
-    expect(pool.bytes).toBe(SharedBufferPool.MAX_BUFFERS * MB);
-    expect(pool.take(MB / 4)).toBeInstanceOf(SharedArrayBuffer);
-    expect(pool.bytes).toBe(SharedBufferPool.MAX_BUFFERS * MB);
+    // Sizes that grow: a pooled buffer too small for the new value is let go, not kept beside it.
+    pool.giveBack([pool.take(MB)!]);
+    expect(pool.size).toBe(1);
+    const larger = pool.take(4 * MB)!;
+    expect(larger.byteLength).toBeGreaterThan(4 * MB);
+    expect(pool.size).toBe(0);
+    // A run that used less than what is pooled trims the pool to what it used.
+    pool.giveBack([larger]);
+    pool.giveBack([pool.take(MB)!]);
+    expect(pool.size).toBe(1);
+    expect(pool.bytes).toBeLessThan(2 * MB);
+    // And never more than MAX_BUFFERS buffers.
+    pool.giveBack(Array.from({ length: 6 }, () => pool.take(MB)!));
+    expect(pool.size).toBe(SharedBufferPool.MAX_BUFFERS);
+    expect(pool.take(2 * SharedBufferPool.MAX_BYTES)).toBeUndefined();
     pool.clear();
     expect(pool.bytes).toBe(0);
     await store.close();
