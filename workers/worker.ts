@@ -100,6 +100,67 @@ function reply(batch: BatchWire, result: BatchResultWire): unknown {
   return transfer.length === 0 ? result : move({ [transferableSymbol]: transfer, [valueSymbol]: result });
 }
 
+/**
+ * The pool could not post our reply: it turns that into an uncaught error
+ * and never answers the batch, so the caller would wait forever. Say which
+ * result it was, then exit so the pool replaces this worker and fails the batch.
+ */
+function replyFailed(cause: unknown): void {
+  const { tag } = replying!;
+  // Still there: the pool's failed post held them until now.
+  const values = replying!.values.deref() ?? [];
+  let offset = values.findIndex((v) => findCloneFailure(v, 'result') !== undefined);
+  if (offset < 0) offset = 0;
+  const error = cloneFailure(values[offset], cause);
+  if (tag !== undefined) post({ __skeinNotice: 'reply-failed', tag, offset, error: encodeError(error) });
+  process.exit(1);
+}
+
+/** Thrown by the pool's own code (its reply post) while our reply was with it: the first frame outside Node is Piscina's. */
+function isReplyFailure(cause: unknown): boolean {
+  if (replying === undefined || typeof cause !== 'object' || cause === null) return false;
+  const frames = String((cause as { stack?: unknown }).stack).split('\n');
+  const first = frames.find((line) => line.trimStart().startsWith('at ') && !line.includes('node:internal'));
+  return first !== undefined && /[\\/]piscina[\\/]/.test(first);
+}
+
+// Errors reported per task (and for those traced to none) in this worker: a
+// leftover setInterval that throws must not flood the caller forever.
+const REPORT_LIMIT = 10;
+const reported = new WeakMap<object, number>();
+const untraced = {};
+
+/**
+ * An error escaped a task (a callback threw, a promise rejected unhandled).
+ * Node would end this worker and with it whatever task runs now, which is
+ * seldom the one at fault; instead it goes to the task that started it, in
+ * its batch if that still runs, else to the caller on its own.
+ */
+function escaped(cause: unknown, source: EscapeSource): void {
+  try {
+    const token = scope.getStore();
+    if (token === undefined && isReplyFailure(cause)) return replyFailed(cause);
+    const count = (reported.get(token ?? untraced) ?? 0) + 1;
+    reported.set(token ?? untraced, count);
+    if (count > REPORT_LIMIT) return;
+    if (token?.batch.fault(token.offset, cause, source)) return;
+    const wire = token?.batch.wire;
+    const task = token === undefined ? undefined : (wire!.first ?? 0) + token.offset;
+    const last = count === REPORT_LIMIT;
+    const error = encodeError(new UncaughtTaskError(cause, { source, taskIndex: task, afterReturn: token !== undefined, last }));
+    post(token !== undefined && wire!.run !== undefined ? { __skeinNotice: 'fault', error, run: wire!.run, task: task! } : { __skeinNotice: 'fault', error });
+  } catch (error) {
+    // Never throw from here: that would end the worker after all.
+    try {
+      post({ __skeinNotice: 'fault', error: encodeError(new UncaughtTaskError(String(cause), { source, afterReturn: false })) });
+    } catch {
+      process.stderr.write(`skein worker: an error escaped a task and could not be reported: ${String(error)}\n`);
+    }
+  }
+}
+process.on('uncaughtException', (error) => escaped(error, 'uncaughtException'));
+process.on('unhandledRejection', (reason) => escaped(reason, 'unhandledRejection'));
+
 export default function run(batch: BatchWire | ReleaseWire): unknown {
   if ('release' in batch) return release(batch);
   replying = undefined;
