@@ -135,7 +135,7 @@ export class RemoteEnv implements HandleHost {
     const encoded = this.#encodeArgs([value], 'value');
     const transfer = options.transfer ? [...options.transfer] : [];
     const payload = options.transfer ? encoded.args[0] : detachLarge(encoded.args[0], this.#transferBytes, transfer);
-    this.#send(encoded.refs ? { o: 'put', id, value: payload, refs: true } : { o: 'put', id, value: payload }, transfer);
+    this.#send({ o: 'put', id, value: payload, ...flags(encoded) }, transfer);
     return this.#handle(id) as Handle<T>;
   }
 
@@ -148,7 +148,7 @@ export class RemoteEnv implements HandleHost {
     const shipped = shipFunction(fn);
     const id = this.#newId();
     const encoded = this.#encodeArgs(args, 'args');
-    this.#send(encoded.refs ? { o: 'run', id, fn: shipped.wire, args: encoded.args, refs: true } : { o: 'run', id, fn: shipped.wire, args: encoded.args });
+    this.#send({ o: 'run', id, fn: shipped.wire, args: encoded.args, ...flags(encoded) });
     return this.#handle(id) as Handle<Awaited<R>>;
   }
 
@@ -196,7 +196,7 @@ export class RemoteEnv implements HandleHost {
     this.#assertUsable(state);
     const id = this.#newId();
     const encoded = this.#encodeArgs(args, 'args');
-    this.#send(encoded.refs ? { o: 'call', id, target: state.id, args: encoded.args, refs: true } : { o: 'call', id, target: state.id, args: encoded.args });
+    this.#send({ o: 'call', id, target: state.id, args: encoded.args, ...flags(encoded) });
     return this.#handle(id);
   }
 
@@ -350,17 +350,22 @@ export class RemoteEnv implements HandleHost {
    * replaces handles: this environment's by their id, another's by a move
    * straight from that worker to this one, store proxies by their reference.
    */
-  #encodeArgs(args: readonly unknown[], root: string): { args: unknown[]; refs: boolean } {
+  #encodeArgs(args: readonly unknown[], root: string): { args: unknown[]; refs: boolean; stores: boolean } {
     let special = 0;
-    const options = { passThrough: isSpecial, onPassThrough: (n: number) => (special += n) };
+    let stores = false;
+    const passThrough = (value: object): boolean => {
+      if (handleState(value) !== undefined) return true;
+      return isProxy(value) && (stores = true);
+    };
+    const options = { passThrough, onPassThrough: (n: number) => (special += n) };
     for (let i = 0; i < args.length; i++) {
       const arg: unknown = args[i];
       if (typeof arg === 'object' ? arg !== null : typeof arg === 'function' || typeof arg === 'symbol') {
         assertCloneable(arg, root === 'args' ? `args[${i}]` : root, options);
       }
     }
-    if (special === 0) return { args: args as unknown[], refs: false };
-    return { args: args.map((a) => this.#encode(a)), refs: true };
+    if (special === 0) return { args: args as unknown[], refs: false, stores: false };
+    return { args: args.map((a) => this.#encode(a)), refs: true, stores };
   }
 
   #encode(value: unknown): unknown {
@@ -387,8 +392,10 @@ export class RemoteEnv implements HandleHost {
   }
 }
 
-function isSpecial(value: object): boolean {
-  return handleState(value) !== undefined || isProxy(value);
+/** The op fields saying what the worker must decode; absent (not false) when there is nothing, to keep messages small. */
+function flags(encoded: { refs: boolean; stores: boolean }): { refs?: true; stores?: true } {
+  if (!encoded.refs) return {};
+  return encoded.stores ? { refs: true, stores: true } : { refs: true };
 }
 
 function isPostFailure(error: unknown): boolean {

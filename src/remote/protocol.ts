@@ -22,15 +22,19 @@ export interface MoveRefWire {
   readonly chan: number;
 }
 
+/**
+ * `refs`: the arguments hold handle or move markers or store references (the
+ * worker walks them only then). `stores`: some are store references.
+ */
 export type OpWire =
   /** Keeps `value` under `id`. */
-  | { readonly o: 'put'; readonly id: number; readonly value: unknown; readonly refs?: true }
+  | { readonly o: 'put'; readonly id: number; readonly value: unknown; readonly refs?: true; readonly stores?: true }
   /** Calls a shipped function with `args`; the (awaited) result is kept under `id`. */
-  | { readonly o: 'run'; readonly id: number; readonly fn: FunctionInstanceWire; readonly args: readonly unknown[]; readonly refs?: true }
+  | { readonly o: 'run'; readonly id: number; readonly fn: FunctionInstanceWire; readonly args: readonly unknown[]; readonly refs?: true; readonly stores?: true }
   /** Reads `target[key]`; a function read this way remembers `target` as its `this`. */
   | { readonly o: 'get'; readonly id: number; readonly target: number; readonly key: string }
   /** Calls the function kept under `target`. */
-  | { readonly o: 'call'; readonly id: number; readonly target: number; readonly args: readonly unknown[]; readonly refs?: true }
+  | { readonly o: 'call'; readonly id: number; readonly target: number; readonly args: readonly unknown[]; readonly refs?: true; readonly stores?: true }
   /** Starts iterating `target` (sync or async iterable); the iterator is kept under `id`. */
   | { readonly o: 'iter'; readonly id: number; readonly target: number }
   | { readonly o: 'release'; readonly ids: readonly number[] }

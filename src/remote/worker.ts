@@ -5,7 +5,6 @@ import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { getHeapStatistics } from 'node:v8';
 import { expose, transfer } from 'comlink';
 import { instantiate } from '../ship/compile.js';
-import { reviveReferences } from '../store/travel.js';
 import { isPlainObject, isThenable } from '../values.js';
 import { HandleReleasedError } from './errors.js';
 import type { EnvSetupWire, EnvStatsWire, EnvWorkerApi, MoveWire, NextReplyWire, OpWire } from './protocol.js';
@@ -98,6 +97,24 @@ function sendMove(target: number, chan: number, tag: number): void {
 
 // ---- arguments ----
 
+/**
+ * Turns store references back into proxies. Loaded on first use: the store
+ * and serializer modules take longer to load than the rest of the worker.
+ */
+let revive: ((value: unknown) => unknown) | undefined;
+let loadingStores: Promise<void> | undefined;
+
+function loadStores(): Promise<void> {
+  loadingStores ??= import('../store/travel.js').then((m) => {
+    revive = m.reviveReferences;
+  });
+  return loadingStores;
+}
+
+function needsStores(op: OpWire): boolean {
+  return ('stores' in op && op.stores === true) || (op.o === 'run' && op.fn.refs === true);
+}
+
 /** Where a moved value will be put once it arrives from the other environment. */
 class Slot {
   value: unknown;
@@ -121,8 +138,10 @@ function decode(value: unknown, pending: Promise<unknown>[]): unknown {
     pending.push(arrived);
     return slot;
   }
-  const revived = reviveReferences(record);
-  if (revived !== record) return revived;
+  if (revive !== undefined) {
+    const revived = revive(record);
+    if (revived !== record) return revived;
+  }
   for (const k of Object.keys(record)) record[k] = decode(record[k], pending);
   return record;
 }
@@ -189,6 +208,7 @@ type Answer = { value: unknown } | { thrown: unknown };
 
 /** Runs one operation: undefined when done, a promise when it must be awaited before the next one. */
 function step(op: OpWire, answer: (a: Answer) => void): void | Promise<void> {
+  if (revive === undefined && needsStores(op)) return loadStores().then(() => step(op, answer));
   switch (op.o) {
     case 'put':
       try {
@@ -199,7 +219,7 @@ function step(op: OpWire, answer: (a: Answer) => void): void | Promise<void> {
       }
     case 'run':
       try {
-        const fn = instantiate(op.fn, reviveReferences);
+        const fn = instantiate(op.fn, revive);
         const args = inputs(op.args as unknown[], op.refs);
         const both = fn instanceof Promise || args instanceof Promise ? Promise.all([fn, args]) : ([fn, args] as [unknown, unknown[]]);
         return after(op.id, both, ([f, a]) => call(f, undefined, a));
@@ -343,8 +363,10 @@ function drain(): void {
     }
     ack?.();
   }
-  queue.length = 0;
-  head = 0;
+  if (!blocked) {
+    queue.length = 0;
+    head = 0;
+  }
 }
 
 function unblock(): void {
