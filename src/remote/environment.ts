@@ -1,6 +1,7 @@
 import { Worker, MessageChannel, type MessagePort, type ResourceLimits } from 'node:worker_threads';
 import { transfer as comlinkTransfer, wrap, type Remote } from 'comlink';
 import { describeValue } from '../errors.js';
+import { SerializationError } from '../serialize/errors.js';
 import { shipFunction } from '../ship/describe.js';
 import { assertCloneable } from '../ship/cloneable.js';
 import { registerErrorClass } from '../ship/wire-error.js';
@@ -38,7 +39,7 @@ export interface PutOptions {
 }
 
 export interface EnvStats {
-  /** Handles this caller holds that are neither released nor collected. */
+  /** Handles this caller holds that are neither released nor collected, when stats() was called. */
   handles: number;
   /** Values the worker holds (after the operations sent so far). */
   values: number;
@@ -46,7 +47,7 @@ export interface EnvStats {
   failures: number;
   /** The worker's V8 heap in use, in bytes. */
   heapUsed: number;
-  /** Requests awaiting the worker's answer. */
+  /** Requests awaiting the worker's answer, when stats() was called. */
   pending: number;
 }
 
@@ -152,10 +153,12 @@ export class RemoteEnv implements HandleHost {
     return this.#handle(id) as Handle<Awaited<R>>;
   }
 
-  /** Counts of handles and values, asked of the worker after the operations made so far. */
+  /** Live handles now, and the worker's counts once the operations made so far have run. */
   async stats(): Promise<EnvStats> {
+    const handles = this.#live;
+    const pending = this.#pending;
     const wire = (await this.#ask({ o: 'stats' })) as EnvStatsWire;
-    return { handles: this.#live, values: wire.values, failures: wire.failures, heapUsed: wire.heapUsed, pending: this.#pending };
+    return { handles, values: wire.values, failures: wire.failures, heapUsed: wire.heapUsed, pending };
   }
 
   /**
@@ -204,7 +207,17 @@ export class RemoteEnv implements HandleHost {
     if (state.released) return Promise.reject(new HandleReleasedError(this.name, state.id));
     const lost = this.#lost.get(state.id);
     if (lost !== undefined) return Promise.reject(lost);
-    return this.#ask({ o: 'fetch', target: state.id });
+    return this.#ask({ o: 'fetch', target: state.id }).catch((error: unknown) => {
+      // comlink's answer when the worker could not post the value back (a function, a class instance with methods...).
+      if (error instanceof TypeError && error.message === 'Unserializable return value') {
+        throw new SerializationError(
+          `The value of handle #${state.id} of remote environment "${this.name}" cannot be copied to the caller (it holds a function, a symbol or another value structured clone cannot carry). ` +
+            'Fetch the parts you need (h.prop.fetch()) or turn it into data in the worker (env.run(toData, h).fetch()).',
+          { cause: error },
+        );
+      }
+      throw error;
+    });
   }
 
   release(state: HandleState): void {
