@@ -45,7 +45,9 @@ type Boxed<T> = T extends string ? string : T extends number ? number : T extend
  */
 export type Handle<T> = 0 extends 1 & T
   ? HandleBase<any> & ((...args: any[]) => Handle<any>) & { readonly [key: string]: Handle<any> }
-  : HandleBase<T> & Callable<T> & (T extends null | undefined ? unknown : Members<Boxed<T>>) & Iteration<T>;
+  : [T] extends [never]
+    ? HandleBase<never>
+    : HandleBase<T> & Callable<T> & (T extends null | undefined ? unknown : Members<Boxed<T>>) & Iteration<T>;
 
 const states = new WeakMap<object, HandleState>();
 

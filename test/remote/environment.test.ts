@@ -42,7 +42,7 @@ describe('remote environment: the API example', () => {
   });
 
   test('async functions and methods: the handle holds the awaited value', async () => {
-    const h = env.run(async (k: number) => ({ k, async twice() { return this.k * 2; } }), 21);
+    const h = env.run(async (k: number) => ({ k, async twice() { return k * 2; } }), 21);
     await expect(h.twice().fetch()).resolves.toBe(42);
   });
 

@@ -1,11 +1,14 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { createRemoteEnv, type RemoteEnv } from 'skein';
+import { createRemoteEnv, type Handle, type RemoteEnv } from 'skein';
 
 let env: RemoteEnv;
 beforeAll(async () => {
   env = await createRemoteEnv({ name: 'errors' });
 });
 afterAll(() => env.close());
+
+/** Handles typed loosely, to try what the types would refuse. */
+const loose = (h: unknown) => h as Handle<any>;
 
 const rejection = (p: Promise<unknown>) => p.then(
   () => {
@@ -44,7 +47,7 @@ describe('remote environment: errors come back with full fidelity', () => {
       throw new TypeError('first failure');
     });
     const first = await rejection(bad.fetch());
-    const dependents = [bad.a, bad.a.b(1), env.run((x: unknown) => x, bad), env.run((o: unknown) => o, { nested: [bad] } as never)];
+    const dependents = [loose(bad).a!, loose(bad).a!.b!(1), env.run((x: unknown) => x, bad), env.run((o: unknown) => o, { nested: [bad] } as never)];
     for (const d of dependents) {
       const error = await rejection(d.fetch());
       expect(error.name).toBe('TypeError');
@@ -76,7 +79,7 @@ describe('remote environment: errors come back with full fidelity', () => {
 
   test('calling a value that is not a function fails that operation with a clear error', async () => {
     const h = env.put({ n: 1 });
-    const error = await rejection(h.n(2).fetch());
+    const error = await rejection(loose(h).n!(2).fetch());
     expect(error.name).toBe('TypeError');
     expect(error.message).toMatch(/not a function/);
   });
@@ -93,7 +96,7 @@ describe('remote environment: errors come back with full fidelity', () => {
     const h = env.put(1);
     h.release();
     h.release();
-    expect(() => h.x).toThrow(expect.objectContaining({ name: 'HandleReleasedError' }));
+    expect(() => loose(h).x).toThrow(expect.objectContaining({ name: 'HandleReleasedError' }));
     expect(() => env.run((x: number) => x, h)).toThrow(expect.objectContaining({ name: 'HandleReleasedError' }));
     expect((await rejection(h.fetch())).name).toBe('HandleReleasedError');
   });
