@@ -207,16 +207,14 @@ export class RemoteEnv implements HandleHost {
     if (state.released) return Promise.reject(new HandleReleasedError(this.name, state.id));
     const lost = this.#lost.get(state.id);
     if (lost !== undefined) return Promise.reject(lost);
-    return this.#ask({ o: 'fetch', target: state.id }).catch((error: unknown) => {
+    return this.#ask({ o: 'fetch', target: state.id }, (error) => {
       // comlink's answer when the worker could not post the value back (a function, a class instance with methods...).
-      if (error instanceof TypeError && error.message === 'Unserializable return value') {
-        throw new SerializationError(
-          `The value of handle #${state.id} of remote environment "${this.name}" cannot be copied to the caller (it holds a function, a symbol or another value structured clone cannot carry). ` +
-            'Fetch the parts you need (h.prop.fetch()) or turn it into data in the worker (env.run(toData, h).fetch()).',
-          { cause: error },
-        );
-      }
-      throw error;
+      if (!(error instanceof TypeError && error.message === 'Unserializable return value')) return error;
+      return new SerializationError(
+        `The value of handle #${state.id} of remote environment "${this.name}" cannot be copied to the caller (it holds a function, a symbol or another value structured clone cannot carry). ` +
+          'Fetch the parts you need (h.prop.fetch()) or turn it into data in the worker (env.run(toData, h).fetch()).',
+        { cause: error },
+      );
     });
   }
 
@@ -255,8 +253,7 @@ export class RemoteEnv implements HandleHost {
   }
 
   #handle(id: number): Handle<unknown> {
-    const state: HandleState = { host: this, id, released: false };
-    const handle = makeHandle(state);
+    const { handle, state } = makeHandle(this, id);
     this.#live++;
     // The state is the unregister token: release() unregisters without holding the handle.
     this.#registry.register(handle, id, state);
@@ -298,33 +295,39 @@ export class RemoteEnv implements HandleHost {
   }
 
   /** Sends the queue now, ending with `op`, and resolves with the worker's answer to `op`. */
-  #ask(op: OpWire): Promise<unknown> {
+  #ask(op: OpWire, onError?: (error: unknown) => unknown): Promise<unknown> {
     if (this.#crash) return Promise.reject(this.#crash);
     if (this.#state !== 'open' && !(this.#state === 'closing' && op.o === 'sync')) return Promise.reject(new EnvClosedError(this.name));
     this.#queue.push(op);
-    return this.#flush();
+    return this.#flush(onError);
   }
 
-  #flush(): Promise<unknown> {
+  #flush(onError?: (error: unknown) => unknown): Promise<unknown> {
     const batch = this.#queue;
     const transfer = this.#transfer;
     this.#queue = [];
     this.#transfer = [];
     if (this.#crash) return Promise.reject(this.#crash);
     if (this.#pending++ === 0) this.#worker.ref();
-    let reject!: (error: unknown) => void;
-    const answer = new Promise<unknown>((resolve, rej) => {
-      reject = rej;
-      this.#rejects.add(rej);
-      this.#exec(transfer.length > 0 ? comlinkTransfer(batch, transfer) : batch).then(resolve, (error: unknown) => {
-        if (isPostFailure(error)) this.#markLost(batch, error);
-        rej(error);
-      });
+    return new Promise<unknown>((resolve, reject) => {
+      this.#rejects.add(reject);
+      this.#exec(transfer.length > 0 ? comlinkTransfer(batch, transfer) : batch).then(
+        (value) => {
+          this.#settled(reject);
+          resolve(value);
+        },
+        (error: unknown) => {
+          this.#settled(reject);
+          if (isPostFailure(error)) this.#markLost(batch, error);
+          reject(onError ? onError(error) : error);
+        },
+      );
     });
-    return answer.finally(() => {
-      this.#rejects.delete(reject);
-      if (--this.#pending === 0 && this.#state !== 'crashed') this.#worker.unref();
-    });
+  }
+
+  /** One request answered; with none left, the worker no longer keeps the process alive. */
+  #settled(reject: (error: unknown) => void): void {
+    if (this.#rejects.delete(reject) && --this.#pending === 0 && this.#state !== 'crashed') this.#worker.unref();
   }
 
   /** A batch that could not be posted never reached the worker: its handles fail with why. */
@@ -343,6 +346,8 @@ export class RemoteEnv implements HandleHost {
   #rejectPending(error: unknown): void {
     for (const reject of this.#rejects) reject(error);
     this.#rejects.clear();
+    this.#pending = 0;
+    this.#worker.unref();
   }
 
   #channelTo(other: RemoteEnv): number {

@@ -49,11 +49,12 @@ export type Handle<T> = 0 extends 1 & T
     ? HandleBase<never>
     : HandleBase<T> & Callable<T> & (T extends null | undefined ? unknown : Members<Boxed<T>>) & Iteration<T>;
 
-const states = new WeakMap<object, HandleState>();
+/** Read through the proxy's get trap: only handles answer it, and the key never leaves this module. */
+const STATE = Symbol('skein.handle');
 
 /** The state behind a handle, or undefined for anything else. */
 export function handleState(value: unknown): HandleState | undefined {
-  return typeof value === 'function' ? states.get(value) : undefined;
+  return typeof value === 'function' ? ((value as unknown as { [STATE]?: HandleState })[STATE] ?? undefined) : undefined;
 }
 
 /** Whether `value` is a handle of a remote environment. */
@@ -61,8 +62,8 @@ export function isHandle(value: unknown): value is Handle<unknown> {
   return handleState(value) !== undefined;
 }
 
-const TARGET_STATE = Symbol('skein.handle');
-type Target = (() => void) & { [TARGET_STATE]: HandleState };
+/** The proxy's target is the state itself: a function (so the proxy is callable) carrying the handle's fields. */
+type Target = (() => void) & HandleState;
 
 function describe(state: HandleState): string {
   return `Handle(${state.host.name}#${state.id}${state.released ? ', released' : ''})`;
@@ -70,9 +71,9 @@ function describe(state: HandleState): string {
 
 // One handler for every handle: the state rides on the proxy's target.
 const traps: ProxyHandler<Target> = {
-  get(target, key) {
-    const state = target[TARGET_STATE];
+  get(state, key) {
     if (typeof key === 'symbol') {
+      if (key === STATE) return state;
       if (key === Symbol.asyncIterator) return () => state.host.iterate(state);
       if (key === Symbol.dispose) return () => state.host.release(state);
       if (key === Symbol.toPrimitive || key === inspect.custom) return () => describe(state);
@@ -91,26 +92,29 @@ const traps: ProxyHandler<Target> = {
         return state.host.get(state, key);
     }
   },
-  apply(target, _this, args) {
-    const state = target[TARGET_STATE];
+  apply(state, _this, args) {
     return state.host.call(state, args);
   },
-  set(target, key) {
-    throw new TypeError(`Cannot set \`${String(key)}\` on ${describe(target[TARGET_STATE])}: handles are read-only; change the value with env.run((o, v) => { o.${String(key)} = v; }, h, value).`);
+  set(state, key) {
+    throw new TypeError(`Cannot set \`${String(key)}\` on ${describe(state)}: handles are read-only; change the value with env.run((o, v) => { o.${String(key)} = v; }, h, value).`);
   },
-  defineProperty(target) {
-    throw new TypeError(`Cannot define properties on ${describe(target[TARGET_STATE])}: handles are read-only.`);
+  defineProperty(state) {
+    throw new TypeError(`Cannot define properties on ${describe(state)}: handles are read-only.`);
   },
-  deleteProperty(target) {
-    throw new TypeError(`Cannot delete properties of ${describe(target[TARGET_STATE])}: handles are read-only.`);
+  deleteProperty(state) {
+    throw new TypeError(`Cannot delete properties of ${describe(state)}: handles are read-only.`);
   },
 };
 
-/** A new handle for `state`: a callable Proxy, so remote functions and methods can be called through it. */
-export function makeHandle(state: HandleState): Handle<unknown> {
-  const target = function () {} as Target;
-  target[TARGET_STATE] = state;
-  const handle = new Proxy(target, traps);
-  states.set(handle, state);
-  return handle as unknown as Handle<unknown>;
+/**
+ * A new handle and its state: a callable Proxy (so remote functions and
+ * methods can be called through it) over a function that is the state.
+ */
+export function makeHandle(host: HandleHost, id: number): { handle: Handle<unknown>; state: HandleState } {
+  const state = (() => {}) as unknown as Target;
+  // Plain assignments: `name` and `length` are the function's own, so the state fields use other names.
+  (state as { host: HandleHost }).host = host;
+  (state as { id: number }).id = id;
+  state.released = false;
+  return { handle: new Proxy(state, traps) as unknown as Handle<unknown>, state };
 }
