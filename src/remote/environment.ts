@@ -146,6 +146,9 @@ export class RemoteEnv implements HandleHost {
    * refused here), `wrapNonSerializable`, or `task(url, name)`.
    */
   run<A extends unknown[], R>(fn: (...args: A) => R, ...args: HandleArgs<A>): Handle<Awaited<R>> {
+    if (handleState(fn) !== undefined) {
+      throw new TypeError('Expected `fn` to be a function to ship, got a handle: call a remote function through its handle instead, h(...args).');
+    }
     const shipped = shipFunction(fn);
     const id = this.#newId();
     const encoded = this.#encodeArgs(args, 'args');

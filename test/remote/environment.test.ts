@@ -92,6 +92,12 @@ describe('remote environment: functions travel as in section 2', () => {
     await expect(h.slice(0, 6).fetch()).resolves.toBe('ca9781');
   });
 
+  test('a handle given as the function to ship is refused with the way to call it', () => {
+    const f = env.run(() => (x: number) => x + 1);
+    expect(() => env.run(f as never)).toThrow(/call a remote function through its handle/);
+    return expect(f(1).fetch()).resolves.toBe(2);
+  });
+
   test('an argument that cannot be cloned fails at once, naming its path', () => {
     expect(() => env.run((o: unknown) => o, { model: { predict: () => 1 } })).toThrow(/args\[0\]\.model\.predict/);
   });
