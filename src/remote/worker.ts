@@ -374,20 +374,51 @@ function unblock(): void {
   drain();
 }
 
+function reply(a: Answer): unknown {
+  if ('thrown' in a) throw a.thrown;
+  return a.value;
+}
+
 const api: EnvWorkerApi = {
   exec(batch) {
     // Only the last operation of a batch answers (protocol.ts).
+    const last = batch.length - 1;
     let answered: Answer | undefined;
     let settle: ((a: Answer) => void) | undefined;
-    const onAnswer = (a: Answer) => (settle ? settle(a) : (answered = a));
-    for (let i = 0; i < batch.length; i++) queue.push({ op: batch[i]!, answer: i === batch.length - 1 ? onAnswer : ignore });
+    const onAnswer = (a: Answer): void => (settle ? settle(a) : void (answered = a));
+    const result = (): unknown => (answered !== undefined ? reply(answered) : new Promise<Answer>((r) => (settle = r)).then(reply));
+    let i = 0;
+    // The common case, nothing queued before this batch: run its operations
+    // here, without queue entries, until one must be awaited.
+    if (!blocked && head === queue.length) {
+      for (; i <= last; i++) {
+        const op = batch[i]!;
+        const running = step(op, i === last ? onAnswer : ignore);
+        const acks = i === last && !ANSWERING.has(op.o);
+        if (running instanceof Promise) {
+          blocked = true;
+          // The queue is empty here: the rest of the batch comes next, before any later batch.
+          for (let k = i + 1; k <= last; k++) queue.push({ op: batch[k]!, answer: k === last ? onAnswer : ignore });
+          const isLast = i === last;
+          running.then(
+            () => {
+              if (acks) onAnswer(done);
+              unblock();
+            },
+            (error: unknown) => {
+              if (isLast) onAnswer({ thrown: error });
+              unblock();
+            },
+          );
+          return result();
+        }
+        if (acks) onAnswer(done);
+      }
+      return result();
+    }
+    for (; i <= last; i++) queue.push({ op: batch[i]!, answer: i === last ? onAnswer : ignore });
     drain();
-    const reply = (a: Answer): unknown => {
-      if ('thrown' in a) throw a.thrown;
-      return a.value;
-    };
-    if (answered !== undefined) return reply(answered);
-    return new Promise((resolve) => (settle = resolve)).then((a) => reply(a as Answer));
+    return result();
   },
 };
 
