@@ -202,7 +202,13 @@ export class RemoteEnv implements HandleHost {
     this.#assertUsable(state);
     const id = this.#newId();
     const encoded = this.#encodeArgs(args, 'args');
-    this.#send({ o: 'call', id, target: state.id, args: encoded.args, ...flags(encoded) });
+    // `h.m(1)`: the read of `m` is still the last operation queued, so it and the call go as one.
+    const previous = this.#queue[this.#queue.length - 1];
+    if (previous?.o === 'get' && previous.id === state.id) {
+      this.#queue[this.#queue.length - 1] = { o: 'invoke', id, as: previous.id, target: previous.target, key: previous.key, args: encoded.args, ...flags(encoded) };
+    } else {
+      this.#send({ o: 'call', id, target: state.id, args: encoded.args, ...flags(encoded) });
+    }
     return this.#handle(id);
   }
 

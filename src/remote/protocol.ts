@@ -35,6 +35,12 @@ export type OpWire =
   | { readonly o: 'get'; readonly id: number; readonly target: number; readonly key: string }
   /** Calls the function kept under `target`. */
   | { readonly o: 'call'; readonly id: number; readonly target: number; readonly args: readonly unknown[]; readonly refs?: true; readonly stores?: true }
+  /**
+   * `get` then `call` in one: reads `target[key]`, keeps it under `as` (the
+   * property-read handle), and calls it with `target` as `this`. Made when a
+   * property handle is called in the turn it was read (`h.m(1)`).
+   */
+  | { readonly o: 'invoke'; readonly id: number; readonly as: number; readonly target: number; readonly key: string; readonly args: readonly unknown[]; readonly refs?: true; readonly stores?: true }
   /** Starts iterating `target` (sync or async iterable); the iterator is kept under `id`. */
   | { readonly o: 'iter'; readonly id: number; readonly target: number }
   | { readonly o: 'release'; readonly ids: readonly number[] }

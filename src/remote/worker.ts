@@ -244,6 +244,24 @@ function step(op: OpWire, answer: (a: Answer) => void): void | Promise<void> {
       } catch (error) {
         return fail(op.id, error);
       }
+    case 'invoke': {
+      let target: unknown;
+      let fn: unknown;
+      try {
+        target = lookup(op.target);
+        fn = (target as Record<string, unknown>)[op.key];
+      } catch (error) {
+        fail(op.as, error);
+        return fail(op.id, error);
+      }
+      values.set(op.as, fn);
+      if (typeof fn === 'function') receivers.set(op.as, target);
+      try {
+        return after(op.id, inputs(op.args as unknown[], op.refs), (a) => call(fn, target, a));
+      } catch (error) {
+        return fail(op.id, error);
+      }
+    }
     case 'iter':
       try {
         const target = lookup(op.target) as { [Symbol.asyncIterator]?: () => AsyncIterator<unknown>; [Symbol.iterator]?: () => Iterator<unknown> };

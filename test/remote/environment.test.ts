@@ -41,6 +41,14 @@ describe('remote environment: the API example', () => {
     await expect(after.fetch()).resolves.toBe(1);
   });
 
+  test('a method handle called at once, then kept and called again, keeps its `this`', async () => {
+    const counter = env.run(() => ({ n: 0, inc(by: number) { return (this.n += by); } }));
+    const inc = counter.inc;
+    inc(1);
+    await expect(inc(2).fetch()).resolves.toBe(3);
+    await expect(counter.n.fetch()).resolves.toBe(3);
+  });
+
   test('async functions and methods: the handle holds the awaited value', async () => {
     const h = env.run(async (k: number) => ({ k, async twice() { return k * 2; } }), 21);
     await expect(h.twice().fetch()).resolves.toBe(42);
