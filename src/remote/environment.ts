@@ -1,5 +1,5 @@
 import { Worker, MessageChannel, type MessagePort, type ResourceLimits } from 'node:worker_threads';
-import { transfer as comlinkTransfer, wrap, type Remote } from 'comlink';
+import { transfer as comlinkTransfer, wrap, type Remote } from 'comlink/dist/esm/comlink.mjs';
 import { describeValue } from '../errors.js';
 import { SerializationError } from '../serialize/errors.js';
 import { shipFunction } from '../ship/describe.js';

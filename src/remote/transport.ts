@@ -10,7 +10,7 @@
  * comlink is the request/response transport for batches of operations
  * (`exec`) that the worker runs in order (see protocol.ts).
  */
-import { transferHandlers, type Endpoint, type TransferHandler } from 'comlink';
+import { transferHandlers, type Endpoint, type TransferHandler } from 'comlink/dist/esm/comlink.mjs';
 import { types } from 'node:util';
 import type { ErrorWire } from '../protocol/messages.js';
 import { decodeError, encodeError } from '../ship/wire-error.js';

@@ -3,7 +3,7 @@
 // shared protocol, ship and store code, never the caller's side.
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { getHeapStatistics } from 'node:v8';
-import { expose, transfer } from 'comlink';
+import { expose, transfer } from 'comlink/dist/esm/comlink.mjs';
 import { instantiate } from '../ship/compile.js';
 import { isPlainObject, isThenable } from '../values.js';
 import { HandleReleasedError } from './errors.js';
