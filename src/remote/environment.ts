@@ -1,4 +1,4 @@
-import { Worker, MessageChannel, type MessagePort, type ResourceLimits } from 'node:worker_threads';
+import { Worker, MessageChannel, type MessagePort, type ResourceLimits, type WorkerOptions } from 'node:worker_threads';
 import { transfer as comlinkTransfer, wrap, type Remote } from 'comlink/dist/esm/comlink.mjs';
 import { describeValue } from '../errors.js';
 import { SerializationError } from '../serialize/errors.js';
@@ -97,7 +97,7 @@ export class RemoteEnv implements HandleHost {
     }
     this.name = name;
     this.#transferBytes = transferBytes;
-    this.#worker = new Worker(WORKER, {
+    this.#worker = startWorker({
       name: `skein-env:${name}`,
       workerData: { name, transferBytes } satisfies EnvSetupWire,
       ...(options.resourceLimits ? { resourceLimits: options.resourceLimits } : {}),
@@ -416,6 +416,37 @@ export class RemoteEnv implements HandleHost {
     const copy: Record<string, unknown> = {};
     for (const k of Object.keys(value)) copy[k] = this.#encode((value as Record<string, unknown>)[k]);
     return copy;
+  }
+}
+
+/**
+ * Starts the worker with the caller's flags minus tsx's preload: a worker
+ * that inherits it loads tsx (three times the start-up) yet gets none of its
+ * hooks on Node 20 (nodejs/node#47747); TypeScript task modules register tsx
+ * themselves (ship/compile.ts). Flags given explicitly are validated, unlike
+ * inherited ones: if some are per-process (`--expose-gc`), none are passed;
+ * V8's flags are process-wide anyway.
+ */
+function startWorker(options: WorkerOptions): Worker {
+  const argv = process.execArgv;
+  const kept: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i]!;
+    const [name, inline] = flag.split('=', 2) as [string, string | undefined];
+    const isPreload = name === '--import' || name === '--require' || name === '-r' || name === '--loader' || name === '--experimental-loader';
+    const value = isPreload ? (inline ?? argv[i + 1]) : undefined;
+    if (value !== undefined && /[\\/]tsx[\\/]dist[\\/]/.test(value)) {
+      if (inline === undefined) i++;
+      continue;
+    }
+    kept.push(flag);
+  }
+  if (kept.length === argv.length) return new Worker(WORKER, options);
+  try {
+    return new Worker(WORKER, { ...options, execArgv: kept });
+  } catch (error) {
+    if ((error as { code?: unknown }).code !== 'ERR_WORKER_INVALID_EXEC_ARGV') throw error;
+    return new Worker(WORKER, { ...options, execArgv: [] });
   }
 }
 

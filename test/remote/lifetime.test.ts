@@ -80,3 +80,13 @@ describe('remote environment: finalization backstop and process exit (own proces
     expect(result.code).toBe(0);
   });
 });
+
+describe('remote environment under tsx (own process)', () => {
+  test('a TypeScript task module runs in an env, whose worker starts without tsx preloaded', async () => {
+    const tsx = fileURLToPath(new URL('../../node_modules/tsx/dist/cli.mjs', import.meta.url));
+    const fixture = fileURLToPath(new URL('../fixtures/remote-ts-task.ts', import.meta.url));
+    const result = await runNode([tsx, fixture], 30000);
+    expect(result.stderr).toBe('');
+    expect(JSON.parse(result.stdout)).toBe('A:0cc175');
+  });
+});
