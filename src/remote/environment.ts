@@ -103,7 +103,7 @@ export class RemoteEnv implements HandleHost {
       ...(options.resourceLimits ? { resourceLimits: options.resourceLimits } : {}),
     });
     // An idle environment never keeps the process alive: the worker is
-    // referenced only while an answer is awaited (see #request).
+    // referenced only while an answer is awaited (see #flush).
     this.#worker.unref();
     this.#worker.on('error', (error) => this.#fail(error));
     this.#worker.on('exit', (code) => this.#fail(new Error(`the worker exited with code ${code}`)));
@@ -122,7 +122,7 @@ export class RemoteEnv implements HandleHost {
     return this.#crash;
   }
 
-  /** Resolves once the worker has started and answers. */
+  /** Resolves once the worker has started and has run every operation made so far. */
   ready(): Promise<void> {
     return this.#ask({ o: 'sync' }).then(() => undefined);
   }

@@ -152,6 +152,14 @@ describe('remote environment: iteration and fetch', () => {
     await expect(h.length.fetch()).resolves.toBe(1 << 20);
   });
 
+  test('put with `transfer` moves the buffer in: the caller\'s copy is detached', async () => {
+    const local = new Float64Array(1024).fill(2);
+    const h = env.put(local, { transfer: [local.buffer] });
+    await env.ready();
+    expect(local.byteLength).toBe(0);
+    await expect(h.length.fetch()).resolves.toBe(1024);
+  });
+
   test('put of a large typed array copies it once and leaves the caller its own', async () => {
     const local = new Float64Array(1 << 18).fill(7);
     const h = env.put(local);
