@@ -92,3 +92,6 @@ export {
   type StoreReference,
   type StoreFactory,
 } from './store/index.js';
+export { createRemoteEnv, RemoteEnv, type RemoteEnvOptions, type EnvStats, type PutOptions as RemotePutOptions } from './remote/environment.js';
+export { isHandle, type Handle, type HandleArgs } from './remote/handle.js';
+export { EnvCrashedError, EnvClosedError, HandleReleasedError } from './remote/errors.js';

@@ -1,0 +1,482 @@
+import { Worker, MessageChannel, type MessagePort, type ResourceLimits, type WorkerOptions } from 'node:worker_threads';
+import { transfer as comlinkTransfer, wrap, type Remote } from 'comlink/dist/esm/comlink.mjs';
+import { describeValue } from '../errors.js';
+import { SerializationError } from '../serialize/errors.js';
+import { shipFunction } from '../ship/describe.js';
+import { assertCloneable } from '../ship/cloneable.js';
+import { registerErrorClass } from '../ship/wire-error.js';
+import { isProxy } from '../proxy/index.js';
+import { encodeReferences } from '../store/travel.js';
+import { isPlainObject } from '../values.js';
+import { EnvClosedError, EnvCrashedError, HandleReleasedError } from './errors.js';
+import { handleState, makeHandle, type Handle, type HandleArgs, type HandleHost, type HandleState } from './handle.js';
+import type { EnvSetupWire, EnvStatsWire, EnvWorkerApi, HandleRefWire, MoveRefWire, NextReplyWire, OpWire } from './protocol.js';
+import { detachLarge, installThrowHandler, nodeEndpoint } from './transport.js';
+
+const WORKER = new URL('./worker.js', import.meta.url);
+
+for (const ctor of [EnvCrashedError, EnvClosedError, HandleReleasedError]) registerErrorClass(ctor);
+installThrowHandler();
+
+export interface RemoteEnvOptions {
+  /** Shown in errors and in the worker's thread name. @default 'remote' */
+  name?: string;
+  /** V8 limits of the worker; past them it dies with `EnvCrashedError` rather than taking the process down. */
+  resourceLimits?: ResourceLimits;
+  /**
+   * Values (typed arrays, ArrayBuffers) of at least this many bytes, at the top
+   * level or one level inside an array or plain object, are copied once and
+   * transferred by `put`, `fetch` and moves instead of being structured-cloned
+   * (which copies twice). Values in shared memory are never copied.
+   * @default 65536
+   */
+  transferBytes?: number;
+}
+
+export interface PutOptions {
+  /** ArrayBuffers (or ports) to move into the worker, as with postMessage: the caller's copies are detached. */
+  transfer?: readonly Transferable[];
+}
+
+export interface EnvStats {
+  /** Handles this caller holds that are neither released nor collected, when stats() was called. */
+  handles: number;
+  /** Values the worker holds (after the operations sent so far). */
+  values: number;
+  /** Of those, failures kept for the operations that depend on them. */
+  failures: number;
+  /** The worker's V8 heap in use, in bytes. */
+  heapUsed: number;
+  /** Requests awaiting the worker's answer, when stats() was called. */
+  pending: number;
+}
+
+type Transferable = ArrayBuffer | MessagePort;
+type EnvState = 'open' | 'closing' | 'closed' | 'crashed';
+
+// Caller-wide, so a move's tag and channel are unique between any two environments.
+let nextChannel = 1;
+let nextTag = 1;
+const ITERATION_BATCH = 32;
+
+/**
+ * A dedicated worker thread whose values stay there, behind handles
+ * (ray-proxy). Operations are batched per microtask and sent without waiting
+ * for an answer; only `fetch()` (and iteration) wait.
+ */
+export class RemoteEnv implements HandleHost {
+  readonly name: string;
+  readonly #worker: Worker;
+  readonly #remote: Remote<EnvWorkerApi>;
+  readonly #exec: (batch: readonly OpWire[]) => Promise<unknown>;
+  #state: EnvState = 'open';
+  #crash: EnvCrashedError | undefined;
+  #queue: OpWire[] = [];
+  #transfer: Transferable[] = [];
+  #scheduled = false;
+  #nextId = 1;
+  #live = 0;
+  #pending = 0;
+  readonly #rejects = new Set<(error: unknown) => void>();
+  /** Ids of collected handles, released in one operation per turn. */
+  #collected: number[] = [];
+  /** Ids whose operation never reached the worker (its batch could not be posted), with why. */
+  readonly #lost = new Map<number, unknown>();
+  readonly #channels = new WeakMap<RemoteEnv, number>();
+  readonly #registry = new FinalizationRegistry<number>((id) => this.#onCollected(id));
+  #closing: Promise<void> | undefined;
+  readonly #transferBytes: number;
+
+  /** Use `createRemoteEnv()`, which also waits until the worker is ready. */
+  constructor(options: RemoteEnvOptions = {}) {
+    const name = options.name ?? 'remote';
+    if (typeof name !== 'string' || name === '') throw new TypeError(`Expected \`name\` to be a non-empty string, got ${describeValue(name)}`);
+    const transferBytes = options.transferBytes ?? 65536;
+    if (!(Number.isInteger(transferBytes) && transferBytes >= 0)) {
+      throw new TypeError(`Expected \`transferBytes\` to be a non-negative integer, got ${describeValue(transferBytes)}`);
+    }
+    this.name = name;
+    this.#transferBytes = transferBytes;
+    this.#worker = startWorker({
+      name: `skein-env:${name}`,
+      workerData: { name, transferBytes } satisfies EnvSetupWire,
+      ...(options.resourceLimits ? { resourceLimits: options.resourceLimits } : {}),
+    });
+    // An idle environment never keeps the process alive: the worker is
+    // referenced only while an answer is awaited (see #flush).
+    this.#worker.unref();
+    this.#worker.on('error', (error) => this.#fail(error));
+    this.#worker.on('exit', (code) => this.#fail(new Error(`the worker exited with code ${code}`)));
+    this.#remote = wrap<EnvWorkerApi>(nodeEndpoint(this.#worker));
+    // Held for the environment's life: comlink releases the worker's side when its last proxy is collected.
+    this.#exec = this.#remote.exec as unknown as (batch: readonly OpWire[]) => Promise<unknown>;
+  }
+
+  /** Whether the environment is closed or its worker died (then `crashed` holds why). */
+  get closed(): boolean {
+    return this.#state === 'closed' || this.#state === 'crashed';
+  }
+
+  /** The error every operation rejects with since the worker died; undefined while it lives. */
+  get crashed(): EnvCrashedError | undefined {
+    return this.#crash;
+  }
+
+  /** Resolves once the worker has started and has run every operation made so far. */
+  ready(): Promise<void> {
+    return this.#ask({ o: 'sync' }).then(() => undefined);
+  }
+
+  /**
+   * Keeps `value` in the worker and returns its handle at once. Large typed
+   * arrays are copied once and transferred; values in shared memory are not copied.
+   */
+  put<T>(value: T, options: PutOptions = {}): Handle<T> {
+    const id = this.#newId();
+    const encoded = this.#encodeArgs([value], 'value');
+    const transfer = options.transfer ? [...options.transfer] : [];
+    const payload = options.transfer ? encoded.args[0] : detachLarge(encoded.args[0], this.#transferBytes, transfer);
+    this.#send({ o: 'put', id, value: payload, ...flags(encoded) }, transfer);
+    return this.#handle(id) as Handle<T>;
+  }
+
+  /**
+   * Runs `fn(...args)` in the worker and returns a handle to its (awaited)
+   * result at once. `fn` travels as in `delayed`: by source (closures are
+   * refused here), `wrapNonSerializable`, or `task(url, name)`.
+   */
+  run<A extends unknown[], R>(fn: (...args: A) => R, ...args: HandleArgs<A>): Handle<Awaited<R>> {
+    if (handleState(fn) !== undefined) {
+      throw new TypeError('Expected `fn` to be a function to ship, got a handle: call a remote function through its handle instead, h(...args).');
+    }
+    const shipped = shipFunction(fn);
+    const id = this.#newId();
+    const encoded = this.#encodeArgs(args, 'args');
+    this.#send({ o: 'run', id, fn: shipped.wire, args: encoded.args, ...flags(encoded) });
+    return this.#handle(id) as Handle<Awaited<R>>;
+  }
+
+  /** Live handles now, and the worker's counts once the operations made so far have run. */
+  async stats(): Promise<EnvStats> {
+    const handles = this.#live;
+    const pending = this.#pending;
+    const wire = (await this.#ask({ o: 'stats' })) as EnvStatsWire;
+    return { handles, values: wire.values, failures: wire.failures, heapUsed: wire.heapUsed, pending };
+  }
+
+  /**
+   * Ends the worker. By default waits for the operations already made to
+   * finish (their failures are theirs, not close()'s); `force: true` stops it
+   * at once. Pending and later operations reject with `EnvClosedError`.
+   */
+  close(options: { force?: boolean } = {}): Promise<void> {
+    if (this.#closing) return this.#closing;
+    if (this.#state === 'crashed') return (this.#closing = Promise.resolve());
+    const drained = options.force ? Promise.resolve() : this.#ask({ o: 'sync' }).then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#closing = drained.then(async () => {
+      if (this.#state === 'open' || this.#state === 'closing') this.#state = 'closed';
+      this.#rejectPending(new EnvClosedError(this.name));
+      await this.#worker.terminate();
+    });
+    this.#state = this.#state === 'open' ? 'closing' : this.#state;
+    return this.#closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  // ---- HandleHost: what handles ask of their environment ----
+
+  get(state: HandleState, key: string): unknown {
+    this.#assertUsable(state);
+    const id = this.#newId();
+    this.#send({ o: 'get', id, target: state.id, key });
+    return this.#handle(id);
+  }
+
+  call(state: HandleState, args: unknown[]): unknown {
+    this.#assertUsable(state);
+    const id = this.#newId();
+    const encoded = this.#encodeArgs(args, 'args');
+    // `h.m(1)`: the read of `m` is still the last operation queued, so it and the call go as one.
+    const previous = this.#queue[this.#queue.length - 1];
+    if (previous?.o === 'get' && previous.id === state.id) {
+      this.#queue[this.#queue.length - 1] = { o: 'invoke', id, as: previous.id, target: previous.target, key: previous.key, args: encoded.args, ...flags(encoded) };
+    } else {
+      this.#send({ o: 'call', id, target: state.id, args: encoded.args, ...flags(encoded) });
+    }
+    return this.#handle(id);
+  }
+
+  fetch(state: HandleState): Promise<unknown> {
+    if (state.released) return Promise.reject(new HandleReleasedError(this.name, state.id));
+    const lost = this.#lost.get(state.id);
+    if (lost !== undefined) return Promise.reject(lost);
+    return this.#ask({ o: 'fetch', target: state.id }, (error) => {
+      // comlink's answer when the worker could not post the value back (a function, a class instance with methods...).
+      if (!(error instanceof TypeError && error.message === 'Unserializable return value')) return error;
+      return new SerializationError(
+        `The value of handle #${state.id} of remote environment "${this.name}" cannot be copied to the caller (it holds a function, a symbol or another value structured clone cannot carry). ` +
+          'Fetch the parts you need (h.prop.fetch()) or turn it into data in the worker (env.run(toData, h).fetch()).',
+        { cause: error },
+      );
+    });
+  }
+
+  release(state: HandleState): void {
+    if (state.released) return;
+    state.released = true;
+    this.#live--;
+    this.#lost.delete(state.id);
+    this.#registry.unregister(state);
+    if (this.#state === 'open') this.#send({ o: 'release', ids: [state.id] });
+  }
+
+  async *iterate(state: HandleState): AsyncGenerator<unknown, void, undefined> {
+    this.#assertUsable(state);
+    const iterator = this.#newId();
+    this.#send({ o: 'iter', id: iterator, target: state.id });
+    const unclaimed: number[] = [];
+    try {
+      for (;;) {
+        const ids = Array.from({ length: ITERATION_BATCH }, () => this.#newId());
+        const reply = (await this.#ask({ o: 'next', target: iterator, ids })) as NextReplyWire;
+        unclaimed.push(...ids.slice(0, reply.count));
+        while (unclaimed.length > 0) yield this.#handle(unclaimed.shift()!);
+        if (reply.done) return;
+      }
+    } finally {
+      // Items fetched ahead but not handed out, and the iterator itself.
+      if (this.#state === 'open') this.#send({ o: 'release', ids: [iterator, ...unclaimed] });
+    }
+  }
+
+  // ---- internals ----
+
+  #newId(): number {
+    return this.#nextId++;
+  }
+
+  #handle(id: number): Handle<unknown> {
+    const { handle, state } = makeHandle(this, id);
+    this.#live++;
+    // The state is the unregister token: release() unregisters without holding the handle.
+    this.#registry.register(handle, id, state);
+    return handle;
+  }
+
+  #assertUsable(state: HandleState): void {
+    if (state.released) throw new HandleReleasedError(this.name, state.id);
+  }
+
+  #onCollected(id: number): void {
+    this.#live--;
+    if (this.#state !== 'open') return;
+    this.#lost.delete(id);
+    // Released with the next batch, after every operation already made, so a
+    // value an in-flight operation still reads is never freed before it.
+    if (this.#collected.length === 0) queueMicrotask(() => this.#releaseCollected());
+    this.#collected.push(id);
+  }
+
+  #releaseCollected(): void {
+    const ids = this.#collected;
+    this.#collected = [];
+    if (ids.length > 0 && this.#state === 'open') this.#send({ o: 'release', ids });
+  }
+
+  /** Queues an operation; the queue goes to the worker as one message at the end of this turn. */
+  #send(op: OpWire, transfer?: Transferable[]): void {
+    if (this.#state !== 'open') return;
+    this.#queue.push(op);
+    if (transfer !== undefined && transfer.length > 0) this.#transfer.push(...transfer);
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      queueMicrotask(() => {
+        this.#scheduled = false;
+        if (this.#queue.length > 0) this.#flush().catch(() => {});
+      });
+    }
+  }
+
+  /** Sends the queue now, ending with `op`, and resolves with the worker's answer to `op`. */
+  #ask(op: OpWire, onError?: (error: unknown) => unknown): Promise<unknown> {
+    if (this.#crash) return Promise.reject(this.#crash);
+    if (this.#state !== 'open' && !(this.#state === 'closing' && op.o === 'sync')) return Promise.reject(new EnvClosedError(this.name));
+    this.#queue.push(op);
+    return this.#flush(onError);
+  }
+
+  #flush(onError?: (error: unknown) => unknown): Promise<unknown> {
+    const batch = this.#queue;
+    const transfer = this.#transfer;
+    this.#queue = [];
+    this.#transfer = [];
+    if (this.#crash) return Promise.reject(this.#crash);
+    if (this.#pending++ === 0) this.#worker.ref();
+    return new Promise<unknown>((resolve, reject) => {
+      this.#rejects.add(reject);
+      this.#exec(transfer.length > 0 ? comlinkTransfer(batch, transfer) : batch).then(
+        (value) => {
+          this.#settled(reject);
+          resolve(value);
+        },
+        (error: unknown) => {
+          this.#settled(reject);
+          if (isPostFailure(error)) this.#markLost(batch, error);
+          reject(onError ? onError(error) : error);
+        },
+      );
+    });
+  }
+
+  /** One request answered; with none left, the worker no longer keeps the process alive. */
+  #settled(reject: (error: unknown) => void): void {
+    if (this.#rejects.delete(reject) && --this.#pending === 0 && this.#state !== 'crashed') this.#worker.unref();
+  }
+
+  /** A batch that could not be posted never reached the worker: its handles fail with why. */
+  #markLost(batch: readonly OpWire[], error: unknown): void {
+    for (const op of batch) if ('id' in op) this.#lost.set(op.id, error);
+  }
+
+  #fail(cause: unknown): void {
+    if (this.#state === 'closed' || this.#state === 'crashed') return;
+    this.#state = 'crashed';
+    this.#crash = new EnvCrashedError(this.name, cause);
+    this.#rejectPending(this.#crash);
+    this.#worker.unref();
+  }
+
+  #rejectPending(error: unknown): void {
+    for (const reject of this.#rejects) reject(error);
+    this.#rejects.clear();
+    this.#pending = 0;
+    this.#worker.unref();
+  }
+
+  #channelTo(other: RemoteEnv): number {
+    let chan = this.#channels.get(other);
+    if (chan === undefined) {
+      chan = nextChannel++;
+      const { port1, port2 } = new MessageChannel();
+      this.#send({ o: 'channel', chan, port: port1 }, [port1]);
+      other.#send({ o: 'channel', chan, port: port2 }, [port2]);
+      this.#channels.set(other, chan);
+      other.#channels.set(this, chan);
+    }
+    return chan;
+  }
+
+  /**
+   * Checks that arguments can be cloned (naming the offending path) and
+   * replaces handles: this environment's by their id, another's by a move
+   * straight from that worker to this one, store proxies by their reference.
+   */
+  #encodeArgs(args: readonly unknown[], root: string): { args: unknown[]; refs: boolean; stores: boolean } {
+    let special = 0;
+    let stores = false;
+    const passThrough = (value: object): boolean => {
+      if (handleState(value) !== undefined) return true;
+      return isProxy(value) && (stores = true);
+    };
+    const options = { passThrough, onPassThrough: (n: number) => (special += n) };
+    for (let i = 0; i < args.length; i++) {
+      const arg: unknown = args[i];
+      if (typeof arg === 'object' ? arg !== null : typeof arg === 'function' || typeof arg === 'symbol') {
+        assertCloneable(arg, root === 'args' ? `args[${i}]` : root, options);
+      }
+    }
+    if (special === 0) return { args: args as unknown[], refs: false, stores: false };
+    return { args: args.map((a) => this.#encode(a)), refs: true, stores };
+  }
+
+  #encode(value: unknown): unknown {
+    if (typeof value === 'function') {
+      const state = handleState(value);
+      if (state === undefined) return value;
+      if (state.released) throw new HandleReleasedError(state.host.name, state.id);
+      if (state.host === this) return { __skeinHandle: state.id } satisfies HandleRefWire;
+      const other = state.host as RemoteEnv;
+      if (other.#crash) throw other.#crash;
+      if (other.#state !== 'open') throw new EnvClosedError(other.name);
+      const chan = this.#channelTo(other);
+      const tag = nextTag++;
+      other.#send({ o: 'send', target: state.id, chan, tag });
+      return { __skeinMove: tag, chan } satisfies MoveRefWire;
+    }
+    if (typeof value !== 'object' || value === null) return value;
+    if (isProxy(value)) return encodeReferences(value);
+    if (Array.isArray(value)) return value.map((v) => this.#encode(v));
+    if (!isPlainObject(value)) return value;
+    const copy: Record<string, unknown> = {};
+    for (const k of Object.keys(value)) copy[k] = this.#encode((value as Record<string, unknown>)[k]);
+    return copy;
+  }
+}
+
+/**
+ * Starts the worker with the caller's flags minus tsx's preload: a worker
+ * that inherits it loads tsx (three times the start-up) yet gets none of its
+ * hooks on Node 20 (nodejs/node#47747); TypeScript task modules register tsx
+ * themselves (ship/compile.ts). Flags given explicitly are validated, unlike
+ * inherited ones: if some are per-process (`--expose-gc`), none are passed;
+ * V8's flags are process-wide anyway.
+ */
+function startWorker(options: WorkerOptions): Worker {
+  const argv = process.execArgv;
+  const kept: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i]!;
+    const [name, inline] = flag.split('=', 2) as [string, string | undefined];
+    const isPreload = name === '--import' || name === '--require' || name === '-r' || name === '--loader' || name === '--experimental-loader';
+    const value = isPreload ? (inline ?? argv[i + 1]) : undefined;
+    if (value !== undefined && /[\\/]tsx[\\/]dist[\\/]/.test(value)) {
+      if (inline === undefined) i++;
+      continue;
+    }
+    kept.push(flag);
+  }
+  if (kept.length === argv.length) return new Worker(WORKER, options);
+  try {
+    return new Worker(WORKER, { ...options, execArgv: kept });
+  } catch (error) {
+    if ((error as { code?: unknown }).code !== 'ERR_WORKER_INVALID_EXEC_ARGV') throw error;
+    return new Worker(WORKER, { ...options, execArgv: [] });
+  }
+}
+
+/** The op fields saying what the worker must decode; absent (not false) when there is nothing, to keep messages small. */
+function flags(encoded: { refs: boolean; stores: boolean }): { refs?: true; stores?: true } {
+  if (!encoded.refs) return {};
+  return encoded.stores ? { refs: true, stores: true } : { refs: true };
+}
+
+function isPostFailure(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { name?: unknown }).name === 'DataCloneError';
+}
+
+/**
+ * Starts a remote environment: a dedicated worker thread whose values stay
+ * there, behind handles. Resolves once the worker answers.
+ *
+ * @example
+ * await using env = await createRemoteEnv({ name: 'model' });
+ * const x = env.put('x');
+ * const n = env.put(10);
+ * await env.run((s: string, k: number) => s.repeat(k), x, n).fetch(); // 'xxxxxxxxxx'
+ */
+export async function createRemoteEnv(options: RemoteEnvOptions = {}): Promise<RemoteEnv> {
+  const env = new RemoteEnv(options);
+  try {
+    await env.ready();
+  } catch (error) {
+    await env.close({ force: true });
+    throw error;
+  }
+  return env;
+}

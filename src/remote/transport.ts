@@ -1,0 +1,127 @@
+/**
+ * The comlink side of remote environments, shared by the caller and the
+ * worker: the endpoint adapter and skein's `'throw'` transfer handler.
+ *
+ * Why comlink carries a protocol of ours instead of being the handle model
+ * itself: a comlink proxy answers every property read or call with a promise
+ * of a *copy*, or, for values marked `proxy()`, with a new MessageChannel
+ * per value that the caller must await before using it. Neither gives
+ * handles at once with caller-chosen ids and pipelined operations, so
+ * comlink is the request/response transport for batches of operations
+ * (`exec`) that the worker runs in order (see protocol.ts).
+ */
+import { transferHandlers, type Endpoint, type TransferHandler } from 'comlink/dist/esm/comlink.mjs';
+import { types } from 'node:util';
+import type { ErrorWire } from '../protocol/messages.js';
+import { decodeError, encodeError } from '../ship/wire-error.js';
+import { isPlainObject } from '../values.js';
+
+interface NodePort {
+  postMessage(message: unknown, transfer?: readonly unknown[]): void;
+  on(event: 'message', listener: (data: unknown) => void): unknown;
+  off(event: 'message', listener: (data: unknown) => void): unknown;
+}
+
+/**
+ * comlink's node-adapter, without its per-listener WeakMap: a Worker or a
+ * MessagePort seen as the DOM-style endpoint comlink expects.
+ */
+export function nodeEndpoint(port: NodePort): Endpoint {
+  type Handler = ((event: { data: unknown }) => void) | { handleEvent(event: { data: unknown }): void };
+  const listeners = new Map<Handler, (data: unknown) => void>();
+  const endpoint = {
+    postMessage: (message: unknown, transfer?: readonly unknown[]) => port.postMessage(message, transfer),
+    addEventListener(_type: string, handler: Handler) {
+      const listener = (data: unknown) => (typeof handler === 'function' ? handler({ data }) : handler.handleEvent({ data }));
+      listeners.set(handler, listener);
+      port.on('message', listener);
+    },
+    removeEventListener(_type: string, handler: Handler) {
+      const listener = listeners.get(handler);
+      if (listener === undefined) return;
+      port.off('message', listener);
+      listeners.delete(handler);
+    },
+  };
+  // comlink types its endpoint with DOM names (EventListener, Transferable) that Node's types lack.
+  return endpoint as unknown as Endpoint;
+}
+
+function isErrorLike(value: unknown): value is Error {
+  return types.isNativeError(value) || (typeof value === 'object' && value !== null && 'message' in value && 'stack' in value);
+}
+
+/** comlink's own fields (`isError`, `value`) stay, so a stock comlink peer still reads what skein sends. */
+type ThrownWire = { isError: true; value: { message: string; name: string; stack?: string }; skein: ErrorWire } | { isError: false; value: unknown };
+
+let installed = false;
+
+/**
+ * Replaces comlink's `'throw'` handler, which keeps only an error's message,
+ * name and stack, with skein's wire errors: class (for registered classes),
+ * stack, `cause`, `code` and own fields survive; a thrown non-error is
+ * rethrown as the value itself. Errors from stock comlink peers still decode.
+ */
+export function installThrowHandler(): void {
+  if (installed) return;
+  installed = true;
+  const builtin = transferHandlers.get('throw') as TransferHandler<{ value: unknown }, unknown>;
+  const handler: TransferHandler<{ value: unknown }, ThrownWire> = {
+    canHandle: (value: unknown): value is { value: unknown } => builtin.canHandle(value),
+    serialize({ value }) {
+      if (!isErrorLike(value)) return [{ isError: false, value }, []];
+      const wire = encodeError(value);
+      return [{ isError: true, value: { message: wire.message, name: wire.name, ...(wire.stack === undefined ? {} : { stack: wire.stack }) }, skein: wire }, []];
+    },
+    deserialize(wire) {
+      if (!wire.isError) throw wire.value;
+      if (wire.skein !== undefined) throw decodeError(wire.skein);
+      throw Object.assign(new Error(wire.value.message), wire.value);
+    },
+  };
+  transferHandlers.set('throw', handler as TransferHandler<unknown, unknown>);
+}
+
+/**
+ * Large typed arrays and ArrayBuffers (top level, or one level inside an
+ * array or plain object) replaced by a fresh copy that is transferred: one
+ * memory copy where structured clone makes two. Shared memory is left alone.
+ */
+export function detachLarge(value: unknown, minBytes: number, transfer: unknown[], depth = 0): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  if (ArrayBuffer.isView(value)) {
+    if (value.byteLength < minBytes || types.isSharedArrayBuffer(value.buffer)) return value;
+    const copy = value.buffer.slice(value.byteOffset, value.byteOffset + value.byteLength);
+    transfer.push(copy);
+    if (types.isDataView(value)) return new DataView(copy);
+    const Ctor = value.constructor as new (buffer: ArrayBuffer) => ArrayBufferView;
+    return new Ctor(copy);
+  }
+  if (types.isArrayBuffer(value)) {
+    if (value.byteLength < minBytes) return value;
+    const copy = value.slice(0);
+    transfer.push(copy);
+    return copy;
+  }
+  if (depth > 0) return value;
+  if (Array.isArray(value)) {
+    if (value.length > 1024) return value;
+    let copy: unknown[] | undefined;
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      const out = detachLarge(item, minBytes, transfer, depth + 1);
+      if (out !== item) (copy ??= value.slice())[i] = out;
+    }
+    return copy ?? value;
+  }
+  if (!isPlainObject(value)) return value;
+  const keys = Object.keys(value);
+  if (keys.length > 1024) return value;
+  let copy: Record<string, unknown> | undefined;
+  for (const k of keys) {
+    const item = (value as Record<string, unknown>)[k];
+    const out = detachLarge(item, minBytes, transfer, depth + 1);
+    if (out !== item) (copy ??= { ...(value as Record<string, unknown>) })[k] = out;
+  }
+  return copy ?? value;
+}
