@@ -8,8 +8,8 @@
  * results for reused memory, against structured clone of the same results.
  */
 import { Parallel, delayed } from 'skein';
-import { flagPooledResults, notePooled } from '#src/ship/results.js';
-import { SharedBufferPool } from '#src/executor/offload.js';
+import { flagPooledResults, notePooled } from '#src/task/results.js';
+import { SharedBufferPool } from '#src/store/offload.js';
 import type { Scope } from '../lib/scope.js';
 import { median } from '../lib/stats.js';
 

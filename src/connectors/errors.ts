@@ -1,4 +1,4 @@
-import { SkeinError, describeValue } from '../errors.js';
+import { SkeinError, describeValue } from '../core/errors.js';
 
 /**
  * A key this connector did not make: wrong shape, another store's key, or a

@@ -16,7 +16,7 @@ import {
 import { access, open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { crc32 } from '../serialize/checksum.js';
-import { SkeinError } from '../errors.js';
+import { SkeinError } from '../core/errors.js';
 import type { Connector, FileConnectorConfig } from './connector.js';
 import { IntegrityError, InvalidKeyError, StorageError } from './errors.js';
 import { checkDirectory, cleanupOnExit, makeOwnedDirectory, removeStoreFiles, removeStoreFilesSync } from './file-directory.js';

@@ -12,4 +12,4 @@ export type { SharedMemoryKey } from './shared-memory.js';
 export { FileConnector } from './file.js';
 export type { FileConnectorOptions } from './file.js';
 export { InvalidKeyError, IntegrityError, StorageError, UnsafeDirectoryError } from './errors.js';
-export { connectorFromConfig } from './from-config.js';
+export { connectorFromConfig } from './registry.js';

@@ -1,4 +1,4 @@
-import type { Delayed } from './delayed.js';
+import type { Delayed } from '../task/delayed.js';
 import { estimateBytes } from '../serialize/estimate.js';
 import { isProxy } from '../proxy/index.js';
 

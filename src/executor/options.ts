@@ -1,9 +1,9 @@
 import os from 'node:os';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { isMainThread, workerData } from 'node:worker_threads';
-import { describeValue } from '../errors.js';
-import type { Backend } from './backend.js';
-import { parseNbytes, type OffloadStore } from './offload.js';
+import { describeValue } from '../core/errors.js';
+import type { Backend } from '../backends/backend.js';
+import { parseNbytes, type OffloadStore } from '../store/offload.js';
 
 export interface ProgressInfo {
   readonly done: number;

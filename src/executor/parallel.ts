@@ -1,14 +1,14 @@
 import { EventEmitter } from 'node:events';
 import { types } from 'node:util';
-import type { Backend } from './backend.js';
-import { delayed, type Delayed, type DelayedResult } from './delayed.js';
-import { ParallelClosedError } from './errors.js';
+import type { Backend } from '../backends/backend.js';
+import { delayed, type Delayed, type DelayedResult } from '../task/delayed.js';
+import { ParallelClosedError } from '../backends/errors.js';
 import { resolveOptions, type ParallelOptions, type ResolvedOptions } from './options.js';
 import { Progress } from './progress.js';
-import { SequentialBackend } from './sequential-backend.js';
-import { ThreadsBackend } from './threads-backend.js';
+import { SequentialBackend } from '../backends/sequential.js';
+import { ThreadsBackend } from '../backends/threads/backend.js';
 import { TaskRun, type Outcome, type TaskSource } from './run.js';
-import { Offloader, SharedBufferPool, makeOwnedStore } from './offload.js';
+import { Offloader, SharedBufferPool, makeOwnedStore } from '../store/offload.js';
 import type { Store } from '../store/index.js';
 
 export type ErrorMode = 'raise' | 'settle';

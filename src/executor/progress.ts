@@ -1,6 +1,6 @@
 import cliProgress from 'cli-progress';
 import type { ProgressCallback } from './options.js';
-import { formatBytes, type OffloadReport } from './offload.js';
+import { formatBytes, type OffloadReport } from '../store/offload.js';
 
 function formatTime(ms: number): string {
   const s = ms / 1000;

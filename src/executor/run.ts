@@ -1,13 +1,13 @@
-import type { BatchClockWire, BatchWire, FunctionInstanceWire } from '../protocol/messages.js';
-import { describeValue } from '../errors.js';
+import type { BatchClockWire, BatchWire, FunctionInstanceWire } from '../core/wire.js';
+import { describeValue } from '../core/errors.js';
 import { SerializationError } from '../serialize/errors.js';
-import type { Backend, BatchOutcome, BatchRequest } from './backend.js';
-import { CANCEL_UNSTARTED } from './backend.js';
-import { isDelayed, type Delayed } from './delayed.js';
-import { TaskTimeoutError, WorkerCrashedError } from './errors.js';
+import type { Backend, BatchOutcome, BatchRequest } from '../backends/backend.js';
+import { CANCEL_UNSTARTED } from '../backends/backend.js';
+import { isDelayed, type Delayed } from '../task/delayed.js';
+import { TaskTimeoutError, WorkerCrashedError } from '../backends/errors.js';
 import { AutoBatchSize, splitSize, taskBytes } from './auto-batch.js';
 import { encodeReferences } from '../store/travel.js';
-import type { Offloader } from './offload.js';
+import type { Offloader } from '../store/offload.js';
 import type { ProgressSink } from './progress.js';
 
 export type TaskSource = Iterable<unknown> | AsyncIterable<unknown>;

@@ -1,4 +1,4 @@
-import { SkeinError, describeValue } from '../errors.js';
+import { SkeinError, describeValue } from '../core/errors.js';
 
 /**
  * A proxy could not produce its target: the factory threw, returned something

@@ -1,6 +1,6 @@
 import { inspect } from 'node:util';
 import { NonProxiableError, ProxyResolveError, isProxyResolveError } from './errors.js';
-import { describeValue, typeName } from '../errors.js';
+import { describeValue, typeName } from '../core/errors.js';
 
 /**
  * What a proxy stands in for, as far as the JS engine is concerned before it

@@ -1,13 +1,13 @@
 import { Worker, MessageChannel, type MessagePort, type ResourceLimits, type WorkerOptions } from 'node:worker_threads';
 import { transfer as comlinkTransfer, wrap, type Remote } from 'comlink/dist/esm/comlink.mjs';
-import { describeValue } from '../errors.js';
+import { describeValue } from '../core/errors.js';
 import { SerializationError } from '../serialize/errors.js';
-import { shipFunction } from '../ship/describe.js';
-import { assertCloneable } from '../ship/cloneable.js';
-import { registerErrorClass } from '../ship/wire-error.js';
+import { shipFunction } from '../task/ship.js';
+import { assertCloneable } from '../task/cloneable.js';
+import { registerErrorClass } from '../core/error-wire.js';
 import { isProxy } from '../proxy/index.js';
 import { encodeReferences } from '../store/travel.js';
-import { isPlainObject } from '../values.js';
+import { isPlainObject } from '../core/values.js';
 import { EnvClosedError, EnvCrashedError, HandleReleasedError } from './errors.js';
 import { handleState, makeHandle, type Handle, type HandleArgs, type HandleHost, type HandleState } from './handle.js';
 import type { EnvSetupWire, EnvStatsWire, EnvWorkerApi, HandleRefWire, MoveRefWire, NextReplyWire, OpWire } from './protocol.js';

@@ -1,4 +1,4 @@
-import { SkeinError } from '../errors.js';
+import { SkeinError } from '../core/errors.js';
 
 /** The worker of a remote environment died (process.exit, an uncaught error, out of memory under `resourceLimits`). */
 export class EnvCrashedError extends SkeinError {

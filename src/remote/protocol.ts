@@ -9,7 +9,7 @@
  * they arrive.
  */
 import type { MessagePort } from 'node:worker_threads';
-import type { FunctionInstanceWire } from '../protocol/messages.js';
+import type { FunctionInstanceWire } from '../core/wire.js';
 
 /** Stands for a value of the same environment inside an argument list. */
 export interface HandleRefWire {

@@ -12,9 +12,9 @@
  */
 import { transferHandlers, type Endpoint, type TransferHandler } from 'comlink/dist/esm/comlink.mjs';
 import { types } from 'node:util';
-import type { ErrorWire } from '../protocol/messages.js';
-import { decodeError, encodeError } from '../ship/wire-error.js';
-import { isPlainObject } from '../values.js';
+import type { ErrorWire } from '../core/wire.js';
+import { decodeError, encodeError } from '../core/error-wire.js';
+import { isPlainObject } from '../core/values.js';
 
 interface NodePort {
   postMessage(message: unknown, transfer?: readonly unknown[]): void;

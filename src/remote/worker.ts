@@ -4,8 +4,8 @@
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { getHeapStatistics } from 'node:v8';
 import { expose, transfer } from 'comlink/dist/esm/comlink.mjs';
-import { instantiate } from '../ship/compile.js';
-import { isPlainObject, isThenable } from '../values.js';
+import { instantiate } from '../task/compile.js';
+import { isPlainObject, isThenable } from '../core/values.js';
 import { HandleReleasedError } from './errors.js';
 import type { EnvSetupWire, EnvStatsWire, EnvWorkerApi, MoveWire, NextReplyWire, OpWire } from './protocol.js';
 import { detachLarge, installThrowHandler, nodeEndpoint } from './transport.js';

@@ -1,4 +1,4 @@
-import { SkeinError } from '../errors.js';
+import { SkeinError } from '../core/errors.js';
 
 /**
  * A value that cannot be turned into bytes (or sent to a worker), or bytes

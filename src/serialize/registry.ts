@@ -1,5 +1,5 @@
 import { types } from 'node:util';
-import { describeValue } from '../errors.js';
+import { describeValue } from '../core/errors.js';
 import { CorruptFrameError, SerializationError, UnknownSerializerError } from './errors.js';
 import { COMPRESSION_CODES, availableCompressions, compress, decompress } from './compression.js';
 import { SERIALIZER_ID, headerLength, parseFrame, writeHeader } from './frame.js';

@@ -1,4 +1,4 @@
-import { SkeinError } from '../errors.js';
+import { SkeinError } from '../core/errors.js';
 
 /** `get` of a key that is not (or no longer) in the store: evicted, never put, or the store was closed. */
 export class KeyNotFoundError extends SkeinError {

@@ -1,6 +1,6 @@
 import { getFactory, proxy } from '../proxy/index.js';
 import { SerializationError } from '../serialize/errors.js';
-import { describeValue } from '../errors.js';
+import { describeValue } from '../core/errors.js';
 import { createStoreFactory, isStoreFactory } from './factory.js';
 import type { StoreReference } from './factory.js';
 // Loaded for their registration: a worker rebuilding a store from config

@@ -1,5 +1,5 @@
 import { types } from 'node:util';
-import { describeValue } from '../errors.js';
+import { describeValue } from '../core/errors.js';
 
 export type TypedArray =
   | Int8Array

@@ -6,13 +6,13 @@ import { NonProxiableError, proxy as makeProxy } from '../proxy/index.js';
 import type { ProxyKind } from '../proxy/index.js';
 import { deserialize, serialize } from '../serialize/index.js';
 import type { Compression } from '../serialize/serializer.js';
-import { describeValue } from '../errors.js';
+import { describeValue } from '../core/errors.js';
 import { SerializationError } from '../serialize/errors.js';
 import { KeyNotFoundError, StoreClosedError } from './errors.js';
 import { createStoreFactory } from './factory.js';
 import type { StoreReference } from './factory.js';
 import { registerStore, registerStoreType, unregisterStore } from './registry.js';
-import { connectorFromConfig } from '../connectors/from-config.js';
+import { connectorFromConfig } from '../connectors/registry.js';
 
 /**
  * Everything needed to rebuild a store in another thread: plain data that

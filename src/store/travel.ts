@@ -1,6 +1,6 @@
 import { extract, isProxy } from '../proxy/index.js';
 import { isStoreReference, proxyFromReference, storeReference } from './reference.js';
-import { isPlainObject } from '../values.js';
+import { isPlainObject } from '../core/values.js';
 
 /**
  * What one walk has met of the containers that hold containers (a cycle must

@@ -14,10 +14,10 @@ import {
   wrapNonSerializable,
   type PutOptions,
 } from 'skein';
-import { parseNbytes } from '#src/executor/offload.js';
+import { parseNbytes } from '#src/store/offload.js';
 import { captureStderr } from '../helpers.js';
 import { estimateBytes } from '#src/serialize/estimate.js';
-import { prepareResults, restoreResults } from '#src/ship/results.js';
+import { prepareResults, restoreResults } from '#src/task/results.js';
 
 const fixture = new URL('../fixtures/offload-tasks.mjs', import.meta.url);
 const sighting = task<(v: unknown) => 'first' | 'again'>(fixture, 'sighting');
@@ -239,8 +239,8 @@ describe('shared memory reused across runs', () => {
   });
 
   test('the pool lends buffers that fit, takes them back only from settled runs, and keeps no more than the last run used', async () => {
-    const { Offloader, SharedBufferPool } = await import('#src/executor/offload.js');
-    const { Delayed } = await import('#src/executor/delayed.js');
+    const { Offloader, SharedBufferPool } = await import('#src/store/offload.js');
+    const { Delayed } = await import('#src/task/delayed.js');
     const pool = new SharedBufferPool();
     const store = new SharedMemoryStore();
     const task = (data: Float64Array) => delayed(sum)(data) as unknown as InstanceType<typeof Delayed>;

@@ -1,7 +1,7 @@
 import { describe, expect, test } from '@jest/globals';
 import { Parallel, delayed } from 'skein';
-import { SharedBufferPool } from '#src/executor/offload.js';
-import { flagPooledResults, notePooled } from '#src/ship/results.js';
+import { SharedBufferPool } from '#src/store/offload.js';
+import { flagPooledResults, notePooled } from '#src/task/results.js';
 
 // Above the 1 MB offload threshold: sent through shared memory the Parallel reuses.
 const LENGTH = (2 * 1024 * 1024) / 8;

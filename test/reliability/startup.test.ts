@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, test } from '@jest/globals';
 import { Parallel, delayed } from 'skein';
-import { ThreadsBackend } from '#src/executor/threads-backend.js';
+import { ThreadsBackend } from '#src/backends/threads/backend.js';
 
 // Workers that die as they start: a heap limit of 1 MB is too little for a
 // worker to load anything. `Parallel` refuses such limits up front (see

@@ -1,4 +1,4 @@
-import type { FunctionInstanceWire, FunctionWire } from '../protocol/messages.js';
+import type { FunctionInstanceWire, FunctionWire } from '../core/wire.js';
 import { importModule } from './import-module.js';
 
 type Factory = (...values: unknown[]) => unknown;

@@ -1,5 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
-import { analyzeFunction } from '#src/ship/analyze.js';
+import { analyzeFunction } from '#src/task/analyze.js';
 import { UnshippableFunctionError } from 'skein';
 
 describe('analyzeFunction', () => {

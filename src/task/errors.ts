@@ -1,4 +1,4 @@
-import { SkeinError } from '../errors.js';
+import { SkeinError } from '../core/errors.js';
 
 /**
  * A function given to `delayed()` uses variables from an enclosing scope.

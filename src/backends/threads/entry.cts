@@ -3,7 +3,7 @@
 // graph can abort the whole process ("v8::Module::IsGraphAsync must be used
 // on an instantiated module"). A CommonJS entry that import()s the real
 // worker keeps Piscina on the well-trodden path.
-import type { BatchWire } from '../src/protocol/messages.js';
+import type { BatchWire } from '../../core/wire.js';
 
 type Run = (batch: BatchWire) => unknown;
 let run: Run | undefined;

@@ -2,7 +2,7 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { Backend, BatchOutcome, BatchRequest, RunBatchOptions } from './backend.js';
 import { BatchCancelledError, CANCEL_UNSTARTED } from './backend.js';
 import { TaskTimeoutError } from './errors.js';
-import { isThenable } from '../values.js';
+import { isThenable } from '../core/values.js';
 
 
 function withTimeout(value: PromiseLike<unknown>, timeout: number, taskIndex: number): Promise<unknown> {

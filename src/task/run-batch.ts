@@ -1,10 +1,10 @@
 import type { AsyncLocalStorage } from 'node:async_hooks';
-import type { BatchResultWire, BatchWire, ClockSetupWire, OutcomeNoticeWire, TaskErrorWire } from '../protocol/messages.js';
-import { CLOCK_CANCEL, CLOCK_OFFSET, CLOCK_SEQ, CLOCK_SLOT_INTS, CLOCK_START } from '../protocol/messages.js';
+import type { BatchResultWire, BatchWire, ClockSetupWire, OutcomeNoticeWire, TaskErrorWire } from '../core/wire.js';
+import { CLOCK_CANCEL, CLOCK_OFFSET, CLOCK_SEQ, CLOCK_SLOT_INTS, CLOCK_START } from '../core/wire.js';
 import { instantiate } from './compile.js';
-import { encodeError } from './wire-error.js';
+import { encodeError } from '../core/error-wire.js';
 import { findUncloneable, uncloneableError } from './cloneable.js';
-import { isThenable } from '../values.js';
+import { isThenable } from '../core/values.js';
 import { UncaughtTaskError, type EscapeSource } from './errors.js';
 
 type Callable = (...args: unknown[]) => unknown;

@@ -1,6 +1,6 @@
 import { types } from 'node:util';
 import { SerializationError } from '../serialize/errors.js';
-import { typeName } from '../errors.js';
+import { typeName } from '../core/errors.js';
 
 /** A value that may stand in an argument list without being cloned (a store proxy travels as its reference). */
 export type PassThrough = (value: object) => boolean;

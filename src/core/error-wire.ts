@@ -1,4 +1,4 @@
-import type { ErrorWire } from '../protocol/messages.js';
+import type { ErrorWire } from './wire.js';
 import { types } from 'node:util';
 
 type ErrorClass = abstract new (...args: never[]) => Error;

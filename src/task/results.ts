@@ -1,9 +1,9 @@
 import { types } from 'node:util';
-import type { BatchResultWire } from '../protocol/messages.js';
-import { POOL_TAIL_BYTES } from '../protocol/messages.js';
+import type { BatchResultWire } from '../core/wire.js';
+import { POOL_TAIL_BYTES } from '../core/wire.js';
 import { estimateBytes } from '../serialize/estimate.js';
 import { deserialize, serialize } from '../serialize/index.js';
-import { isPlainObject } from '../values.js';
+import { isPlainObject } from '../core/values.js';
 
 /** A large structured result, serialized by the registry in the worker and moved to the caller. */
 export interface FramedResult {

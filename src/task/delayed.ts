@@ -1,5 +1,5 @@
-import { shipFunction, type ShippedFunction } from '../ship/describe.js';
-import { assertCloneable } from '../ship/cloneable.js';
+import { shipFunction, type ShippedFunction } from './ship.js';
+import { assertCloneable } from './cloneable.js';
 import { isProxy } from '../proxy/index.js';
 
 const DELAYED = Symbol.for('skein.delayed');

@@ -1,19 +1,19 @@
 import { Piscina } from 'piscina';
-import type { BatchResultWire, BatchClockWire, BatchWire, ClockSetupWire, ReleaseWire, WorkerNoticeWire, WorkerSetupWire } from '../protocol/messages.js';
-import { CLOCK_CANCEL, CLOCK_OFFSET, CLOCK_SEQ, CLOCK_SLOT_INTS, CLOCK_START } from '../protocol/messages.js';
-import { decodeError, registerErrorClass } from '../ship/wire-error.js';
-import { restoreResults } from '../ship/results.js';
-import { SerializationError } from '../serialize/errors.js';
-import { ClosureCaptureError, UncaughtTaskError, UnshippableFunctionError } from '../ship/errors.js';
-import { TaskModuleError } from '../ship/describe.js';
-import { NonProxiableError, ProxyResolveError } from '../proxy/index.js';
-import { KeyNotFoundError, StoreClosedError } from '../store/index.js';
-import { IntegrityError, InvalidKeyError, StorageError, UnsafeDirectoryError } from '../connectors/index.js';
-import { findCloneFailure, uncloneableError } from '../ship/cloneable.js';
-import type { Backend, BatchOutcome, BatchRequest, RunBatchOptions } from './backend.js';
-import { BatchCancelledError, CANCEL_UNSTARTED } from './backend.js';
-import { TaskTimeoutError, WorkerCrashedError, WorkerStartError } from './errors.js';
-import type { ParallelOptions } from './options.js';
+import type { BatchResultWire, BatchClockWire, BatchWire, ClockSetupWire, ReleaseWire, WorkerNoticeWire, WorkerSetupWire } from '../../core/wire.js';
+import { CLOCK_CANCEL, CLOCK_OFFSET, CLOCK_SEQ, CLOCK_SLOT_INTS, CLOCK_START } from '../../core/wire.js';
+import { decodeError, registerErrorClass } from '../../core/error-wire.js';
+import { restoreResults } from '../../task/results.js';
+import { SerializationError } from '../../serialize/errors.js';
+import { ClosureCaptureError, UncaughtTaskError, UnshippableFunctionError } from '../../task/errors.js';
+import { TaskModuleError } from '../../task/ship.js';
+import { NonProxiableError, ProxyResolveError } from '../../proxy/index.js';
+import { KeyNotFoundError, StoreClosedError } from '../../store/index.js';
+import { IntegrityError, InvalidKeyError, StorageError, UnsafeDirectoryError } from '../../connectors/index.js';
+import { findCloneFailure, uncloneableError } from '../../task/cloneable.js';
+import type { Backend, BatchOutcome, BatchRequest, RunBatchOptions } from '../backend.js';
+import { BatchCancelledError, CANCEL_UNSTARTED } from '../backend.js';
+import { TaskTimeoutError, WorkerCrashedError, WorkerStartError } from '../errors.js';
+import type { ParallelOptions } from '../../executor/options.js';
 
 // Errors a worker may raise that callers check with instanceof.
 for (const ctor of [
@@ -36,7 +36,7 @@ for (const ctor of [
   registerErrorClass(ctor);
 }
 
-const WORKER = new URL('../../workers/entry.cjs', import.meta.url);
+const WORKER = new URL('./entry.cjs', import.meta.url);
 const SHARED_SLOTS = 1024;
 
 interface Clock {

@@ -1,13 +1,13 @@
 import { types } from 'node:util';
-import { describeValue } from '../errors.js';
+import { describeValue } from '../core/errors.js';
 import { isProxy } from '../proxy/index.js';
-import { FileStore, SharedMemoryStore, storeReference, type Store, type StoreReference } from '../store/index.js';
-import type { FunctionInstanceWire } from '../protocol/messages.js';
-import { encodeReferences } from '../store/travel.js';
+import { FileStore, SharedMemoryStore, storeReference, type Store, type StoreReference } from './index.js';
+import type { FunctionInstanceWire } from '../core/wire.js';
+import { encodeReferences } from './travel.js';
 import { estimateBytes } from '../serialize/estimate.js';
-import { Delayed } from './delayed.js';
-import { POOL_TAIL_BYTES } from '../protocol/messages.js';
-import { isPlainObject } from '../values.js';
+import { Delayed } from '../task/delayed.js';
+import { POOL_TAIL_BYTES } from '../core/wire.js';
+import { isPlainObject } from '../core/values.js';
 
 /** Where `Parallel` puts large arguments: a kind of store it makes and owns, or a store of yours. */
 export type OffloadStore = 'shared' | 'file' | Store<any>;

@@ -1,4 +1,4 @@
-import { SkeinError } from '../errors.js';
+import { SkeinError } from '../core/errors.js';
 
 /** A task ran longer than `timeout`; the worker running it was terminated and replaced. */
 export class TaskTimeoutError extends SkeinError {

@@ -1,5 +1,5 @@
-import type { BatchClockWire, BatchWire } from '../protocol/messages.js';
-import type { Delayed } from './delayed.js';
+import type { BatchClockWire, BatchWire } from '../core/wire.js';
+import type { Delayed } from '../task/delayed.js';
 
 /** A batch of consecutive tasks handed to a backend. */
 export interface BatchRequest {
