@@ -57,8 +57,9 @@ function reply(result: BatchResultWire): unknown {
   return transfer.length === 0 ? result : move({ [transferableSymbol]: transfer, [valueSymbol]: result });
 }
 
-export default function run(batch: BatchWire | ReleaseWire): unknown {
-  if ('release' in batch) return release(batch);
+export default function run(message: BatchWire | ReleaseWire): unknown {
+  if ('release' in message) return release(message);
+  const batch = message;
   // Values evicted since the last batch (a caller's run ended) leave this thread's caches.
   if (batch.refs) pruneRebuiltCaches();
   const result = runBatch(batch, options);

@@ -221,7 +221,7 @@ export class ThreadsBackend implements Backend {
     return path === undefined ? undefined : uncloneableError({ path, reason: 'something structured clone cannot copy' }, cause);
   }
 
-  /** Tells every worker that a run's offloaded values (`bytes` of them) are evicted, so they let go of them now. */
+  /** Tells every worker that a run's offloaded values are evicted (`bytes` of memory no longer held here), so they let go of them now. */
   release(bytes: number): void {
     // One message per worker: with one task per worker at a time, idle workers each take one.
     const message: ReleaseWire = { release: true, bytes };
