@@ -204,12 +204,12 @@ export const POOL_TAIL_BYTES = 8;
 /**
  * Sent to every worker when a run that offloaded values has ended and its
  * store entries are evicted: the worker drops what it cached of them and,
- * for `bytes` worth collecting, collects garbage, so their memory is freed
- * now. (Between tasks a Piscina worker blocks in `Atomics.wait`: nothing it
+ * when `bytes` are worth it, collects garbage, so their memory is freed now.
+ * (Between tasks a Piscina worker blocks in `Atomics.wait`: nothing it
  * scheduled for itself would run before its next task.)
  */
 export interface ReleaseWire {
   readonly release: true;
-  /** What the run offloaded, in bytes. */
+  /** Bytes the caller no longer holds either: offloaded and not kept for reuse, or let go of by its pool. */
   readonly bytes: number;
 }

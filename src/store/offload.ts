@@ -79,8 +79,9 @@ export class Offloader {
 
   /**
    * `pool`: shared memory to copy binary values into, for a store that adopts
-   * shared bytes as they are. `released`: told how many bytes the run
-   * offloaded once they are evicted, so that workers let go of them.
+   * shared bytes as they are. `released`: called once the run's values are
+   * evicted, with the bytes of memory no longer held here, so that workers
+   * let go of them too.
    */
   constructor(threshold: number, store: Store<any>, pool?: SharedBufferPool, released?: (bytes: number) => void) {
     this.#threshold = threshold;
