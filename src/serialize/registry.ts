@@ -1,6 +1,6 @@
 import { types } from 'node:util';
 import { describeValue } from '../errors.js';
-import { CorruptFrameError, SerializationError, UnknownSerializerError } from './errors.js';
+import { CorruptFrameError, DeclinedError, SerializationError, UnknownSerializerError } from './errors.js';
 import { COMPRESSION_CODES, availableCompressions, compress, decompress } from './compression.js';
 import { SERIALIZER_ID, headerLength, parseFrame, writeHeader } from './frame.js';
 import { locateUnserializable } from './locate.js';
@@ -194,6 +194,9 @@ export class SerializerRegistry {
       try {
         payload = this.#payload(s, value, compression);
       } catch (cause) {
+        if (cause instanceof DeclinedError) {
+          throw new SerializationError(`Serializer "${s.id}" cannot serialize ${describeValue(value)}`, { path: options.path ?? 'value' });
+        }
         throw new SerializationError(`Serializer "${s.id}" failed on ${describeValue(value)}: ${message(cause)}`, { cause, path: options.path ?? 'value' });
       }
       return this.#frame(s.id, payload, options, compression);
@@ -210,7 +213,8 @@ export class SerializerRegistry {
       try {
         payload = this.#payload(s, value, compression);
       } catch (cause) {
-        (failures ??= []).push([s.id, cause]); // fall through to the next candidate
+        // Fall through to the next candidate; a serializer that declined was not a failure.
+        if (!(cause instanceof DeclinedError)) (failures ??= []).push([s.id, cause]);
         continue;
       }
       return this.#frame(s.id, payload, options, compression);
