@@ -43,11 +43,13 @@ export interface SerializeOptions {
    */
   serializer?: string | Serializer | SerializeFunction;
   /**
-   * CRC-32 over the payload, checked by `deserialize`. The header is always
-   * checksummed; turn this off only for large payloads whose transport
-   * already guarantees integrity (it costs ~0.07 ms per MB each way:
-   * about as much as the copy itself for typed arrays and long strings).
-   * @default true
+   * CRC-32 over the payload, checked by `deserialize`. The header (magic,
+   * version, serializer id, lengths) is always checked; without the payload
+   * CRC a flipped payload byte can decode to another value, as with v8,
+   * msgpackr or Arrow IPC. Turn it on for bytes that touch a disk or a
+   * network (FileStore does); it costs ~0.07 ms per MB each way, about as
+   * much as the copy itself for typed arrays and long strings.
+   * @default false
    */
   checksum?: boolean;
   /** How error messages name the value, e.g. `args[1]` gives paths like `args[1].model.predict`. @default 'value' */
@@ -297,7 +299,7 @@ export class SerializerRegistry {
 
   #frame(id: string, { bytes: payload, headerRoom }: Payload, options: SerializeOptions, compression: Compression): Uint8Array {
     const hl = headerLength(id.length);
-    const checksum = options.checksum ?? true;
+    const checksum = options.checksum ?? false;
     if (headerRoom) {
       writeHeader(payload, { id, compressionCode: 0, checksum, rawLength: payload.byteLength - hl });
       return plain(payload);

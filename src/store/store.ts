@@ -25,6 +25,8 @@ export interface StoreConfig {
   readonly name: string;
   readonly cacheSize: number;
   readonly cacheBytes: number;
+  /** The store's payload-checksum setting, so a store rebuilt in another thread writes frames alike. */
+  readonly checksum?: boolean;
   readonly connector: ConnectorConfig;
 }
 
@@ -49,6 +51,14 @@ export interface StoreOptions {
    * @default 'none'
    */
   readonly compression?: Compression;
+  /**
+   * A CRC-32 over each frame's payload, checked when the entry is read, so
+   * a flipped byte in the stored value raises instead of decoding to another
+   * value (the frame header is checked either way). On by default where the
+   * bytes leave the process, off in memory; a call can say otherwise.
+   * @default the connector's: true for FileStore, false for SharedMemoryStore and the local connector
+   */
+  readonly checksum?: boolean;
 }
 
 export interface PutOptions {
@@ -56,6 +66,8 @@ export interface PutOptions {
   readonly serializer?: (value: unknown) => Uint8Array;
   /** Compression for the serializer registry (ignored with a custom `serializer`). */
   readonly compression?: Compression;
+  /** Payload checksum for the serializer registry (ignored with a custom `serializer`). @default the store's `checksum` */
+  readonly checksum?: boolean;
 }
 
 export interface GetOptions<T = unknown> {
@@ -147,6 +159,7 @@ export class Store<K = unknown> {
   readonly #cacheSize: number;
   readonly #cacheBytes: number;
   readonly #compression: Compression | undefined;
+  readonly #checksum: boolean;
   readonly #cache: LRUCache<string, { value: unknown; key: unknown }> | undefined;
   readonly #held = new Map<string, Held<K>>();
   #hits = 0;
@@ -163,6 +176,7 @@ export class Store<K = unknown> {
     this.#cacheSize = attach?.config.cacheSize ?? checkCount('cacheSize', options.cacheSize, DEFAULT_CACHE_SIZE);
     this.#cacheBytes = attach?.config.cacheBytes ?? checkCount('cacheBytes', options.cacheBytes, DEFAULT_CACHE_BYTES);
     this.#compression = options.compression;
+    this.#checksum = attach?.config.checksum ?? checkBoolean('checksum', options.checksum) ?? connector.checksumByDefault ?? false;
     this.#cache =
       this.#cacheSize > 0 && this.#cacheBytes > 0
         ? new LRUCache({ max: this.#cacheSize, maxSize: this.#cacheBytes })
@@ -218,7 +232,8 @@ export class Store<K = unknown> {
   protected encode(value: unknown, options: PutOptions): Uint8Array {
     if (options.serializer === undefined) {
       const compression = options.compression ?? this.#compression;
-      return serialize(value, compression === undefined ? {} : { compression });
+      const checksum = checkBoolean('checksum', options.checksum) ?? this.#checksum;
+      return serialize(value, compression === undefined ? { checksum } : { compression, checksum });
     }
     const bytes = options.serializer(value);
     if (!types.isUint8Array(bytes)) {
@@ -381,6 +396,7 @@ export class Store<K = unknown> {
       name: this.name,
       cacheSize: this.#cacheSize,
       cacheBytes: this.#cacheBytes,
+      checksum: this.#checksum,
       connector: this.#connector.config(),
     };
   }
@@ -427,6 +443,11 @@ registerStoreType('store', (config) => {
 
 export function kindOf(value: unknown): ProxyKind {
   return Array.isArray(value) ? 'array' : typeof value === 'function' ? 'function' : 'object';
+}
+
+function checkBoolean(name: string, value: boolean | undefined): boolean | undefined {
+  if (value !== undefined && typeof value !== 'boolean') throw new TypeError(`Expected \`${name}\` to be a boolean, got ${describeValue(value)}`);
+  return value;
 }
 
 function checkCount(name: string, value: number | undefined, fallback: number): number {
