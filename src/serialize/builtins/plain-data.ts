@@ -110,8 +110,7 @@ export const shapeChecks = {
     return compiledCount;
   },
   clear(): void {
-    shapes.clear();
-    compiledCount = 0;
+    forgetShapes();
   },
 };
 
@@ -119,6 +118,7 @@ export const shapeChecks = {
 const RECORD_IDS = 64;
 const idOwner: (Shape | undefined)[] = new Array<Shape | undefined>(RECORD_IDS).fill(undefined);
 let nextId = 0;
+// Numbers each pack; never wraps (2^53 packs), so a shape's `epoch` can only match the pack that defined it.
 let epoch = 0;
 
 // The output buffer, reused from pack to pack (warm memory writes ~2x faster than a fresh one);
@@ -376,7 +376,7 @@ function shapeOf(keys: string[]): Shape {
   const id = JSON.stringify(keys);
   let shape = shapes.get(id);
   if (shape === undefined) {
-    if (shapes.size >= MAX_SHAPES) shapes.clear();
+    if (shapes.size >= MAX_SHAPES || compiledCount >= MAX_COMPILED) forgetShapes();
     shape = { keys, slots: new Array<Shape | undefined>(keys.length).fill(undefined), id: 0, epoch: -1, uses: 0, write: undefined };
     shapes.set(id, shape);
   }
@@ -429,6 +429,12 @@ function writeShaped(x: object, shape: Shape, d: number): void {
  * instead of a keyed one (V8 compiles each writer on its own, with the
  * kinds it sees per key), and the keys are compared by the same for-in.
  */
+// Shapes (and their writers) already in use stay valid: hints hold them until the next shape replaces them.
+function forgetShapes(): void {
+  shapes.clear();
+  compiledCount = 0;
+}
+
 function compileShape(shape: Shape): ShapeWriter | undefined {
   if (!canCompile || compiledCount >= MAX_COMPILED) return undefined;
   const keys = shape.keys;
@@ -472,7 +478,7 @@ export function packPlainData(value: unknown, reserved: number): Buffer | undefi
   records = 0;
   repeated = 0;
   nextId = 0;
-  epoch = (epoch + 1) & 0x3fffffff;
+  epoch++;
   try {
     if (reserved > safeEnd) grow(reserved + SLACK);
     writeValue(value, 0);
