@@ -387,6 +387,15 @@ describe('msgpack: plain data only, exactly', () => {
       back.forEach((b, i) => expect(Object.keys(b)).toEqual(Object.keys(rows[i]!)));
     });
 
+    it('keeps thousands of shapes in one value apart, past the writer’s shape cache', () => {
+      const rows: Record<string, number>[] = [];
+      for (let s = 0; s < 4500; s++) for (let k = 0; k < 4; k++) rows.push({ [`k${s}`]: k, [`j${s % 3}`]: s });
+      expect(idOf(rows)).toBe('msgpack');
+      expect(sameValue(roundTrip(rows), rows)).toBe(true);
+      expect(idOf(rows.slice(0, 4000))).toBe('msgpack');
+      expect(sameValue(roundTrip(rows.slice(0, 4000)), rows.slice(0, 4000))).toBe(true);
+    });
+
     it('round-trips strings at every header size, and sends a lone surrogate anywhere to v8', () => {
       const strings = [31, 32, 33, 63, 64, 65, 255, 256, 65_535, 65_536].flatMap((n) => ['a'.repeat(n), 'é'.repeat(n), `${'b'.repeat(n - 1)}😀`, '日'.repeat(n)]);
       const records = strings.map((s, i) => ({ i, s }));
