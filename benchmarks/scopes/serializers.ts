@@ -289,7 +289,7 @@ const fmtMs = (ms: number | undefined): string => (ms === undefined ? '–' : ms
 const ratio = (x: number): string => `${x.toFixed(2)}x`;
 
 /** The issue's headline: skein as a user calls it vs raw msgpackr vs v8, nothing else in the rounds. */
-function measureHeadline(count: number, quick: boolean): Cell {
+export function measureHeadline(count: number, quick: boolean): Cell {
   return measureCell('records', count * 70, `${count / 1000}k records { id, name, score, ok, tags }`, makeHeadlineRecords(count), quick, 21, [skein, msgpackr, v8Method], {
     cellBudgetMs: 30_000,
     maxRounds: 41,
@@ -297,7 +297,7 @@ function measureHeadline(count: number, quick: boolean): Cell {
 }
 
 /** The headline's ratios, each the median over rounds of the within-round ratio, over the rounds of `cells` pooled. */
-function headlineRatios(cells: Cell[]): { serVsRaw: number; deVsRaw: number; serVsV8: number; deVsV8: number; bytesVsV8: number; rawSerVsV8: number; rawDeVsV8: number; rounds: number } {
+export function headlineRatios(cells: Cell[]): { serVsRaw: number; deVsRaw: number; serVsV8: number; deVsV8: number; bytesVsV8: number; rawSerVsV8: number; rawDeVsV8: number; rounds: number } {
   const within = (a: string, b: string, op: 'serializeSamples' | 'deserializeSamples'): number =>
     median(cells.flatMap((c) => c.results[a]![op].map((x, i) => x / c.results[b]![op][i]!)));
   const h = cells[0]!.results;
