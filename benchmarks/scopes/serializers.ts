@@ -206,7 +206,13 @@ function measureFrameCost(quick: boolean): { label: string; serializeUs: number;
   return cases.map(([label, value]) => {
     const frame = serialize(value);
     const s = getSerializer(inspectFrame(frame).serializerId)!;
-    const bare: Method = { name: `${s.id} alone`, serialize: (v) => s.serialize(v), deserialize: (e) => s.deserialize(e as Uint8Array), bytes: byteLength };
+    // Given a fresh view per call, as skein gives it the payload (and a caller its new buffer): msgpackr caches a DataView on the buffer it reads.
+    const bare: Method = {
+      name: `${s.id} alone`,
+      serialize: (v) => s.serialize(v),
+      deserialize: (e) => s.deserialize(new Uint8Array((e as Uint8Array).buffer, (e as Uint8Array).byteOffset, (e as Uint8Array).byteLength)),
+      bytes: byteLength,
+    };
     const cell = measureCell('Map', 0, label, value, quick, 15, [skein, bare], { cellBudgetMs: quick ? 200 : 1500 });
     const diffUs = (op: 'serializeSamples' | 'deserializeSamples'): number =>
       median(cell.results[skein.name]![op].map((x, i) => x - cell.results[bare.name]![op][i]!)) * 1000;

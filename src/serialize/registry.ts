@@ -301,7 +301,7 @@ export class SerializerRegistry {
     const hl = headerLength(id.length);
     const checksum = options.checksum ?? false;
     if (headerRoom) {
-      writeHeader(payload, { id, compressionCode: 0, checksum, rawLength: payload.byteLength - hl });
+      writeHeader(payload, id, 0, checksum, payload.byteLength - hl);
       return plain(payload);
     }
     let stored = payload;
@@ -313,7 +313,7 @@ export class SerializerRegistry {
     // Uninitialized (pooled below 4 KB): the header and the payload fill it.
     const frame = Buffer.allocUnsafe(hl + stored.byteLength);
     frame.set(stored, hl);
-    writeHeader(frame, { id, compressionCode: code, checksum, rawLength: payload.byteLength });
+    writeHeader(frame, id, code, checksum, payload.byteLength);
     return plain(frame);
   }
 

@@ -100,6 +100,7 @@ const COMPILE_AFTER = 64;
 const MAX_SHAPES = 4096;
 const MAX_COMPILED = 256;
 const shapes = new Map<string, Shape>();
+let lastLookedUp: Shape | undefined;
 let compiledCount = 0;
 // False where code generation from strings is disallowed (--disallow-code-generation-from-strings).
 let canCompile = true;
@@ -346,6 +347,8 @@ function writeArray(x: unknown[], depth: number): void {
 function writeRecord(x: object, depth: number, hint: Shape | undefined): Shape {
   if (depth > MAX_DEPTH || ++objects > MAX_OBJECTS) throw NOT_PLAIN;
   records++;
+  // Without a hint, the shape last looked up: a small object serialized call after call skips the lookup.
+  hint ??= lastLookedUp;
   if (hint !== undefined) {
     const write = hint.write;
     if (write !== undefined) {
@@ -361,6 +364,7 @@ function writeRecord(x: object, depth: number, hint: Shape | undefined): Shape {
     keys.push(key);
   }
   const shape = shapeOf(keys);
+  lastLookedUp = shape;
   const write = shape.write;
   if (write === undefined || !write(x, depth + 1)) writeShaped(x, shape, depth + 1);
   return shape;
@@ -491,7 +495,12 @@ export function packPlainData(value: unknown, reserved: number): Buffer | undefi
   if (records > 16 && repeated * 2 < records) return undefined;
   // Not zero-filled (pooled below 4 KB): the copy and the caller's header overwrite every byte.
   const out = Buffer.allocUnsafe(pos);
-  buf.copy(out, reserved, reserved, pos);
+  if (pos - reserved < 256) {
+    // Buffer#copy checks its arguments at a cost of a few hundred bytes' worth of copying.
+    for (let i = reserved; i < pos; i++) out[i] = buf[i]!;
+  } else {
+    buf.copy(out, reserved, reserved, pos);
+  }
   retain();
   return out;
 }
