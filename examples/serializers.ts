@@ -58,12 +58,12 @@ const plain = serialize(text);
 const gz = serialize(text, { compression: 'gzip' });
 console.log(`\ncompression: ${plain.byteLength} bytes plain, ${gz.byteLength} gzip (${inspectFrame(gz).compression}); same text back: ${deserialize(gz) === text}`);
 
-// The payload CRC-32 is on by default; checksum: false drops it where the transport is trusted.
-const unchecked = serialize(new Float64Array(1_000_000), { checksum: false });
-console.log(`checksum: ${inspectFrame(serialize(new Float64Array(4))).checksum} by default, ${inspectFrame(unchecked).checksum} with checksum: false`);
+// The header is always checked; a payload CRC-32 is off by default and added by checksum: true (as FileStore does).
+const checked = serialize(new Float64Array(1_000_000), { checksum: true });
+console.log(`checksum: ${inspectFrame(serialize(new Float64Array(4))).checksum} by default, ${inspectFrame(checked).checksum} with checksum: true`);
 
-// Corrupted bytes raise SerializationError, never garbage.
-const damaged = serialize({ a: 1 });
+// A damaged frame raises SerializationError: always for the header, for the payload when it has a checksum.
+const damaged = serialize({ a: 1 }, { checksum: true });
 damaged[damaged.length - 1]! ^= 0xff;
 try {
   deserialize(damaged);

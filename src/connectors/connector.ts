@@ -8,6 +8,12 @@ export interface Connector<K> {
   readonly type: ConnectorConfig['type'];
   /** A short description for messages, e.g. `file:/tmp/skein-x1`. */
   readonly description: string;
+  /**
+   * Whether stores on this connector checksum each frame's payload unless
+   * told otherwise: true where the bytes leave the process (a disk, a
+   * network), absent or false in memory.
+   */
+  readonly checksumByDefault?: boolean;
   put(bytes: Uint8Array): Promise<K>;
   putSync(bytes: Uint8Array): K;
   /** The bytes under `key`, or `undefined` when there are none (evicted, closed, never stored). */

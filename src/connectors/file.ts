@@ -66,6 +66,8 @@ let attaching: FileConnectorConfig | undefined;
  */
 export class FileConnector implements Connector<string> {
   readonly type = 'file' as const;
+  // Bytes on a disk: stores checksum frame payloads unless told not to.
+  readonly checksumByDefault = true;
   readonly #dir: string;
   readonly #prefix: string;
   readonly #owner: boolean;

@@ -29,17 +29,32 @@ const native = loadNative();
 // Below this many bytes the table loop beats a native call, whose fixed cost (argument checks, the call) is ~0.1 µs.
 const NATIVE_FROM = 64;
 
-const table = new Uint32Array(256);
+// Slicing-by-4: t0 is the usual byte table, t1-t3 advance it by one, two, three more bytes,
+// so four bytes take four lookups and one step (the frame header, 40 bytes, in ~1/3 the time).
+const t0 = new Int32Array(256);
+const t1 = new Int32Array(256);
+const t2 = new Int32Array(256);
+const t3 = new Int32Array(256);
 for (let n = 0; n < 256; n++) {
   let c = n;
   for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  table[n] = c >>> 0;
+  t0[n] = c;
+}
+for (let n = 0; n < 256; n++) {
+  t1[n] = t0[t0[n]! & 0xff]! ^ (t0[n]! >>> 8);
+  t2[n] = t0[t1[n]! & 0xff]! ^ (t1[n]! >>> 8);
+  t3[n] = t0[t2[n]! & 0xff]! ^ (t2[n]! >>> 8);
 }
 
 /** CRC-32 of `data[start, end)`, continuing from `initial`, by table lookup. */
 export function crc32Range(data: Uint8Array, start: number, end: number, initial = 0): number {
   let c = ~initial;
-  for (let i = start; i < end; i++) c = table[(c ^ data[i]!) & 0xff]! ^ (c >>> 8);
+  let i = start;
+  for (const last = end - 3; i < last; i += 4) {
+    c ^= data[i]! | (data[i + 1]! << 8) | (data[i + 2]! << 16) | (data[i + 3]! << 24);
+    c = t3[c & 0xff]! ^ t2[(c >>> 8) & 0xff]! ^ t1[(c >>> 16) & 0xff]! ^ t0[c >>> 24]!;
+  }
+  for (; i < end; i++) c = t0[(c ^ data[i]!) & 0xff]! ^ (c >>> 8);
   return ~c >>> 0;
 }
 

@@ -49,3 +49,18 @@ export class CorruptFrameError extends SerializationError {
     this.serializerId = options.serializerId;
   }
 }
+
+/**
+ * Thrown by a serializer's `serialize` when the value turns out, as it is
+ * written, not to be one it takes (msgpack meets a Map deep inside a record):
+ * the registry then tries the next serializer as if `canSerialize` had said
+ * no, and leaves it out of the serializers an error says it tried.
+ */
+export class DeclinedError extends SerializationError {
+  readonly serializerId: string;
+
+  constructor(serializerId: string) {
+    super(`Serializer "${serializerId}" declined the value`);
+    this.serializerId = serializerId;
+  }
+}

@@ -30,13 +30,6 @@ export function headerLength(idLength: number): number {
   return FIXED_HEADER + ((idLength + 7) & ~7);
 }
 
-export interface HeaderFields {
-  readonly id: string;
-  readonly compressionCode: number;
-  readonly checksum: boolean;
-  readonly rawLength: number;
-}
-
 // Direct byte writes and reads: a DataView per frame costs more than the header itself on small values.
 function writeU32(frame: Uint8Array, offset: number, n: number): void {
   frame[offset] = n;
@@ -63,20 +56,20 @@ function readU64(bytes: Uint8Array, offset: number): number {
  * it; the payload must already be in place (it is checksummed here). Writes
  * every header byte, so `frame` may come from an uninitialized allocation.
  */
-export function writeHeader(frame: Uint8Array, fields: HeaderFields): void {
-  const id = fields.id;
+export function writeHeader(frame: Uint8Array, id: string, compressionCode: number, checksum: boolean, rawLength: number): void {
+  // Positional, not an options object: this runs on every serialize, and small values feel each allocation.
   const hl = headerLength(id.length);
   frame[0] = MAGIC[0];
   frame[1] = MAGIC[1];
   frame[2] = MAGIC[2];
   frame[3] = MAGIC[3];
   frame[4] = FORMAT_VERSION;
-  frame[5] = (fields.compressionCode & FLAG_COMPRESSION) | (fields.checksum ? FLAG_CHECKSUM : 0);
+  frame[5] = (compressionCode & FLAG_COMPRESSION) | (checksum ? FLAG_CHECKSUM : 0);
   frame[6] = id.length;
   frame[7] = 0;
   writeU64(frame, 8, frame.byteLength - hl);
-  writeU64(frame, 16, fields.rawLength);
-  writeU32(frame, 24, fields.checksum ? crc32From(frame, hl) : 0);
+  writeU64(frame, 16, rawLength);
+  writeU32(frame, 24, checksum ? crc32From(frame, hl) : 0);
   let i = FIXED_HEADER;
   for (let k = 0; k < id.length; k++) frame[i++] = id.charCodeAt(k);
   while (i < hl) frame[i++] = 0;

@@ -1,6 +1,6 @@
 import { types } from 'node:util';
 import { describeValue } from '../core/errors.js';
-import { CorruptFrameError, SerializationError, UnknownSerializerError } from './errors.js';
+import { CorruptFrameError, DeclinedError, SerializationError, UnknownSerializerError } from './errors.js';
 import { COMPRESSION_CODES, availableCompressions, compress, decompress } from './compression.js';
 import { SERIALIZER_ID, headerLength, parseFrame, writeHeader } from './frame.js';
 import { locateUnserializable } from './locate.js';
@@ -43,11 +43,13 @@ export interface SerializeOptions {
    */
   serializer?: string | Serializer | SerializeFunction;
   /**
-   * CRC-32 over the payload, checked by `deserialize`. The header is always
-   * checksummed; turn this off only for large payloads whose transport
-   * already guarantees integrity (it costs ~0.07 ms per MB each way:
-   * about as much as the copy itself for typed arrays and long strings).
-   * @default true
+   * CRC-32 over the payload, checked by `deserialize`. The header (magic,
+   * version, serializer id, lengths) is always checked; without the payload
+   * CRC a flipped payload byte can decode to another value, as with v8,
+   * msgpackr or Arrow IPC. Turn it on for bytes that touch a disk or a
+   * network (FileStore does); it costs ~0.07 ms per MB each way, about as
+   * much as the copy itself for typed arrays and long strings.
+   * @default false
    */
   checksum?: boolean;
   /** How error messages name the value, e.g. `args[1]` gives paths like `args[1].model.predict`. @default 'value' */
@@ -194,6 +196,9 @@ export class SerializerRegistry {
       try {
         payload = this.#payload(s, value, compression);
       } catch (cause) {
+        if (cause instanceof DeclinedError) {
+          throw new SerializationError(`Serializer "${s.id}" cannot serialize ${describeValue(value)}`, { path: options.path ?? 'value' });
+        }
         throw new SerializationError(`Serializer "${s.id}" failed on ${describeValue(value)}: ${message(cause)}`, { cause, path: options.path ?? 'value' });
       }
       return this.#frame(s.id, payload, options, compression);
@@ -210,7 +215,8 @@ export class SerializerRegistry {
       try {
         payload = this.#payload(s, value, compression);
       } catch (cause) {
-        (failures ??= []).push([s.id, cause]); // fall through to the next candidate
+        // Fall through to the next candidate; a serializer that declined was not a failure.
+        if (!(cause instanceof DeclinedError)) (failures ??= []).push([s.id, cause]);
         continue;
       }
       return this.#frame(s.id, payload, options, compression);
@@ -293,9 +299,9 @@ export class SerializerRegistry {
 
   #frame(id: string, { bytes: payload, headerRoom }: Payload, options: SerializeOptions, compression: Compression): Uint8Array {
     const hl = headerLength(id.length);
-    const checksum = options.checksum ?? true;
+    const checksum = options.checksum ?? false;
     if (headerRoom) {
-      writeHeader(payload, { id, compressionCode: 0, checksum, rawLength: payload.byteLength - hl });
+      writeHeader(payload, id, 0, checksum, payload.byteLength - hl);
       return plain(payload);
     }
     let stored = payload;
@@ -307,7 +313,7 @@ export class SerializerRegistry {
     // Uninitialized (pooled below 4 KB): the header and the payload fill it.
     const frame = Buffer.allocUnsafe(hl + stored.byteLength);
     frame.set(stored, hl);
-    writeHeader(frame, { id, compressionCode: code, checksum, rawLength: payload.byteLength });
+    writeHeader(frame, id, code, checksum, payload.byteLength);
     return plain(frame);
   }
 

@@ -26,6 +26,8 @@ export interface StoreConfig {
   readonly name: string;
   readonly cacheSize: number;
   readonly cacheBytes: number;
+  /** The store's payload-checksum setting, so a store rebuilt in another thread writes frames alike. */
+  readonly checksum?: boolean;
   readonly connector: ConnectorConfig;
 }
 
@@ -50,6 +52,14 @@ export interface StoreOptions {
    * @default 'none'
    */
   readonly compression?: Compression;
+  /**
+   * A CRC-32 over each frame's payload, checked when the entry is read, so
+   * a flipped byte in the stored value raises instead of decoding to another
+   * value (the frame header is checked either way). On by default where the
+   * bytes leave the process, off in memory; a call can say otherwise.
+   * @default the connector's: true for FileStore, false for SharedMemoryStore and the local connector
+   */
+  readonly checksum?: boolean;
 }
 
 export interface PutOptions {
@@ -57,6 +67,8 @@ export interface PutOptions {
   readonly serializer?: (value: unknown) => Uint8Array;
   /** Compression for the serializer registry (ignored with a custom `serializer`). */
   readonly compression?: Compression;
+  /** Payload checksum for the serializer registry (ignored with a custom `serializer`). @default the store's `checksum` */
+  readonly checksum?: boolean;
 }
 
 export interface GetOptions<T = unknown> {
@@ -160,6 +172,7 @@ export class Store<K = unknown> {
   readonly #cacheSize: number;
   readonly #cacheBytes: number;
   readonly #compression: Compression | undefined;
+  readonly #checksum: boolean;
   readonly #cache: LRUCache<string, { value: unknown; key: unknown }> | undefined;
   readonly #held = new Map<string, Held<K>>();
   #hits = 0;
@@ -176,6 +189,7 @@ export class Store<K = unknown> {
     this.#cacheSize = attach?.config.cacheSize ?? checkCount('cacheSize', options.cacheSize, DEFAULT_CACHE_SIZE);
     this.#cacheBytes = attach?.config.cacheBytes ?? checkCount('cacheBytes', options.cacheBytes, DEFAULT_CACHE_BYTES);
     this.#compression = options.compression;
+    this.#checksum = attach?.config.checksum ?? checkBoolean('checksum', options.checksum) ?? connector.checksumByDefault ?? false;
     this.#cache =
       this.#cacheSize > 0 && this.#cacheBytes > 0
         ? new LRUCache({ max: this.#cacheSize, maxSize: this.#cacheBytes })
@@ -231,7 +245,8 @@ export class Store<K = unknown> {
   protected encode(value: unknown, options: PutOptions): Uint8Array {
     if (options.serializer === undefined) {
       const compression = options.compression ?? this.#compression;
-      return serialize(value, compression === undefined ? {} : { compression });
+      const checksum = checkBoolean('checksum', options.checksum) ?? this.#checksum;
+      return serialize(value, compression === undefined ? { checksum } : { compression, checksum });
     }
     // One error class for "this value did not become bytes", whichever serializer ran.
     let bytes: unknown;
@@ -406,6 +421,7 @@ export class Store<K = unknown> {
       name: this.name,
       cacheSize: this.#cacheSize,
       cacheBytes: this.#cacheBytes,
+      checksum: this.#checksum,
       connector: this.#connector.config(),
     };
   }
@@ -463,6 +479,11 @@ function errorMessage(error: unknown): string {
   return error instanceof Error || (typeof error === 'object' && error !== null && 'message' in error)
     ? `${(error as Error).name}: ${(error as Error).message}`
     : String(error);
+}
+
+function checkBoolean(name: string, value: boolean | undefined): boolean | undefined {
+  if (value !== undefined && typeof value !== 'boolean') throw new TypeError(`Expected \`${name}\` to be a boolean, got ${describeValue(value)}`);
+  return value;
 }
 
 function checkCount(name: string, value: number | undefined, fallback: number): number {

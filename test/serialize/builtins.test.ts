@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
+import { Packr, Unpackr } from 'msgpackr';
 import { deserialize, inspectFrame, serialize } from 'skein';
 import { shapeChecks } from '#src/serialize/builtins/plain-data.js';
 import { runNode } from '../helpers.js';
@@ -350,6 +351,104 @@ describe('msgpack: plain data only, exactly', () => {
     expect(deserialize(fb)).toEqual(b);
     expect(fa.byteOffset).toBe(0);
     expect(fa.buffer.byteLength).toBe(fa.byteLength);
+  });
+
+  describe('written by skein in msgpackr’s record format, checked as it is written', () => {
+    const payload = (frame: Uint8Array): Uint8Array => frame.subarray(inspectFrame(frame).headerLength);
+
+    it('gives the bytes msgpackr’s Packr gives, which a plain Unpackr reads', () => {
+      const values: unknown[] = [
+        Array.from({ length: 300 }, (_, i) => ({ id: i, name: `user${i}`, score: i / 7, ok: i % 3 === 0, tags: ['a', 'b'] })),
+        Array.from({ length: 100 }, (_, i) => ({ id: i, address: { city: `c${i % 5}`, zip: 10000 + i }, when: new Date(i * 1e9) })),
+        { server: { port: 8080, hosts: ['a', 'b'], tls: null }, retries: 3.5, on: true, nested: [[1, [2, [3]]], {}] },
+        [0, 0x3f, 0x40, 0xff, 0x100, 0xffff, 0x10000, 2 ** 32 - 1, 2 ** 32, -1, -32, -33, -128, -129, -32768, -32769, -(2 ** 31), -(2 ** 31) - 1, 0.5, NaN],
+        ['', 'é', 'x'.repeat(31), 'x'.repeat(32), 'é'.repeat(20), 'x'.repeat(63), 'x'.repeat(64), '日'.repeat(100), '😀'.repeat(40), 'y'.repeat(70_000)],
+      ];
+      const unpackr = new Unpackr({ useRecords: true, mapsAsObjects: true, moreTypes: false });
+      for (const value of values) {
+        const frame = serialize(value);
+        expect(inspectFrame(frame).serializerId).toBe('msgpack');
+        expect(Buffer.from(payload(frame)).equals(Buffer.from(new Packr({ useRecords: true, moreTypes: false }).pack(value)))).toBe(true);
+        expect(sameValue(unpackr.unpack(payload(frame)), value)).toBe(true);
+      }
+    });
+
+    it('keeps more than 64 shapes in one value apart (record ids are reused past 64)', () => {
+      const shapes = 150;
+      const rows: Record<string, unknown>[] = [];
+      for (let round = 0; round < 2; round++) {
+        for (let s = 0; s < shapes; s++) {
+          for (let k = 0; k < 4; k++) rows.push({ [`k${s}`]: k, common: `r${round}`, sub: { [`s${s % 70}`]: [s, k] } });
+        }
+      }
+      expect(idOf(rows)).toBe('msgpack');
+      const back = roundTrip(rows) as Record<string, unknown>[];
+      expect(sameValue(back, rows)).toBe(true);
+      back.forEach((b, i) => expect(Object.keys(b)).toEqual(Object.keys(rows[i]!)));
+    });
+
+    it('keeps thousands of shapes in one value apart, past the writer’s shape cache', () => {
+      const rows: Record<string, number>[] = [];
+      for (let s = 0; s < 4500; s++) for (let k = 0; k < 4; k++) rows.push({ [`k${s}`]: k, [`j${s % 3}`]: s });
+      expect(idOf(rows)).toBe('msgpack');
+      expect(sameValue(roundTrip(rows), rows)).toBe(true);
+      expect(idOf(rows.slice(0, 4000))).toBe('msgpack');
+      expect(sameValue(roundTrip(rows.slice(0, 4000)), rows.slice(0, 4000))).toBe(true);
+    });
+
+    it('round-trips strings at every header size, and sends a lone surrogate anywhere to v8', () => {
+      const strings = [31, 32, 33, 63, 64, 65, 255, 256, 65_535, 65_536].flatMap((n) => ['a'.repeat(n), 'é'.repeat(n), `${'b'.repeat(n - 1)}😀`, '日'.repeat(n)]);
+      const records = strings.map((s, i) => ({ i, s }));
+      expect(idOf(records)).toBe('msgpack');
+      expect(sameValue(roundTrip(records), records)).toBe(true);
+      for (const bad of ['\ud800', 'ab\udc00', `${'c'.repeat(40)}\ud83d`, `\ude00${'d'.repeat(100)}`, `${'e'.repeat(5000)}\ud800x`]) {
+        for (const at of [0, records.length - 1]) {
+          const spoiled = records.map((r) => ({ ...r }));
+          spoiled[at]!.s = bad;
+          expect(idOf(spoiled)).toBe('v8');
+          expect(sameValue(roundTrip(spoiled), spoiled)).toBe(true);
+        }
+      }
+    });
+
+    it('round-trips Dates in each timestamp form', () => {
+      const dates = [0, 1, 999, 1000, -1, -1500, 2 ** 32 * 1000 - 1, 2 ** 32 * 1000, 8.64e15, -8.64e15, 1234567890123].map((t) => new Date(t));
+      expect(idOf(dates)).toBe('msgpack');
+      expect((roundTrip(dates) as Date[]).map((d) => d.getTime())).toEqual(dates.map((d) => d.getTime()));
+    });
+
+    it('lets v8 take a value serialized by a getter while skein writes the outer one', () => {
+      const inner = new Map([['k', 1]]);
+      let frame: Uint8Array | undefined;
+      const records: object[] = Array.from({ length: 100 }, (_, i) => ({ id: i, v: `v${i}` }));
+      records[50] = {
+        id: 50,
+        get v() {
+          frame = serialize([{ nested: true }, inner]);
+          return 'v50';
+        },
+      };
+      expect(idOf(records)).toBe('msgpack');
+      expect(inspectFrame(frame!).serializerId).toBe('v8');
+      expect(sameValue(deserialize(frame!), [{ nested: true }, inner])).toBe(true);
+      expect(roundTrip(records)).toEqual(records.map((r) => ({ ...r })));
+    });
+
+    it('never writes a record whose values disagree with its keys when a getter changes the object', () => {
+      const records: Record<string, unknown>[] = Array.from({ length: 200 }, (_, i) => ({ a: i, b: `b${i}`, c: [i] }));
+      const victim = records[150]!;
+      Object.defineProperty(victim, 'a', {
+        enumerable: true,
+        get() {
+          delete victim['c'];
+          return 150;
+        },
+      });
+      const back = roundTrip(records) as Record<string, unknown>[];
+      expect(sameValue(back.slice(0, 150), records.slice(0, 150))).toBe(true);
+      expect(back[150]).toEqual({ a: 150, b: 'b150' });
+      expect(back[151]).toEqual({ a: 151, b: 'b151', c: [151] });
+    });
   });
 
   it('writes records much smaller than v8', () => {

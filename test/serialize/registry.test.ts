@@ -71,7 +71,10 @@ describe('registration', () => {
     );
     r.serialize({ a: 1 });
     r.serialize(new Map());
-    expect(seen).toHaveLength(1);
+    // Declined midway: a Map after the first record.
+    const late = [{ a: 1 }, new Map()];
+    expect(inspectFrame(r.serialize(late)).serializerId).toBe('v8');
+    expect(seen).toEqual([new Map(), late]);
   });
 
   it('rejects duplicate ids, unknown `before`, malformed serializers', () => {
@@ -168,6 +171,7 @@ describe('explicit serializers (the stores’ per-call overrides)', () => {
     expect(inspectFrame(frame).serializerId).toBe('v8');
     expect(deserialize(frame)).toEqual({ a: 1 });
     expect(() => serialize(new Map(), { serializer: 'msgpack' })).toThrow(/Serializer "msgpack" cannot serialize/);
+    expect(() => serialize([{ a: 1 }, { m: new Map() }], { serializer: 'msgpack' })).toThrow(/Serializer "msgpack" cannot serialize `\[/);
     expect(() => serialize(1, { serializer: 'nope' })).toThrow(UnknownSerializerError);
   });
 
