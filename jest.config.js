@@ -15,4 +15,7 @@ export default {
     '^.+\\.ts$': ['ts-jest', { useESM: true, isolatedModules: true, tsconfig: 'tsconfig.json' }],
   },
   testTimeout: 30000,
+  // One real redis-server per run for test/distributed (installed by scripts/redis-server.mjs when missing).
+  globalSetup: '<rootDir>/test/distributed/global-setup.mjs',
+  globalTeardown: '<rootDir>/test/distributed/global-teardown.mjs',
 };
