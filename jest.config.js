@@ -8,6 +8,7 @@ export default {
   testMatch: ['**/*.test.ts'],
   moduleNameMapper: {
     '^skein$': '<rootDir>/dist/src/index.js',
+    '^skein/distributed$': '<rootDir>/dist/src/distributed/index.js',
     '^#src/(.*)\\.js$': '<rootDir>/dist/src/$1.js',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
