@@ -116,12 +116,13 @@ export class RedisConnector implements AsyncConnector<string> {
     [this.#redis, this.#ownsClient] = client(options.connection);
   }
 
-  /** Reaches the entries of the connector `config` came from (in any process), without owning them. */
-  static fromConfig(config: RedisConnectorConfig): RedisConnector {
+  /** Reaches the entries of the connector `config` came from (in any process), without owning them; through `client` if given. */
+  static fromConfig(config: RedisConnectorConfig, client?: Redis): RedisConnector {
     if (config?.type !== 'redis' || typeof config.namespace !== 'string' || !PREFIX.test(config.namespace)) {
       throw new TypeError(`Expected a redis connector config, got ${describeValue(config)}`);
     }
-    const options: ConstructorOptions = { connection: config.connection, ttl: config.ttl, chunkBytes: config.chunkBytes, [ATTACH]: config.namespace };
+    // A process reaching many stores (a worker serving many runs) passes its one client rather than opening one per store.
+    const options: ConstructorOptions = { connection: client ?? config.connection, ttl: config.ttl, chunkBytes: config.chunkBytes, [ATTACH]: config.namespace };
     return new RedisConnector(options);
   }
 

@@ -1,0 +1,253 @@
+import { randomBytes } from 'node:crypto';
+import { Queue, QueueEvents, type ConnectionOptions, type JobsOptions } from 'bullmq';
+import { Redis, type RedisOptions } from 'ioredis';
+import { describeValue } from '../errors.js';
+// Loaded for its side effect too: it registers skein's error classes with the wire-error decoder
+// (until each error class registers itself by code, issue 10 seam C).
+import '../executor/threads-backend.js';
+import type { Backend, BatchOutcome, BatchRequest, RunBatchOptions } from '../executor/backend.js';
+import { BatchCancelledError, CANCEL_UNSTARTED } from '../executor/backend.js';
+import { TaskTimeoutError, WorkerCrashedError } from '../executor/errors.js';
+import { decodeError } from '../ship/wire-error.js';
+import { restoreResults } from '../ship/results.js';
+import { RedisConnector } from '../connectors/redis.js';
+import { loadFrame, storeFrame } from './frames.js';
+import { JOB_NAME, type FrameRef, type JobData, type JobOutcome, type WorkerIdentity } from './protocol.js';
+
+export interface BullmqBackendOptions extends Omit<JobsOptions, 'jobId' | 'removeOnComplete' | 'removeOnFail' | 'repeat' | 'parent'> {
+  /** The Redis the workers use: a URL or ioredis options. */
+  readonly connection: string | RedisOptions;
+  /** The queue `skein-worker --queue` serves. */
+  readonly queue: string;
+  /** BullMQ key prefix; workers must use the same. @default 'bull' */
+  readonly prefix?: string;
+  /**
+   * Batches in flight at once (jobs waiting or running): about the number of
+   * worker threads across all worker processes.
+   * @default 16
+   */
+  readonly concurrency?: number;
+  /**
+   * Batch and result frames in Redis expire after this many ms even if the
+   * run never deletes them (the caller died): the backstop.
+   * @default 86_400_000 (one day)
+   */
+  readonly ttl?: number;
+  /** Called with the worker that ran each batch (host and pid), e.g. to show where work went. */
+  readonly onBatchDone?: (info: { readonly firstIndex: number; readonly size: number; readonly worker: WorkerIdentity }) => void;
+}
+
+interface Pending {
+  readonly request: BatchRequest;
+  readonly batch: FrameRef;
+  readonly resolve: (outcome: BatchOutcome) => void;
+  readonly reject: (error: unknown) => void;
+  readonly run: RunState;
+}
+
+interface RunState {
+  readonly jobs: Set<string>;
+}
+
+function checkPositive(name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+    throw new TypeError(`Expected \`${name}\` to be a positive integer, got ${describeValue(value)}`);
+  }
+  return value;
+}
+
+/**
+ * Runs batches on `skein-worker` processes through a BullMQ queue: one job per
+ * batch, added with `addBulk` when several are ready; results through the
+ * queue's events. Close it when done (`await using` works).
+ *
+ * @example
+ * await using backend = bullmq({ connection: 'redis://10.0.0.5:6379', queue: 'jobs' });
+ * const out = await parallel(xs.map((x) => delayed(fn)(x)), { backend });
+ */
+export function bullmq(options: BullmqBackendOptions): BullmqBackend {
+  return new BullmqBackend(options);
+}
+
+export class BullmqBackend implements Backend, AsyncDisposable {
+  readonly name = 'bullmq';
+  readonly concurrency: number;
+  readonly #queue: Queue;
+  #events: QueueEvents | undefined;
+  readonly #client: Redis;
+  /** Owner of this backend's namespace: batch and result frames too large to ride inside a job. */
+  readonly #frames: RedisConnector;
+  readonly #jobOptions: JobsOptions;
+  readonly #ttl: number;
+  readonly #onBatchDone: BullmqBackendOptions['onBatchDone'];
+  readonly #id = randomBytes(6).toString('hex');
+  readonly #pending = new Map<string, Pending>();
+  readonly #runs = new WeakMap<AbortSignal, RunState>();
+  #sequence = 0;
+  #toAdd: { name: string; data: JobData; opts: JobsOptions }[] = [];
+  #flushing: Promise<void> | undefined;
+  readonly #ready: Promise<void>;
+  #closed = false;
+
+  constructor(options: BullmqBackendOptions) {
+    const { connection, queue, prefix, concurrency, ttl, onBatchDone, ...jobOptions } = options;
+    if (typeof queue !== 'string' || queue === '') throw new TypeError(`Expected \`queue\` to be a non-empty string, got ${describeValue(queue)}`);
+    this.concurrency = checkPositive('concurrency', concurrency ?? 16);
+    this.#ttl = checkPositive('ttl', ttl ?? 86_400_000);
+    this.#onBatchDone = onBatchDone;
+    this.#jobOptions = jobOptions;
+    const bullConnection = (typeof connection === 'string' ? { url: connection } : connection) as ConnectionOptions;
+    const common = { connection: bullConnection, ...(prefix === undefined ? {} : { prefix }) };
+    this.#queue = new Queue(queue, common);
+    this.#client = typeof connection === 'string' ? new Redis(connection, { maxRetriesPerRequest: 3 }) : new Redis({ maxRetriesPerRequest: 3, ...connection });
+    this.#client.on('error', () => {});
+    this.#frames = new RedisConnector({ connection: this.#client, prefix: 'skein:run', ttl: this.#ttl });
+    this.#queue.on('error', () => {});
+    this.#ready = this.#start(queue, common);
+    this.#ready.catch(() => {});
+  }
+
+  async #start(queue: string, common: { connection: ConnectionOptions; prefix?: string }): Promise<void> {
+    // Events are read from the server's clock at start, not from '$' when the reader first asks: a job that
+    // finishes before that first blocking read would otherwise never be heard of.
+    const [seconds, micros] = await this.#client.time();
+    const lastEventId = `${Number(seconds) * 1000 + Math.floor(Number(micros) / 1000) - 1}-0`;
+    const events = new QueueEvents(queue, { ...common, lastEventId });
+    this.#events = events;
+    events.on('completed', ({ jobId, returnvalue }) => this.#completed(jobId, returnvalue));
+    events.on('failed', ({ jobId, failedReason }) => this.#failed(jobId, failedReason));
+    events.on('error', () => {});
+    await Promise.all([events.waitUntilReady(), this.#queue.waitUntilReady()]);
+  }
+
+  #runFor(signal: AbortSignal): RunState {
+    let run = this.#runs.get(signal);
+    if (run === undefined) {
+      const state: RunState = { jobs: new Set() };
+      signal.addEventListener('abort', () => void this.#abort(state, signal.reason), { once: true });
+      this.#runs.set(signal, state);
+      run = state;
+    }
+    return run;
+  }
+
+  async runBatch(request: BatchRequest, options: RunBatchOptions): Promise<BatchOutcome> {
+    const { signal, timeout } = options;
+    if (this.#closed) throw new Error('This bullmq backend is closed');
+    if (signal.aborted) throw signal.reason === CANCEL_UNSTARTED ? new BatchCancelledError() : signal.reason;
+    const run = this.#runFor(signal);
+    await this.#ready;
+    const batch = await storeFrame(request.toWire(), this.#frames);
+    if (signal.aborted) {
+      if ('key' in batch) await this.#frames.evict(batch.key);
+      throw signal.reason === CANCEL_UNSTARTED ? new BatchCancelledError() : signal.reason;
+    }
+    // Our own job ids, known before the job exists: its 'completed' event may arrive before addBulk returns.
+    const jobId = `skein-${this.#id}-${++this.#sequence}`;
+    const data: JobData = { v: 1, batch, ns: this.#frames.namespace, ttl: this.#ttl, ...(timeout === undefined ? {} : { timeout }) };
+    return new Promise<BatchOutcome>((resolve, reject) => {
+      this.#pending.set(jobId, { request, batch, resolve, reject, run });
+      run.jobs.add(jobId);
+      this.#toAdd.push({ name: JOB_NAME, data, opts: { ...this.#jobOptions, jobId, removeOnComplete: true, removeOnFail: true } });
+      this.#flushing ??= new Promise<void>((done) => setImmediate(done)).then(() => this.#flush());
+    });
+  }
+
+  async #flush(): Promise<void> {
+    const jobs = this.#toAdd;
+    this.#toAdd = [];
+    this.#flushing = undefined;
+    try {
+      await this.#queue.addBulk(jobs);
+    } catch (error) {
+      for (const job of jobs) this.#settle(job.opts.jobId!, (p) => p.reject(error));
+    }
+  }
+
+  /** Takes the job's pending entry (so each result is delivered once) and frees its batch frame. */
+  #settle(jobId: string, act: (pending: Pending) => void): Pending | undefined {
+    const pending = this.#pending.get(jobId);
+    if (pending === undefined) return undefined;
+    this.#pending.delete(jobId);
+    pending.run.jobs.delete(jobId);
+    if ('key' in pending.batch) this.#frames.evict(pending.batch.key).catch(() => {});
+    act(pending);
+    return pending;
+  }
+
+  #completed(jobId: string, returnvalue: unknown): void {
+    const pending = this.#pending.get(jobId);
+    const ref = (typeof returnvalue === 'string' ? JSON.parse(returnvalue) : returnvalue) as FrameRef | null;
+    if (pending === undefined) {
+      // Not ours, or a run that was abandoned: its result frame still goes.
+      if (ref && 'key' in ref && jobId.startsWith(`skein-${this.#id}-`)) this.#frames.evict(ref.key).catch(() => {});
+      return;
+    }
+    this.#settle(jobId, () => {});
+    void this.#outcome(pending, ref).then(pending.resolve, pending.reject);
+  }
+
+  async #outcome(pending: Pending, ref: FrameRef | null): Promise<BatchOutcome> {
+    const { request } = pending;
+    if (ref === null || typeof ref !== 'object') throw new WorkerCrashedError(request.firstIndex, new Error('the worker returned no result frame'));
+    const loaded = await loadFrame(ref, this.#frames);
+    if ('key' in ref) this.#frames.evict(ref.key).catch(() => {});
+    if (loaded === undefined) throw new WorkerCrashedError(request.firstIndex, new Error('the result frame is no longer in Redis'));
+    const outcome = loaded.value as JobOutcome;
+    this.#onBatchDone?.({ firstIndex: request.firstIndex, size: request.tasks.length, worker: outcome.worker });
+    switch (outcome.kind) {
+      case 'done': {
+        const { result } = outcome;
+        if (result.cancelled) throw new BatchCancelledError();
+        return {
+          values: restoreResults(result.values),
+          errors: result.errors.map((e) => ({ offset: e.offset, error: decodeError(e.error) })),
+          durationMs: result.durationMs,
+        };
+      }
+      case 'timeout':
+        throw new TaskTimeoutError(request.firstIndex + outcome.offset, outcome.timeout);
+      case 'crashed':
+        throw new WorkerCrashedError(request.firstIndex + outcome.offset, decodeError(outcome.error));
+    }
+  }
+
+  #failed(jobId: string, failedReason: string): void {
+    // The job itself failed (not a task: task errors are results): e.g. its worker died more often than
+    // `maxStalledCount` allows, or its batch frame was gone.
+    this.#settle(jobId, (p) => p.reject(new WorkerCrashedError(p.request.firstIndex, new Error(failedReason))));
+  }
+
+  /** Removes the run's jobs that no worker has taken; the ones running finish and their results are dropped. */
+  async #abort(run: RunState, reason: unknown): Promise<void> {
+    const cancelled = reason === CANCEL_UNSTARTED;
+    const jobs = [...run.jobs];
+    await Promise.all(
+      jobs.map(async (jobId) => {
+        const removed = await this.#queue.remove(jobId).catch(() => 0);
+        if (removed === 1) this.#settle(jobId, (p) => p.reject(cancelled ? new BatchCancelledError() : reason));
+        else if (!cancelled) this.#settle(jobId, (p) => p.reject(reason));
+      }),
+    );
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#flushing;
+    await this.#ready.catch(() => {});
+    const error = new Error('The bullmq backend was closed');
+    for (const jobId of [...this.#pending.keys()]) {
+      await this.#queue.remove(jobId).catch(() => 0);
+      this.#settle(jobId, (p) => p.reject(error));
+    }
+    await Promise.allSettled([this.#events?.close(), this.#queue.close()]);
+    // Deletes every frame of this backend's namespace, results of abandoned jobs included.
+    await this.#frames.close();
+    await this.#client.quit().catch(() => this.#client.disconnect());
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}

@@ -1,0 +1,46 @@
+/**
+ * What travels between the `bullmq` backend and `skein-worker` processes.
+ * BullMQ stores job data and return values as JSON, so the batch itself is
+ * never in them: it is a serializer-registry frame, inline as base64 when
+ * small, otherwise in Redis under a key of the run's `RedisConnector` (raw
+ * bytes, chunked, checksummed) with only the key in the job.
+ * Types and constants only.
+ */
+import type { BatchResultWire, BatchWire, ErrorWire } from '../protocol/messages.js';
+
+/** Frames up to this many bytes ride inside the job as base64; larger ones go to Redis under a key (see README "Scale-out"). */
+export const INLINE_BYTES = 16 * 1024;
+
+/** Where a frame is: inline (base64) or under a key of the namespace the job names. */
+export type FrameRef = { readonly inline: string } | { readonly key: string };
+
+export interface JobData {
+  readonly v: 1;
+  readonly batch: FrameRef;
+  /** Namespace of the run's RedisConnector: where `key` frames live and results larger than INLINE_BYTES go. */
+  readonly ns: string;
+  /** TTL (ms) for the result frame the worker writes, or null. */
+  readonly ttl: number | null;
+  /** Per-task limit in ms. */
+  readonly timeout?: number;
+}
+
+/** What the job's frame decodes to. */
+export type JobBatch = BatchWire;
+
+/** What the worker's result frame decodes to. */
+export type JobOutcome =
+  | { readonly kind: 'done'; readonly result: BatchResultWire; readonly worker: WorkerIdentity }
+  | { readonly kind: 'timeout'; readonly offset: number; readonly timeout: number; readonly worker: WorkerIdentity }
+  | { readonly kind: 'crashed'; readonly offset: number; readonly error: ErrorWire; readonly worker: WorkerIdentity };
+
+export interface WorkerIdentity {
+  readonly host: string;
+  readonly pid: number;
+}
+
+/** A job's return value. */
+export type JobReturn = FrameRef;
+
+/** Name of the BullMQ jobs skein adds. */
+export const JOB_NAME = 'skein-batch';
