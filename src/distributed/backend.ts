@@ -49,6 +49,11 @@ interface RunState {
   readonly jobs: Set<string>;
 }
 
+function framePrefix(prefix: string, queue: string): string {
+  const wanted = `${prefix}:${queue}:skein`;
+  return /^[A-Za-z0-9_.-]+(?::[A-Za-z0-9_.-]+)*$/.test(wanted) ? wanted : 'skein:frames';
+}
+
 function checkPositive(name: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
     throw new TypeError(`Expected \`${name}\` to be a positive integer, got ${describeValue(value)}`);
@@ -101,7 +106,8 @@ export class BullmqBackend implements Backend, AsyncDisposable {
     this.#queue = new Queue(queue, common);
     this.#client = typeof connection === 'string' ? new Redis(connection, { maxRetriesPerRequest: 3 }) : new Redis({ maxRetriesPerRequest: 3, ...connection });
     this.#client.on('error', () => {});
-    this.#frames = new RedisConnector({ connection: this.#client, prefix: 'skein:run', ttl: this.#ttl });
+    // Frames live next to the queue's own keys (`bull:jobs:skein:<id>:…`), so one prefix finds all of a queue's data.
+    this.#frames = new RedisConnector({ connection: this.#client, prefix: framePrefix(prefix ?? 'bull', queue), ttl: this.#ttl });
     this.#queue.on('error', () => {});
     this.#ready = this.#start(queue, common);
     this.#ready.catch(() => {});

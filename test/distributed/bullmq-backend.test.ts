@@ -9,6 +9,7 @@ const whoami = task<(x: number) => { x: number; pid: number }>(tasks, 'whoami');
 const failOdd = task<(x: number) => number>(tasks, 'failOdd');
 const busy = task<(x: number, ms: number, dir?: string) => { x: number; pid: number }>(tasks, 'busy');
 const exitProcess = task<() => never>(tasks, 'exitProcess');
+const busyWith = task<(x: number, data: Float64Array, ms: number) => { x: number; pid: number; length: number }>(tasks, 'busyWith');
 
 const prefix = suitePrefix('backend');
 const queue = 'jobs';
@@ -30,8 +31,7 @@ function backend(options: Partial<Parameters<typeof bullmq>[0]> = {}) {
 
 /** Keys of the queue's jobs and of skein's frames: what a finished run must not leave behind. */
 async function leftovers(): Promise<string[]> {
-  const keys = await keysMatching(redis, '*');
-  return keys.filter((k) => k.startsWith('skein:run:') || /^[^:]+:jobs:skein-/.test(k));
+  return [...(await keysMatching(redis, `${prefix}:${queue}:skein:*`)), ...(await keysMatching(redis, `${prefix}:${queue}:skein-*`))];
 }
 
 describe('the bullmq backend on two skein-worker processes', () => {
@@ -46,10 +46,26 @@ describe('the bullmq backend on two skein-worker processes', () => {
     expect(await leftovers()).toEqual([]);
   });
 
-  test('a large argument travels as a binary frame in Redis, not inside the job', async () => {
+  test('a large argument travels as a binary frame in Redis, with only its key in the job', async () => {
     await using b = backend();
     await using par = new Parallel({ backend: b });
     const big = new Float64Array(1 << 18).map((_, i) => i);
+    const running = par.run([delayed(busyWith)(0, big, 600)]);
+    let jobKey: string | undefined;
+    const end = Date.now() + 10000;
+    while (jobKey === undefined && Date.now() < end) {
+      jobKey = (await keysMatching(redis, `${prefix}:${queue}:skein-*`)).find((k) => !/:(lock|logs)$/.test(k));
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const data = JSON.parse((await redis.hget(jobKey!, 'data'))!) as { batch: { key?: string } };
+    expect(JSON.stringify(data).length).toBeLessThan(300);
+    const id = data.batch.key!.split('-')[0]!;
+    const [chunk] = await keysMatching(redis, `${prefix}:${queue}:skein:*:${id}:0`);
+    // Raw bytes: the frame is about the array's size (8 bytes a number), not a JSON or base64 blow-up.
+    expect(await redis.strlen(chunk!)).toBeLessThan(big.byteLength * 1.01);
+    expect(await redis.strlen(chunk!)).toBeGreaterThan(big.byteLength);
+    expect((await running)[0]).toMatchObject({ x: 0, length: 1 << 18 });
+    expect(await leftovers()).toEqual([]);
     const [sum] = await par.run([delayed((xs: Float64Array) => xs.reduce((a, x) => a + x, 0))(big)]);
     expect(sum).toBe(((1 << 18) * ((1 << 18) - 1)) / 2);
     expect(await leftovers()).toEqual([]);
