@@ -12,7 +12,7 @@ import { decodeError } from '../ship/wire-error.js';
 import { restoreResults } from '../ship/results.js';
 import { RedisConnector } from '../connectors/redis.js';
 import { loadFrame, storeFrame } from './frames.js';
-import { JOB_NAME, type FrameRef, type JobData, type JobOutcome, type WorkerIdentity } from './protocol.js';
+import { JOB_NAME, cancelChannel, skeinPrefix, type CancelMessage, type FrameRef, type JobData, type JobOutcome, type WorkerIdentity } from './protocol.js';
 
 export interface BullmqBackendOptions extends Omit<JobsOptions, 'jobId' | 'removeOnComplete' | 'removeOnFail' | 'repeat' | 'parent'> {
   /** The Redis the workers use: a URL or ioredis options. */
@@ -47,11 +47,6 @@ interface Pending {
 
 interface RunState {
   readonly jobs: Set<string>;
-}
-
-function framePrefix(prefix: string, queue: string): string {
-  const wanted = `${prefix}:${queue}:skein`;
-  return /^[A-Za-z0-9_.-]+(?::[A-Za-z0-9_.-]+)*$/.test(wanted) ? wanted : 'skein:frames';
 }
 
 function checkPositive(name: string, value: unknown): number {
@@ -92,6 +87,7 @@ export class BullmqBackend implements Backend, AsyncDisposable {
   #toAdd: { name: string; data: JobData; opts: JobsOptions }[] = [];
   #flushing: Promise<void> | undefined;
   readonly #ready: Promise<void>;
+  readonly #cancelChannel: string;
   #closed = false;
 
   constructor(options: BullmqBackendOptions) {
@@ -107,8 +103,9 @@ export class BullmqBackend implements Backend, AsyncDisposable {
     this.#client = typeof connection === 'string' ? new Redis(connection, { maxRetriesPerRequest: 3 }) : new Redis({ maxRetriesPerRequest: 3, ...connection });
     this.#client.on('error', () => {});
     // Frames live next to the queue's own keys (`bull:jobs:skein:<id>:…`), so one prefix finds all of a queue's data.
-    this.#frames = new RedisConnector({ connection: this.#client, prefix: framePrefix(prefix ?? 'bull', queue), ttl: this.#ttl });
+    this.#frames = new RedisConnector({ connection: this.#client, prefix: skeinPrefix(prefix, queue), ttl: this.#ttl });
     this.#queue.on('error', () => {});
+    this.#cancelChannel = cancelChannel(prefix, queue);
     this.#ready = this.#start(queue, common);
     this.#ready.catch(() => {});
   }
@@ -224,17 +221,28 @@ export class BullmqBackend implements Backend, AsyncDisposable {
     this.#settle(jobId, (p) => p.reject(new WorkerCrashedError(p.request.firstIndex, new Error(failedReason))));
   }
 
-  /** Removes the run's jobs that no worker has taken; the ones running finish and their results are dropped. */
+  /**
+   * Removes the run's jobs that no worker has taken. Running ones: a user
+   * abort stops their tasks now (their results are not awaited); after a
+   * failure (`CANCEL_UNSTARTED`) they run no further task and come back cancelled.
+   */
   async #abort(run: RunState, reason: unknown): Promise<void> {
     const cancelled = reason === CANCEL_UNSTARTED;
-    const jobs = [...run.jobs];
+    const running: string[] = [];
     await Promise.all(
-      jobs.map(async (jobId) => {
+      [...run.jobs].map(async (jobId) => {
         const removed = await this.#queue.remove(jobId).catch(() => 0);
         if (removed === 1) this.#settle(jobId, (p) => p.reject(cancelled ? new BatchCancelledError() : reason));
-        else if (!cancelled) this.#settle(jobId, (p) => p.reject(reason));
+        else {
+          running.push(jobId);
+          if (!cancelled) this.#settle(jobId, (p) => p.reject(reason));
+        }
       }),
     );
+    if (running.length > 0) {
+      const message: CancelMessage = { jobs: running, mode: cancelled ? 'skip' : 'kill' };
+      await this.#client.publish(this.#cancelChannel, JSON.stringify(message)).catch(() => {});
+    }
   }
 
   async close(): Promise<void> {

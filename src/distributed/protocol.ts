@@ -51,3 +51,21 @@ export type JobReturn = FrameRef;
 
 /** Name of the BullMQ jobs skein adds. */
 export const JOB_NAME = 'skein-batch';
+
+/** A caller's message to the workers on the queue's cancel channel. */
+export interface CancelMessage {
+  readonly jobs: readonly string[];
+  /** `kill`: stop the running task now (the run was aborted); `skip`: run no further task of the batch (a task failed). */
+  readonly mode: 'kill' | 'skip';
+}
+
+/** Where skein keeps its own keys for a queue: next to BullMQ's (`bull:jobs:skein…`). */
+export function skeinPrefix(prefix: string | undefined, queue: string): string {
+  const wanted = `${prefix ?? 'bull'}:${queue}:skein`;
+  return /^[A-Za-z0-9_.-]+(?::[A-Za-z0-9_.-]+)*$/.test(wanted) ? wanted : 'skein:frames';
+}
+
+/** The pub/sub channel callers use to stop running batches of a queue. */
+export function cancelChannel(prefix: string | undefined, queue: string): string {
+  return `${prefix ?? 'bull'}:${queue}:skein-cancel`;
+}

@@ -5,11 +5,11 @@ import { Piscina } from 'piscina';
 import { LRUCache } from 'lru-cache';
 import { describeValue } from '../errors.js';
 import type { BatchResultWire, BatchWire, WorkerSetupWire } from '../protocol/messages.js';
-import { CLOCK_OFFSET, CLOCK_SEQ, CLOCK_SLOT_INTS, CLOCK_START } from '../protocol/messages.js';
+import { CLOCK_CANCEL, CLOCK_OFFSET, CLOCK_SEQ, CLOCK_SLOT_INTS, CLOCK_START } from '../protocol/messages.js';
 import { encodeError } from '../ship/wire-error.js';
 import { RedisConnector } from '../connectors/redis.js';
 import { loadFrame, storeFrame } from './frames.js';
-import { JOB_NAME, type JobData, type JobOutcome, type JobReturn, type WorkerIdentity } from './protocol.js';
+import { JOB_NAME, cancelChannel, type CancelMessage, type JobData, type JobOutcome, type JobReturn, type WorkerIdentity } from './protocol.js';
 
 // The threads backend's worker entry: the same code runs a batch here as on a local pool.
 const ENTRY = new URL('../../workers/entry.cjs', import.meta.url);
@@ -86,14 +86,34 @@ export async function runWorker(options: RunWorkerOptions): Promise<SkeinWorker>
     return c;
   };
 
-  const runOnPool = async (wire: BatchWire, timeout: number | undefined, signal: AbortSignal | undefined): Promise<JobOutcome> => {
+  /** Running batches by job id, for the callers' cancel messages. */
+  const running = new Map<string, { readonly slot: number; readonly kill: AbortController }>();
+  const subscriber = client.duplicate();
+  subscriber.on('error', () => {});
+  subscriber.on('message', (_channel: string, text: string) => {
+    let message: CancelMessage;
+    try {
+      message = JSON.parse(text) as CancelMessage;
+    } catch {
+      return;
+    }
+    for (const jobId of Array.isArray(message.jobs) ? message.jobs : []) {
+      const batch = running.get(String(jobId));
+      if (batch === undefined) continue;
+      if (message.mode === 'skip') Atomics.store(ticks, batch.slot * CLOCK_SLOT_INTS + CLOCK_CANCEL, 1);
+      else batch.kill.abort(new Error('the caller aborted the run'));
+    }
+  });
+
+  const runOnPool = async (jobId: string, wire: BatchWire, timeout: number | undefined, signal: AbortSignal | undefined): Promise<JobOutcome> => {
     const slot = freeSlots.pop()!;
     const base = slot * CLOCK_SLOT_INTS;
     ticks.fill(0, base, base + CLOCK_SLOT_INTS);
     const kill = new AbortController();
+    running.set(jobId, { slot, kill });
     const follow = (): void => kill.abort(signal?.reason);
     signal?.addEventListener('abort', follow, { once: true });
-    const running = (): { offset: number; elapsed: number } | undefined => {
+    const current = (): { offset: number; elapsed: number } | undefined => {
       for (;;) {
         const seq = Atomics.load(ticks, base + CLOCK_SEQ);
         if (seq === 0) return undefined;
@@ -106,7 +126,7 @@ export async function runWorker(options: RunWorkerOptions): Promise<SkeinWorker>
     let timer: NodeJS.Timeout | undefined;
     if (timeout !== undefined) {
       const check = (): void => {
-        const now = running();
+        const now = current();
         if (now === undefined || now.elapsed < timeout) {
           timer = setTimeout(check, now === undefined ? timeout : Math.max(1, timeout - now.elapsed));
           return;
@@ -121,12 +141,14 @@ export async function runWorker(options: RunWorkerOptions): Promise<SkeinWorker>
       return { kind: 'done', result, worker: identity };
     } catch (error) {
       if (timedOut) return { kind: 'timeout', offset: timedOut.offset, timeout: timeout!, worker: identity };
-      if (signal?.aborted) throw error;
+      // Stopped for the caller (or BullMQ): the job fails and is removed; nobody awaits its result.
+      if (signal?.aborted || kill.signal.aborted) throw error;
       // The thread died under the task (process.exit, out of memory): the task's failure, not this process's.
-      return { kind: 'crashed', offset: running()?.offset ?? 0, error: encodeError(error), worker: identity };
+      return { kind: 'crashed', offset: current()?.offset ?? 0, error: encodeError(error), worker: identity };
     } finally {
       clearTimeout(timer);
       signal?.removeEventListener('abort', follow);
+      running.delete(jobId);
       freeSlots.push(slot);
     }
   };
@@ -139,7 +161,7 @@ export async function runWorker(options: RunWorkerOptions): Promise<SkeinWorker>
     const connector = connectorFor(data.ns, data.ttl);
     const batch = await loadFrame(data.batch, connector);
     if (batch === undefined) throw new UnrecoverableError(`The batch of job ${job.id} is no longer in Redis: its run ended or its TTL passed`);
-    const outcome = await runOnPool(batch.value as BatchWire, data.timeout, signal);
+    const outcome = await runOnPool(String(job.id), batch.value as BatchWire, data.timeout, signal);
     return storeFrame(outcome, connector);
   };
 
@@ -147,10 +169,11 @@ export async function runWorker(options: RunWorkerOptions): Promise<SkeinWorker>
   const worker = new Worker<JobData, JobReturn>(queue, processor, { ...workerOptions, connection: bullConnection, concurrency, autorun: true });
   worker.on('error', report);
   try {
-    await worker.waitUntilReady();
+    await Promise.all([worker.waitUntilReady(), subscriber.subscribe(cancelChannel(workerOptions.prefix, queue))]);
   } catch (error) {
     await Promise.allSettled([worker.close(true), pool.destroy()]);
     client.disconnect();
+    subscriber.disconnect();
     throw error;
   }
 
@@ -162,7 +185,7 @@ export async function runWorker(options: RunWorkerOptions): Promise<SkeinWorker>
         // Running batches finish and their results are handed in before anything is torn down.
         await worker.close();
         await pool.destroy();
-        await client.quit().catch(() => client.disconnect());
+        await Promise.all([client.quit().catch(() => client.disconnect()), subscriber.quit().catch(() => subscriber.disconnect())]);
       })();
       return closing;
     },

@@ -1,4 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Parallel, delayed, task } from 'skein';
 import { bullmq } from 'skein/distributed';
 import { client, keysMatching, redisUrl, suitePrefix } from './redis.js';
@@ -19,7 +22,23 @@ let workers: WorkerProcess[] = [];
 beforeAll(async () => {
   workers = await Promise.all([1, 2].map(() => startWorker(['--redis', redisUrl(), '--queue', queue, '--prefix', prefix, '--concurrency', '2'])));
 });
+const dirs: string[] = [];
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'skein-dist-'));
+  dirs.push(dir);
+  return dir;
+}
+
+async function until(check: () => boolean | Promise<boolean>, what: string, ms = 20000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
 afterAll(async () => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   const codes = await Promise.all(workers.map((w) => w.stop()));
   expect(codes).toEqual([0, 0]);
   await redis.quit();
@@ -122,5 +141,33 @@ describe('the bullmq backend on two skein-worker processes', () => {
     await expect(running).rejects.toThrow('stop');
     // Removed, not left waiting for a worker.
     expect(await redis.llen(`${prefix}:${queue}:wait`)).toBe(0);
+  });
+
+  test('abort stops the tasks already running on the workers', async () => {
+    await using b = backend();
+    const controller = new AbortController();
+    await using par = new Parallel({ backend: b, batchSize: 1, signal: controller.signal });
+    const dir = tempDir();
+    // Four tasks of a minute fill all four worker threads.
+    const running = par.run([0, 1, 2, 3].map((x) => delayed(busy)(x, 60_000, dir)));
+    await until(() => readdirSync(dir).length === 4, 'every task to start');
+    controller.abort(new Error('stop'));
+    await expect(running).rejects.toThrow('stop');
+    // Only possible within the test's time if the minute-long tasks were stopped.
+    await using again = new Parallel({ backend: b, batchSize: 1 });
+    expect((await again.run([0, 1, 2, 3].map((x) => delayed(whoami)(x)))).map((r) => r.x)).toEqual([0, 1, 2, 3]);
+    await until(async () => (await leftovers()).length === 0, 'the stopped jobs to be removed');
+  });
+
+  test('after a failure, a batch already running on a worker stops before its next task', async () => {
+    await using b = backend();
+    await using par = new Parallel({ backend: b, batchSize: 5 });
+    const dir = tempDir();
+    const tasks = [...[0, 1, 2, 3, 4].map((x) => delayed(busy)(x, 1000, dir)), ...[5, 7, 9, 11, 13].map((x) => delayed(failOdd)(x))];
+    const run = par.run(tasks);
+    await expect(run).rejects.toMatchObject({ name: 'QuotaError' });
+    await until(async () => (await leftovers()).length === 0, 'the first batch to end');
+    // It would have run five tasks of a second each; it stopped after the one it was running.
+    expect(readdirSync(dir).length).toBeLessThan(5);
   });
 });
