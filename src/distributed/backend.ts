@@ -12,6 +12,7 @@ import { decodeError } from '../ship/wire-error.js';
 import { restoreResults } from '../ship/results.js';
 import { RedisConnector } from '../connectors/redis.js';
 import { loadFrame, storeFrame } from './frames.js';
+import { QueueLostError } from './errors.js';
 import { JOB_NAME, cancelChannel, skeinPrefix, type CancelMessage, type FrameRef, type JobData, type JobOutcome, type WorkerIdentity } from './protocol.js';
 
 export interface BullmqBackendOptions extends Omit<JobsOptions, 'jobId' | 'removeOnComplete' | 'removeOnFail' | 'repeat' | 'parent'> {
@@ -33,6 +34,13 @@ export interface BullmqBackendOptions extends Omit<JobsOptions, 'jobId' | 'remov
    * @default 86_400_000 (one day)
    */
   readonly ttl?: number;
+  /**
+   * When the connection to Redis drops, pending batches fail with
+   * `QueueLostError` if it is not back within this many ms, or if it comes
+   * back without their jobs (a restarted server without persistence).
+   * @default 10_000
+   */
+  readonly reconnectGrace?: number;
   /** Called with the worker that ran each batch (host and pid), e.g. to show where work went. */
   readonly onBatchDone?: (info: { readonly firstIndex: number; readonly size: number; readonly worker: WorkerIdentity }) => void;
 }
@@ -88,20 +96,31 @@ export class BullmqBackend implements Backend, AsyncDisposable {
   #flushing: Promise<void> | undefined;
   readonly #ready: Promise<void>;
   readonly #cancelChannel: string;
+  readonly #queueName: string;
+  readonly #jobKeyPrefix: string;
+  readonly #grace: number;
+  /** Jobs known to be in Redis (added), as opposed to waiting for the next addBulk. */
+  readonly #added = new Set<string>();
+  #lostTimer: NodeJS.Timeout | undefined;
   #closed = false;
 
   constructor(options: BullmqBackendOptions) {
-    const { connection, queue, prefix, concurrency, ttl, onBatchDone, ...jobOptions } = options;
+    const { connection, queue, prefix, concurrency, ttl, onBatchDone, reconnectGrace, ...jobOptions } = options;
     if (typeof queue !== 'string' || queue === '') throw new TypeError(`Expected \`queue\` to be a non-empty string, got ${describeValue(queue)}`);
     this.concurrency = checkPositive('concurrency', concurrency ?? 16);
     this.#ttl = checkPositive('ttl', ttl ?? 86_400_000);
     this.#onBatchDone = onBatchDone;
+    this.#grace = checkPositive('reconnectGrace', reconnectGrace ?? 10_000);
+    this.#queueName = queue;
+    this.#jobKeyPrefix = `${prefix ?? 'bull'}:${queue}:`;
     this.#jobOptions = jobOptions;
     const bullConnection = (typeof connection === 'string' ? { url: connection } : connection) as ConnectionOptions;
     const common = { connection: bullConnection, ...(prefix === undefined ? {} : { prefix }) };
     this.#queue = new Queue(queue, common);
     this.#client = typeof connection === 'string' ? new Redis(connection, { maxRetriesPerRequest: 3 }) : new Redis({ maxRetriesPerRequest: 3, ...connection });
     this.#client.on('error', () => {});
+    this.#client.on('close', () => this.#connectionLost());
+    this.#client.on('ready', () => this.#connectionBack());
     // Frames live next to the queue's own keys (`bull:jobs:skein:<id>:…`), so one prefix finds all of a queue's data.
     this.#frames = new RedisConnector({ connection: this.#client, prefix: skeinPrefix(prefix, queue), ttl: this.#ttl });
     this.#queue.on('error', () => {});
@@ -162,6 +181,7 @@ export class BullmqBackend implements Backend, AsyncDisposable {
     this.#flushing = undefined;
     try {
       await this.#queue.addBulk(jobs);
+      for (const job of jobs) if (this.#pending.has(job.opts.jobId!)) this.#added.add(job.opts.jobId!);
     } catch (error) {
       for (const job of jobs) this.#settle(job.opts.jobId!, (p) => p.reject(error));
     }
@@ -172,6 +192,7 @@ export class BullmqBackend implements Backend, AsyncDisposable {
     const pending = this.#pending.get(jobId);
     if (pending === undefined) return undefined;
     this.#pending.delete(jobId);
+    this.#added.delete(jobId);
     pending.run.jobs.delete(jobId);
     if ('key' in pending.batch) this.#frames.evict(pending.batch.key).catch(() => {});
     act(pending);
@@ -245,19 +266,60 @@ export class BullmqBackend implements Backend, AsyncDisposable {
     }
   }
 
+  #connectionLost(): void {
+    if (this.#closed || this.#lostTimer !== undefined) return;
+    this.#lostTimer = setTimeout(() => {
+      this.#lostTimer = undefined;
+      for (const jobId of [...this.#pending.keys()]) {
+        this.#settle(jobId, (p) => p.reject(new QueueLostError(this.#queueName, p.request.firstIndex, `Redis was unreachable for ${this.#grace} ms`)));
+      }
+    }, this.#grace);
+    this.#lostTimer.unref();
+  }
+
+  /** Back after a drop: jobs that Redis no longer has (a restart without persistence, a flush) will never complete. */
+  #connectionBack(): void {
+    if (this.#lostTimer === undefined) return;
+    clearTimeout(this.#lostTimer);
+    this.#lostTimer = undefined;
+    const check = async (jobs: string[]): Promise<string[]> => {
+      if (jobs.length === 0) return [];
+      const pipeline = this.#client.pipeline();
+      for (const jobId of jobs) pipeline.exists(this.#jobKeyPrefix + jobId);
+      const replies = (await pipeline.exec()) ?? [];
+      return jobs.filter((jobId, i) => replies[i]?.[1] === 0 && this.#pending.has(jobId));
+    };
+    void (async () => {
+      // A job that finished while we were away is gone too, but its event is still on the stream: look twice.
+      const missing = await check([...this.#added]);
+      if (missing.length === 0) return;
+      await new Promise((r) => setTimeout(r, 1000));
+      for (const jobId of await check(missing)) {
+        this.#settle(jobId, (p) => p.reject(new QueueLostError(this.#queueName, p.request.firstIndex, 'Redis no longer has its job (restarted without persistence, or flushed)')));
+      }
+    })().catch(() => {});
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    clearTimeout(this.#lostTimer);
     await this.#flushing;
     await this.#ready.catch(() => {});
     const error = new Error('The bullmq backend was closed');
-    for (const jobId of [...this.#pending.keys()]) {
-      await this.#queue.remove(jobId).catch(() => 0);
-      this.#settle(jobId, (p) => p.reject(error));
+    const jobs = [...this.#pending.keys()];
+    for (const jobId of jobs) this.#settle(jobId, (p) => p.reject(error));
+    if (this.#client.status !== 'ready') {
+      // Redis is gone: waiting for it would hang. What this run left there expires with its TTL.
+      // BullMQ's disconnect() waits for a connection that is not coming: start it, do not wait for it.
+      for (const closing of [this.#events?.disconnect(), this.#queue.disconnect()]) closing?.catch(() => {});
+      this.#client.disconnect();
+      return;
     }
+    await Promise.allSettled(jobs.map((jobId) => this.#queue.remove(jobId)));
     await Promise.allSettled([this.#events?.close(), this.#queue.close()]);
     // Deletes every frame of this backend's namespace, results of abandoned jobs included.
-    await this.#frames.close();
+    await this.#frames.close().catch(() => {});
     await this.#client.quit().catch(() => this.#client.disconnect());
   }
 

@@ -8,3 +8,4 @@ export { RedisStore, type RedisStoreOptions, type RedisStoreConfig } from './red
 export { bullmq, BullmqBackend, type BullmqBackendOptions } from './backend.js';
 export { runWorker, type RunWorkerOptions, type SkeinWorker } from './worker.js';
 export type { WorkerIdentity } from './protocol.js';
+export { QueueLostError } from './errors.js';

@@ -14,7 +14,7 @@ export function suitePrefix(name: string): string {
 }
 
 export function client(): Redis {
-  return new Redis(redisUrl(), { lazyConnect: false, maxRetriesPerRequest: 1 });
+  return new Redis(redisUrl());
 }
 
 /** Every key under `pattern`, found with SCAN. */
