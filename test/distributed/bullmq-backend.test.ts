@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Parallel, delayed, task } from 'skein';
@@ -169,5 +170,27 @@ describe('the bullmq backend on two skein-worker processes', () => {
     await until(async () => (await leftovers()).length === 0, 'the first batch to end');
     // It would have run five tasks of a second each; it stopped after the one it was running.
     expect(readdirSync(dir).length).toBeLessThan(5);
+  });
+
+  test('a task module missing on the worker machine fails its tasks with an error naming the file', async () => {
+    await using b = backend();
+    await using par = new Parallel({ backend: b, errors: 'settle' });
+    // The module exists here but not where the workers run: written, referenced, then deleted.
+    const file = join(tempDir(), 'skein-missing-task.mjs');
+    writeFileSync(file, 'export const run = (x) => x;');
+    const missing = task<(x: number) => number>(pathToFileURL(file).href, 'run');
+    rmSync(file);
+    const [outcome] = await par.run([delayed(missing)(1)]);
+    expect(outcome!.status).toBe('rejected');
+    // Node's own error from the worker, naming the file it looked for (TaskModuleError is raised where `task()` is called).
+    expect((outcome as PromiseRejectedResult).reason).toMatchObject({ code: 'ERR_MODULE_NOT_FOUND', message: expect.stringContaining(file) });
+  });
+
+  test('progress reports every task of a run', async () => {
+    const seen: number[] = [];
+    await using b = backend();
+    await using par = new Parallel({ backend: b, batchSize: 3, progress: (info) => seen.push(info.done) });
+    await par.run(Array.from({ length: 9 }, (_, i) => delayed(whoami)(i)));
+    expect(seen.at(-1)).toBe(9);
   });
 });
