@@ -8,6 +8,7 @@ export default {
   testMatch: ['**/*.test.ts'],
   moduleNameMapper: {
     '^skein$': '<rootDir>/dist/src/index.js',
+    '^skein/distributed$': '<rootDir>/dist/src/distributed/index.js',
     '^#src/(.*)\\.js$': '<rootDir>/dist/src/$1.js',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
@@ -15,4 +16,7 @@ export default {
     '^.+\\.ts$': ['ts-jest', { useESM: true, isolatedModules: true, tsconfig: 'tsconfig.json' }],
   },
   testTimeout: 30000,
+  // One real redis-server per run for test/distributed (installed by scripts/redis-server.mjs when missing).
+  globalSetup: '<rootDir>/test/distributed/global-setup.mjs',
+  globalTeardown: '<rootDir>/test/distributed/global-teardown.mjs',
 };
