@@ -1,12 +1,12 @@
-import type { BatchClockWire, BatchWire, FunctionInstanceWire } from '../core/wire.js';
+import type { BatchWire } from '../core/wire.js';
 import { describeValue } from '../core/errors.js';
 import { SerializationError } from '../serialize/errors.js';
-import type { Backend, BatchOutcome, BatchRequest } from '../backends/backend.js';
+import type { Backend, Batch as BackendBatch, BatchOutcome, LocalCall, RunContext } from '../backends/backend.js';
 import { CANCEL_UNSTARTED } from '../backends/backend.js';
+import { encodeBatch } from '../task/batch-wire.js';
 import { isDelayed, type Delayed } from '../task/delayed.js';
 import { TaskTimeoutError, WorkerCrashedError } from '../backends/errors.js';
 import { AutoBatchSize, splitSize, taskBytes } from './auto-batch.js';
-import { encodeReferences } from '../store/travel.js';
 import type { Offloader } from '../store/offload.js';
 import type { ProgressSink } from './progress.js';
 
@@ -44,53 +44,49 @@ interface Batch {
   readonly tasks: Delayed[];
 }
 
-function toWire(tasks: readonly Delayed[], stopOnError: boolean, clock: BatchClockWire | undefined): BatchWire {
-  const first = tasks[0]!.shipped.wire;
-  let fns: FunctionInstanceWire[] = [first];
-  let fnIndex: number[] | undefined;
-  for (let i = 1; i < tasks.length; i++) {
-    if (tasks[i]!.shipped.wire !== first) {
-      fns = [];
-      const seen = new Map<FunctionInstanceWire, number>();
-      fnIndex = tasks.map((t) => {
-        let k = seen.get(t.shipped.wire);
-        if (k === undefined) {
-          k = fns.push(t.shipped.wire) - 1;
-          seen.set(t.shipped.wire, k);
-        }
-        return k;
-      });
-      break;
-    }
+/** A batch as a backend sees it: encoded on first need, once. */
+class BatchRequest implements BackendBatch {
+  readonly size: number;
+  readonly stopOnError: boolean;
+  readonly #tasks: readonly Delayed[];
+  readonly #first: number;
+  #wire: BatchWire | undefined;
+
+  constructor(tasks: readonly Delayed[], first: number, stopOnError: boolean) {
+    this.#tasks = tasks;
+    this.#first = first;
+    this.size = tasks.length;
+    this.stopOnError = stopOnError;
   }
-  let refs = false;
-  const rows = tasks.map((t) => {
-    if (!t.hasReferences) return t.args;
-    refs = true;
-    return encodeReferences(t.args) as readonly unknown[];
-  });
-  const size = tasks.length;
-  const arity = rows[0]!.length;
-  let sameArity = arity <= 8;
-  for (let i = 1; i < size && sameArity; i++) sameArity = rows[i]!.length === arity;
-  // Built field by field on one object: a spread copy is several times slower to post.
-  const wire: { -readonly [K in keyof BatchWire]: BatchWire[K] } = { fns, size, stopOnError };
-  if (fnIndex) wire.fnIndex = fnIndex;
-  if (sameArity) {
-    const columns: unknown[][] = [];
-    for (let j = 0; j < arity; j++) {
-      // Filled by push, never pre-sized: V8 clones a holey array element by element, ~5x slower.
-      const column: unknown[] = [];
-      for (let i = 0; i < size; i++) column.push(rows[i]![j]);
-      columns.push(column);
-    }
-    wire.columns = columns;
-  } else {
-    wire.args = rows;
+
+  wire(): BatchWire {
+    return (this.#wire ??= encodeBatch(this.#tasks, this.stopOnError));
   }
-  if (refs) wire.refs = true;
-  if (clock) wire.clock = clock;
-  return wire;
+
+  get local(): readonly LocalCall[] {
+    return this.#tasks.map((t) => ({ fn: t.shipped.local, args: t.args }));
+  }
+
+  taskIndex(offset: number): number {
+    return this.#first + offset;
+  }
+}
+
+/**
+ * An error a backend raised for one task of a batch names it by offset:
+ * give it the task's index in the run (timeouts and crashes are reworded with it).
+ */
+function located(error: unknown, first: number): unknown {
+  if (error instanceof TaskTimeoutError && error.offset !== undefined && error.taskIndex < 0) {
+    return new TaskTimeoutError(first + error.offset, error.timeout, error.offset);
+  }
+  if (error instanceof WorkerCrashedError && error.offset !== undefined && error.taskIndex < 0) {
+    return new WorkerCrashedError(first + error.offset, error.cause, error.offset);
+  }
+  if (typeof error === 'object' && error !== null && typeof (error as { offset?: unknown }).offset === 'number' && !Object.hasOwn(error, 'taskIndex')) {
+    return withTaskIndex(error, first + (error as { offset: number }).offset);
+  }
+  return error;
 }
 
 function withTaskIndex(error: unknown, taskIndex: number): unknown {
@@ -122,6 +118,8 @@ export class TaskRun {
   readonly #inFlight = new Set<Batch>();
   // One signal for every batch of the run: a batch needs no controller of its own.
   readonly #controller = new AbortController();
+  // Backends with per-run state hear of cancellation and the run's end through this.
+  readonly #context: RunContext | undefined;
   #filling = false;
   #done = 0;
   #stopped = false;
@@ -134,6 +132,7 @@ export class TaskRun {
   constructor(source: TaskSource, settings: RunSettings) {
     this.#s = settings;
     this.#auto = settings.batchSize === 'auto' ? new AutoBatchSize() : undefined;
+    this.#context = settings.backend.openRun?.();
     this.#promise = new Promise<void>((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
@@ -286,13 +285,14 @@ export class TaskRun {
     let outcome: Promise<BatchOutcome>;
     try {
       const tasks = this.#s.offloader ? this.#s.offloader.tasks(batch.tasks) : batch.tasks;
-      const request: BatchRequest = {
-        tasks,
-        firstIndex: batch.first,
-        stopOnError,
-        toWire: (clock) => toWire(tasks, stopOnError, clock),
-      };
-      outcome = this.#s.backend.runBatch(request, { signal: this.#controller.signal, timeout: this.#s.timeout, onLateError: this.#onLateError });
+      const request = new BatchRequest(tasks, batch.first, stopOnError);
+      const first = batch.first;
+      outcome = this.#s.backend.runBatch(request, {
+        signal: this.#controller.signal,
+        ...(this.#context ? { run: this.#context } : {}),
+        timeout: this.#s.timeout,
+        onLateError: (offset, error) => this.#onLateError(first + offset, error),
+      });
     } catch (error) {
       outcome = Promise.reject(error);
     }
@@ -350,9 +350,10 @@ export class TaskRun {
     void this.#fill();
   }
 
-  #onFailed(batch: Batch, error: unknown): void {
+  #onFailed(batch: Batch, failure: unknown): void {
     this.#inFlight.delete(batch);
     if (this.#stopped) return;
+    const error = located(failure, batch.first);
     const taskLevel = error instanceof TaskTimeoutError || error instanceof WorkerCrashedError;
     if (!this.#s.settle || error instanceof SerializationError) {
       this.#fail(error, false);
@@ -378,6 +379,10 @@ export class TaskRun {
   }
 
   #cancelInFlight(reason: unknown): void {
+    if (this.#context && !this.#controller.signal.aborted) {
+      if (reason === CANCEL_UNSTARTED) this.#context.cancel();
+      else this.#context.abort(reason);
+    }
     this.#controller.abort(reason);
     this.#inFlight.clear();
   }
@@ -404,6 +409,7 @@ export class TaskRun {
     this.#s.signal?.removeEventListener('abort', this.#onAbort);
     // Tells the backend the run is over (it forgets the run), when no failure did already.
     if (!this.#controller.signal.aborted) this.#controller.abort(CANCEL_UNSTARTED);
+    this.#context?.close();
     this.#s.progress.finish(this.#done, this.total, failed, this.#s.offloader);
     if (!this.#exhausted) {
       // Close the user's generator so its finally blocks run.
