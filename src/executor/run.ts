@@ -1,16 +1,15 @@
 import type { BatchWire } from '../core/wire.js';
-import { describeValue } from '../core/errors.js';
 import { SerializationError } from '../serialize/errors.js';
 import type { Backend, Batch as BackendBatch, BatchOutcome, LocalCall, RunContext } from '../backends/backend.js';
 import { CANCEL_UNSTARTED } from '../backends/backend.js';
 import { encodeBatch } from '../task/batch-wire.js';
-import { isDelayed, type Delayed } from '../task/delayed.js';
+import type { Delayed } from '../task/delayed.js';
 import { TaskTimeoutError, WorkerCrashedError } from '../backends/errors.js';
-import { AutoBatchSize, splitSize, taskBytes } from './auto-batch.js';
+import { BatchSource, type SourceBatch as Batch, type TaskSource } from './source.js';
 import type { Offloader } from '../store/offload.js';
 import type { ProgressSink } from './progress.js';
 
-export type TaskSource = Iterable<unknown> | AsyncIterable<unknown>;
+export type { TaskSource } from './source.js';
 
 export type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
 
@@ -37,11 +36,6 @@ export interface RunSettings {
   readonly revise?: (index: number, error: unknown) => boolean;
   /** Takes errors that escaped a task and that the run cannot report as that task's outcome. */
   readonly workerError?: (error: unknown) => void;
-}
-
-interface Batch {
-  readonly first: number;
-  readonly tasks: Delayed[];
 }
 
 /** A batch as a backend sees it: encoded on first need, once. */
@@ -108,13 +102,7 @@ function withTaskIndex(error: unknown, taskIndex: number): unknown {
  */
 export class TaskRun {
   readonly #s: RunSettings;
-  readonly #auto: AutoBatchSize | undefined;
-  #iterator: Iterator<unknown> | AsyncIterator<unknown> | undefined;
-  readonly #isAsync: boolean;
-  #exhausted = false;
-  #pulled = 0;
-  readonly #knownTotal: number | undefined;
-  readonly #ready: Batch[] = [];
+  readonly #source: BatchSource;
   readonly #inFlight = new Set<Batch>();
   // One signal for every batch of the run: a batch needs no controller of its own.
   readonly #controller = new AbortController();
@@ -131,7 +119,7 @@ export class TaskRun {
 
   constructor(source: TaskSource, settings: RunSettings) {
     this.#s = settings;
-    this.#auto = settings.batchSize === 'auto' ? new AutoBatchSize() : undefined;
+    this.#source = new BatchSource(source, { nJobs: settings.nJobs, batchSize: settings.batchSize, offloadBytes: settings.offloader?.threshold });
     this.#context = settings.backend.openRun?.();
     this.#promise = new Promise<void>((resolve, reject) => {
       this.#resolve = resolve;
@@ -141,25 +129,11 @@ export class TaskRun {
     // keeps an unobserved copy from being flagged as unhandled.
     this.#promise.catch(() => {});
     this.#onAbort = () => this.#fail(settings.signal?.reason, true);
-
-    if (typeof source !== 'object' || source === null) {
-      throw new TypeError(`Expected \`tasks\` to be an iterable or async iterable of delayed calls, got ${describeValue(source)}`);
-    }
-    this.#knownTotal = Array.isArray(source) ? source.length : undefined;
-    if (typeof (source as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function') {
-      this.#iterator = (source as AsyncIterable<unknown>)[Symbol.asyncIterator]();
-      this.#isAsync = true;
-    } else if (typeof (source as Iterable<unknown>)[Symbol.iterator] === 'function') {
-      this.#iterator = (source as Iterable<unknown>)[Symbol.iterator]();
-      this.#isAsync = false;
-    } else {
-      throw new TypeError(`Expected \`tasks\` to be an iterable or async iterable of delayed calls, got ${describeValue(source)}`);
-    }
   }
 
   /** Total number of tasks, once known. */
   get total(): number | undefined {
-    return this.#exhausted ? this.#pulled : this.#knownTotal;
+    return this.#source.total;
   }
 
   start(): Promise<void> {
@@ -196,76 +170,13 @@ export class TaskRun {
     void this.#fill();
   }
 
-  #check(value: unknown): Delayed {
-    if (!isDelayed(value)) {
-      throw new TypeError(`Expected task ${this.#pulled} to be a delayed call such as delayed(fn)(...args), got ${describeValue(value)}`);
-    }
-    this.#pulled++;
-    return value;
-  }
-
-  // Synchronous sources are pulled without an await per task or per batch.
-  #pullMany(n: number): Delayed[] | Promise<Delayed[]> {
-    const out: Delayed[] = [];
-    if (!this.#isAsync) {
-      const it = this.#iterator as Iterator<unknown>;
-      while (out.length < n) {
-        const step = it.next();
-        if (step.done) {
-          this.#exhausted = true;
-          break;
-        }
-        out.push(this.#check(step.value));
-      }
-      return out;
-    }
-    const it = this.#iterator as AsyncIterator<unknown>;
-    return (async () => {
-      while (out.length < n && !this.#stopped) {
-        const step = await it.next();
-        if (step.done) {
-          this.#exhausted = true;
-          break;
-        }
-        out.push(this.#check(step.value));
-      }
-      return out;
-    })();
-  }
-
-  #nextBatch(): Batch | undefined | Promise<Batch | undefined> {
-    const queued = this.#ready.shift();
-    if (queued) return queued;
-    if (this.#exhausted) return undefined;
-    const first = this.#pulled;
-    // joblib's lookahead: take enough for one batch per worker, then split it,
-    // smaller when the input turned out to end inside this slice.
-    const want = this.#auto ? this.#auto.size * this.#s.nJobs : (this.#s.batchSize as number);
-    const slice = this.#pullMany(want);
-    return slice instanceof Promise ? slice.then((tasks) => this.#sized(first, want, tasks)) : this.#sized(first, want, slice);
-  }
-
-  /** Bounds later slices by the bytes these tasks carry, then splits this one. */
-  #sized(first: number, want: number, slice: Delayed[]): Batch | undefined {
-    if (this.#auto !== undefined && slice.length > 0) this.#auto.fit(taskBytes(slice, this.#s.offloader?.threshold));
-    return this.#split(first, want, slice);
-  }
-
-  #split(first: number, want: number, slice: Delayed[]): Batch | undefined {
-    if (slice.length === 0) return undefined;
-    if (this.#auto === undefined) return { first, tasks: slice };
-    const size = splitSize(slice.length, this.#s.nJobs, slice.length < want && this.#exhausted);
-    for (let i = 0; i < slice.length; i += size) this.#ready.push({ first: first + i, tasks: slice.slice(i, i + size) });
-    return this.#ready.shift();
-  }
-
   async #fill(): Promise<void> {
     if (this.#filling || this.#stopped) return;
     this.#filling = true;
     try {
       const limit = this.#s.preDispatch;
-      while (!this.#stopped && this.#inFlight.size < limit && (this.#s.backlog?.() ?? 0) < 4 * limit * (this.#auto?.size ?? 1) + 64) {
-        const next = this.#nextBatch();
+      while (!this.#stopped && this.#inFlight.size < limit && (this.#s.backlog?.() ?? 0) < 4 * limit * this.#source.batchSize + 64) {
+        const next = this.#source.next();
         const batch = next instanceof Promise ? await next : next;
         if (batch === undefined || this.#stopped) break;
         this.#dispatch(batch);
@@ -321,7 +232,7 @@ export class TaskRun {
     const { values, errors, unfinished } = result;
     // Tasks a dead worker never ran go again, one by one; the others keep their outcome.
     const rerun = unfinished !== undefined && unfinished.length > 0 ? new Set(unfinished) : undefined;
-    if (rerun === undefined) this.#auto?.record(batch.tasks.length, result.durationMs);
+    if (rerun === undefined) this.#source.record(batch.tasks.length, result.durationMs);
     let firstError: { offset: number; error: unknown } | undefined;
     let e = 0;
     for (let i = 0; i < batch.tasks.length; i++) {
@@ -345,7 +256,7 @@ export class TaskRun {
       this.#fail(withTaskIndex(firstError.error, batch.first + firstError.offset), false);
       return;
     }
-    if (rerun) for (const i of [...rerun].reverse()) this.#ready.unshift({ first: batch.first + i, tasks: [batch.tasks[i]!] });
+    if (rerun) this.#source.again([...rerun].map((i) => ({ first: batch.first + i, tasks: [batch.tasks[i]!] })));
     this.#s.progress.update(this.#done, this.total);
     void this.#fill();
   }
@@ -365,9 +276,11 @@ export class TaskRun {
       const bad = error.taskIndex;
       this.#s.emit(bad, { ok: false, error });
       this.#done++;
-      for (let i = batch.tasks.length - 1; i >= 0; i--) {
-        if (batch.first + i !== bad) this.#ready.unshift({ first: batch.first + i, tasks: [batch.tasks[i]!] });
+      const again: Batch[] = [];
+      for (let i = 0; i < batch.tasks.length; i++) {
+        if (batch.first + i !== bad) again.push({ first: batch.first + i, tasks: [batch.tasks[i]!] });
       }
+      this.#source.again(again);
     } else {
       for (let i = 0; i < batch.tasks.length; i++) {
         this.#s.emit(batch.first + i, { ok: false, error: withTaskIndex(error, batch.first + i) });
@@ -398,7 +311,7 @@ export class TaskRun {
 
   #maybeDone(): void {
     if (this.#settled || this.#stopped || this.#filling) return;
-    if (this.#exhausted && this.#ready.length === 0 && this.#inFlight.size === 0) {
+    if (this.#source.drained && this.#inFlight.size === 0) {
       this.#finish();
       this.#settled = true;
       this.#resolve();
@@ -411,17 +324,7 @@ export class TaskRun {
     if (!this.#controller.signal.aborted) this.#controller.abort(CANCEL_UNSTARTED);
     this.#context?.close();
     this.#s.progress.finish(this.#done, this.total, failed, this.#s.offloader);
-    if (!this.#exhausted) {
-      // Close the user's generator so its finally blocks run.
-      const it = this.#iterator;
-      this.#exhausted = true;
-      try {
-        const closing = it?.return?.();
-        if (closing && typeof (closing as Promise<unknown>).catch === 'function') (closing as Promise<unknown>).catch(() => {});
-      } catch {
-        // A source that throws on close has nothing more to give us.
-      }
-    }
-    this.#iterator = undefined;
+    // Close the user's generator so its finally blocks run.
+    this.#source.close();
   }
 }
