@@ -2,13 +2,23 @@ export { SkeinError } from './core/errors.js';
 export { SerializationError } from './serialize/errors.js';
 export { ClosureCaptureError, UncaughtTaskError, UnshippableFunctionError, type EscapeSource } from './task/errors.js';
 export { wrapNonSerializable, task, TaskModuleError, type TaskFunction } from './task/ship.js';
-export { runBatch } from './task/run-batch.js';
+export { encodeBatch, runBatch, decodeOutcome, type RunBatchOptions, type DecodedOutcome } from './task/batch-wire.js';
 export { delayed, Delayed, isDelayed, type DelayedResult } from './task/delayed.js';
 export { Parallel, parallel, type ErrorMode, type ParallelEvents, type TaskOutcome, type Tasks } from './executor/parallel.js';
 export { parallelConfig, type ParallelOptions, type ProgressCallback, type ProgressInfo } from './executor/options.js';
 export { TaskTimeoutError, WorkerCrashedError, WorkerStartError, ParallelClosedError } from './backends/errors.js';
-export { CANCEL_UNSTARTED, type Backend, type BatchRequest, type BatchOutcome, type RunBatchOptions } from './backends/backend.js';
-export type { BatchWire, BatchResultWire } from './core/wire.js';
+export {
+  CANCEL_UNSTARTED,
+  BatchCancelledError,
+  type Backend,
+  type BackendCapabilities,
+  type Batch,
+  type BatchOptions,
+  type BatchOutcome,
+  type LocalCall,
+  type RunContext,
+} from './backends/backend.js';
+export type { BatchWire, BatchResultWire, ErrorWire, FunctionInstanceWire, TaskErrorWire } from './core/wire.js';
 export {
   serialize,
   deserialize,

@@ -1,24 +1,35 @@
-import type { BatchClockWire, BatchWire } from '../core/wire.js';
-import type { Delayed } from '../task/delayed.js';
+import type { BatchWire } from '../core/wire.js';
+import type { DecodedOutcome } from '../task/batch-wire.js';
+import type { Store } from '../store/store.js';
+import { SkeinError } from '../core/errors.js';
 
-/** A batch of consecutive tasks handed to a backend. */
-export interface BatchRequest {
-  /** The tasks in order; `tasks[i]` is task number `firstIndex + i` of the run. */
-  readonly tasks: readonly Delayed[];
-  readonly firstIndex: number;
-  /** Stop at the first failing task (fail-fast) rather than running the rest of the batch. */
-  readonly stopOnError: boolean;
-  /** The batch as plain cloneable data, for backends that run it elsewhere; execute it there with `runBatch`. */
-  toWire(clock?: BatchClockWire): BatchWire;
+/** One task of a batch as the calling thread has it: for backends that run tasks in this thread. */
+export interface LocalCall {
+  readonly fn: (...args: unknown[]) => unknown;
+  readonly args: readonly unknown[];
 }
 
-export interface BatchOutcome {
-  /** Results by offset in the batch; with `stopOnError` it may end at the first failure. */
-  readonly values: readonly unknown[];
-  /** Errors by offset, as the task threw them (rebuilt if they crossed a thread). */
-  readonly errors: readonly { readonly offset: number; readonly error: unknown }[];
-  /** Time spent running the batch, which auto batching adapts to. */
-  readonly durationMs: number;
+/**
+ * A batch of tasks handed to a backend. Tasks are named by their offset in
+ * the batch (0 to `size - 1`); which task of a run each is, the caller knows.
+ */
+export interface Batch {
+  readonly size: number;
+  /** Stop at the first failing task (fail-fast) rather than running the rest of the batch. */
+  readonly stopOnError: boolean;
+  /**
+   * The batch as plain cloneable data (`encodeBatch`), encoded on first call
+   * and then cached: run it elsewhere with `runBatch`, decode what comes
+   * back with `decodeOutcome`.
+   */
+  wire(): BatchWire;
+  /** The original functions and arguments, for backends that run tasks in the calling thread. */
+  readonly local: readonly LocalCall[];
+  /** The run's index of the task at `offset`: only to word messages made where the task ran. */
+  taskIndex(offset: number): number;
+}
+
+export interface BatchOutcome extends DecodedOutcome {
   /**
    * Offsets that never ran because the batch's worker died first (settle
    * mode): the run runs them again, and only them, so no finished task is
@@ -27,51 +38,103 @@ export interface BatchOutcome {
   readonly unfinished?: readonly number[];
 }
 
-export interface RunBatchOptions {
+/**
+ * What a backend may keep for a run (from `Backend.openRun`), the same
+ * object in the options of every batch of that run: the caller tells it
+ * through this when the run no longer wants its batches.
+ */
+export interface RunContext {
+  /** Tasks not yet started need not run: batches may stop early and reject with `BatchCancelledError`. */
+  cancel(): void;
+  /** Stop everything now, running tasks included: batches reject with `reason`. */
+  abort(reason: unknown): void;
+  /** The run is over; what the backend kept for it can go. */
+  close(): void;
+}
+
+export interface BatchOptions {
   /**
    * The run's signal, the same object for every batch of one run: aborted
    * when the run no longer wants its batches. The reason is the user's abort
    * reason (stop everything), or `CANCEL_UNSTARTED` after a task failed: then
    * tasks not yet started need not run, and the batch may reject with
-   * `BatchCancelledError`.
+   * `BatchCancelledError`. Backends with `openRun` hear it through their
+   * context instead (no listener per batch on a shared signal).
    */
   readonly signal: AbortSignal;
-  /** Per-task time limit in ms; reject with `TaskTimeoutError` past it. */
+  /** What `openRun()` gave for this batch's run, when the backend has it. */
+  readonly run?: RunContext;
+  /** Per-task time limit in ms; reject with `TaskTimeoutError` (its `offset` set) past it. */
   readonly timeout: number | undefined;
   /**
-   * The same function for every batch of a run: takes an error that escaped
-   * task `taskIndex` of the run after its batch's outcome was delivered (a
-   * callback it left behind threw), for backends that can tell.
+   * Takes an error that escaped the task at `offset` after the batch's
+   * outcome was delivered (a callback it left behind threw), for backends
+   * that can tell. Good until the run's context is closed.
    */
-  readonly onLateError?: (taskIndex: number, error: unknown) => void;
+  readonly onLateError?: (offset: number, error: unknown) => void;
+}
+
+/** What a backend is able to do, which decides how the caller prepares batches for it. */
+export interface BackendCapabilities {
+  /**
+   * Batches run in threads of this process, which can read its shared
+   * memory and files: large arguments go by reference through the store the
+   * options name (shared memory by default) rather than by copy.
+   */
+  readonly sharesMemory: boolean;
+  /**
+   * For backends that do not share memory but can reach a store (a Redis
+   * store for a queue backend): large arguments go there, unless the options
+   * name a store of their own.
+   */
+  defaultStore?(): Store<any>;
 }
 
 /** The abort reason `Parallel` uses to cancel batches that have not started, after a failure. */
 export const CANCEL_UNSTARTED: unique symbol = Symbol.for('skein.cancel-unstarted');
 
 /** A batch dropped because its run was cancelled; the run has already settled. */
-export class BatchCancelledError extends Error {
+export class BatchCancelledError extends SkeinError {
   constructor() {
-    super('The batch was cancelled because its run ended');
-    this.name = 'BatchCancelledError';
+    super('The batch was cancelled because its run ended', { code: 'ERR_SKEIN_BATCH_CANCELLED' });
   }
 }
 
 /**
+ * Names the task of its batch an error belongs to, when a backend rejects
+ * with an error of its own for one task (a clone failure, say): the caller
+ * turns the offset into the task's index. `TaskTimeoutError` and
+ * `WorkerCrashedError` carry their `offset` already.
+ */
+export function atOffset<T>(error: T, offset: number): T {
+  if ((typeof error === 'object' && error !== null) || typeof error === 'function') {
+    Object.defineProperty(error, 'offset', { value: offset, writable: true, configurable: true, enumerable: false });
+  }
+  return error;
+}
+
+/**
  * Where batches of tasks run. Implement it to run tasks somewhere skein does
- * not know (another process, another machine): `BatchRequest.toWire()` gives
- * the batch as data and `runBatch()` (exported by skein) executes that data.
+ * not know (another process, another machine): `batch.wire()` gives the
+ * batch as data, `runBatch()` executes that data there, and `decodeOutcome()`
+ * turns what it returned back into the outcome to resolve with.
  *
  * Contract: resolve with the outcome of each task (task errors are data, not
  * rejections); reject only when the batch itself failed, with
- * `WorkerCrashedError`/`TaskTimeoutError` naming the task, or any error that
- * then applies to the whole batch.
+ * `WorkerCrashedError`/`TaskTimeoutError` naming the task by offset, or any
+ * error that then applies to the whole batch.
  */
 export interface Backend {
   readonly name: string;
   /** Batches that run at once: the number of workers. */
   readonly concurrency: number;
-  runBatch(batch: BatchRequest, options: RunBatchOptions): Promise<BatchOutcome>;
+  /** Absent: the backend shares no memory and names no store, so nothing is offloaded. */
+  readonly capabilities?: BackendCapabilities;
+  /** A context for one run, handed back in the options of each of its batches. */
+  openRun?(): RunContext;
+  runBatch(batch: Batch, options: BatchOptions): Promise<BatchOutcome>;
+  /** A run's offloaded values (`bytes` of them) were evicted: let go of what was cached of them. */
+  release?(bytes: number): void;
   /** Frees every resource; afterwards the process must be able to exit. */
   close(): Promise<void>;
 }

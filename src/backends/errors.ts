@@ -4,27 +4,37 @@ import { SkeinError } from '../core/errors.js';
 export class TaskTimeoutError extends SkeinError {
   readonly taskIndex: number;
   readonly timeout: number;
+  /** The task's offset in its batch: a backend names the task by it, the caller turns it into `taskIndex`. */
+  readonly offset: number | undefined;
 
-  constructor(taskIndex: number, timeout: number) {
-    super(`Task ${taskIndex} did not finish within ${timeout} ms; its worker was terminated and replaced.`, {
+  /** `offset` alone (`taskIndex` undefined): raised by a backend, which knows tasks only by offset. */
+  constructor(taskIndex: number | undefined, timeout: number, offset?: number) {
+    const who = taskIndex === undefined ? `The task at offset ${offset} of its batch` : `Task ${taskIndex}`;
+    super(`${who} did not finish within ${timeout} ms; its worker was terminated and replaced.`, {
       code: 'ERR_SKEIN_TASK_TIMEOUT',
     });
-    this.taskIndex = taskIndex;
+    this.taskIndex = taskIndex ?? -1;
     this.timeout = timeout;
+    this.offset = offset;
   }
 }
 
 /** The worker running a task died (process.exit, an uncaught error, out of memory); the pool replaced it. */
 export class WorkerCrashedError extends SkeinError {
   readonly taskIndex: number;
+  /** The task's offset in its batch: a backend names the task by it, the caller turns it into `taskIndex`. */
+  readonly offset: number | undefined;
 
-  constructor(taskIndex: number, cause: unknown) {
+  /** `offset` alone (`taskIndex` undefined): raised by a backend, which knows tasks only by offset. */
+  constructor(taskIndex: number | undefined, cause: unknown, offset?: number) {
     const reason = typeof cause === 'object' && cause !== null && 'message' in cause ? String(cause.message) : String(cause);
-    super(`The worker running task ${taskIndex} died: ${reason}. The pool replaced it.`, {
+    const who = taskIndex === undefined ? `the task at offset ${offset} of its batch` : `task ${taskIndex}`;
+    super(`The worker running ${who} died: ${reason}. The pool replaced it.`, {
       code: 'ERR_SKEIN_WORKER_CRASHED',
       cause,
     });
-    this.taskIndex = taskIndex;
+    this.taskIndex = taskIndex ?? -1;
+    this.offset = offset;
   }
 }
 

@@ -1,16 +1,16 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import type { Backend, BatchOutcome, BatchRequest, RunBatchOptions } from './backend.js';
+import type { Backend, BackendCapabilities, Batch, BatchOptions, BatchOutcome } from './backend.js';
 import { BatchCancelledError, CANCEL_UNSTARTED } from './backend.js';
 import { TaskTimeoutError } from './errors.js';
 import { isThenable } from '../core/values.js';
 
 
-function withTimeout(value: PromiseLike<unknown>, timeout: number, taskIndex: number): Promise<unknown> {
+function withTimeout(value: PromiseLike<unknown>, timeout: number, offset: number): Promise<unknown> {
   let timer: NodeJS.Timeout | undefined;
   return Promise.race([
     Promise.resolve(value),
     new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new TaskTimeoutError(taskIndex, timeout)), timeout);
+      timer = setTimeout(() => reject(new TaskTimeoutError(undefined, timeout, offset)), timeout);
     }),
   ]).finally(() => clearTimeout(timer));
 }
@@ -24,8 +24,10 @@ function withTimeout(value: PromiseLike<unknown>, timeout: number, taskIndex: nu
 export class SequentialBackend implements Backend {
   readonly name = 'sequential';
   readonly concurrency = 1;
+  // Arguments are passed as they are, in this thread: nothing to offload.
+  readonly capabilities: BackendCapabilities = { sharesMemory: false };
 
-  async runBatch(batch: BatchRequest, options: RunBatchOptions): Promise<BatchOutcome> {
+  async runBatch(batch: Batch, options: BatchOptions): Promise<BatchOutcome> {
     // Let timers and abort signals fire between batches.
     await yieldToEventLoop();
     const { signal, timeout } = options;
@@ -33,11 +35,12 @@ export class SequentialBackend implements Backend {
     const started = performance.now();
     const values: unknown[] = [];
     const errors: { offset: number; error: unknown }[] = [];
-    for (let i = 0; i < batch.tasks.length; i++) {
-      const task = batch.tasks[i]!;
+    const { local } = batch;
+    for (let i = 0; i < local.length; i++) {
+      const task = local[i]!;
       try {
-        let value = task.shipped.local(...task.args);
-        if (isThenable(value)) value = await (timeout === undefined ? value : withTimeout(value, timeout, batch.firstIndex + i));
+        let value = task.fn(...task.args);
+        if (isThenable(value)) value = await (timeout === undefined ? value : withTimeout(value, timeout, i));
         values[i] = value;
       } catch (error) {
         if (error instanceof TaskTimeoutError) throw error;

@@ -5,7 +5,7 @@ import { describeValue } from '../core/errors.js';
 // Loaded for its side effect too: it registers skein's error classes with the wire-error decoder
 // (until each error class registers itself by code, issue 10 seam C).
 import '../backends/threads/backend.js';
-import type { Backend, BatchOutcome, BatchRequest, RunBatchOptions } from '../backends/backend.js';
+import type { Backend, BackendCapabilities, Batch, BatchOptions, BatchOutcome } from '../backends/backend.js';
 import { BatchCancelledError, CANCEL_UNSTARTED } from '../backends/backend.js';
 import { TaskTimeoutError, WorkerCrashedError } from '../backends/errors.js';
 import { decodeError } from '../core/error-wire.js';
@@ -46,7 +46,7 @@ export interface BullmqBackendOptions extends Omit<JobsOptions, 'jobId' | 'remov
 }
 
 interface Pending {
-  readonly request: BatchRequest;
+  readonly request: Batch;
   readonly batch: FrameRef;
   readonly resolve: (outcome: BatchOutcome) => void;
   readonly reject: (error: unknown) => void;
@@ -79,6 +79,8 @@ export function bullmq(options: BullmqBackendOptions): BullmqBackend {
 
 export class BullmqBackend implements Backend, AsyncDisposable {
   readonly name = 'bullmq';
+  // Workers on other machines share neither memory nor files with the caller; large arguments travel in Redis inside each batch's frame.
+  readonly capabilities: BackendCapabilities = { sharesMemory: false };
   readonly concurrency: number;
   readonly #queue: Queue;
   #events: QueueEvents | undefined;
@@ -153,13 +155,13 @@ export class BullmqBackend implements Backend, AsyncDisposable {
     return run;
   }
 
-  async runBatch(request: BatchRequest, options: RunBatchOptions): Promise<BatchOutcome> {
+  async runBatch(request: Batch, options: BatchOptions): Promise<BatchOutcome> {
     const { signal, timeout } = options;
     if (this.#closed) throw new Error('This bullmq backend is closed');
     if (signal.aborted) throw signal.reason === CANCEL_UNSTARTED ? new BatchCancelledError() : signal.reason;
     const run = this.#runFor(signal);
     await this.#ready;
-    const batch = await storeFrame(request.toWire(), this.#frames);
+    const batch = await storeFrame(request.wire(), this.#frames);
     if (signal.aborted) {
       if ('key' in batch) await this.#frames.evict(batch.key);
       throw signal.reason === CANCEL_UNSTARTED ? new BatchCancelledError() : signal.reason;
@@ -213,12 +215,12 @@ export class BullmqBackend implements Backend, AsyncDisposable {
 
   async #outcome(pending: Pending, ref: FrameRef | null): Promise<BatchOutcome> {
     const { request } = pending;
-    if (ref === null || typeof ref !== 'object') throw new WorkerCrashedError(request.firstIndex, new Error('the worker returned no result frame'));
+    if (ref === null || typeof ref !== 'object') throw new WorkerCrashedError(request.taskIndex(0), new Error('the worker returned no result frame'));
     const loaded = await loadFrame(ref, this.#frames);
     if ('key' in ref) this.#frames.evict(ref.key).catch(() => {});
-    if (loaded === undefined) throw new WorkerCrashedError(request.firstIndex, new Error('the result frame is no longer in Redis'));
+    if (loaded === undefined) throw new WorkerCrashedError(request.taskIndex(0), new Error('the result frame is no longer in Redis'));
     const outcome = loaded.value as JobOutcome;
-    this.#onBatchDone?.({ firstIndex: request.firstIndex, size: request.tasks.length, worker: outcome.worker });
+    this.#onBatchDone?.({ firstIndex: request.taskIndex(0), size: request.size, worker: outcome.worker });
     switch (outcome.kind) {
       case 'done': {
         const { result } = outcome;
@@ -230,16 +232,16 @@ export class BullmqBackend implements Backend, AsyncDisposable {
         };
       }
       case 'timeout':
-        throw new TaskTimeoutError(request.firstIndex + outcome.offset, outcome.timeout);
+        throw new TaskTimeoutError(request.taskIndex(outcome.offset), outcome.timeout, outcome.offset);
       case 'crashed':
-        throw new WorkerCrashedError(request.firstIndex + outcome.offset, decodeError(outcome.error));
+        throw new WorkerCrashedError(request.taskIndex(outcome.offset), decodeError(outcome.error), outcome.offset);
     }
   }
 
   #failed(jobId: string, failedReason: string): void {
     // The job itself failed (not a task: task errors are results): e.g. its worker died more often than
     // `maxStalledCount` allows, or its batch frame was gone.
-    this.#settle(jobId, (p) => p.reject(new WorkerCrashedError(p.request.firstIndex, new Error(failedReason))));
+    this.#settle(jobId, (p) => p.reject(new WorkerCrashedError(p.request.taskIndex(0), new Error(failedReason))));
   }
 
   /**
@@ -271,7 +273,7 @@ export class BullmqBackend implements Backend, AsyncDisposable {
     this.#lostTimer = setTimeout(() => {
       this.#lostTimer = undefined;
       for (const jobId of [...this.#pending.keys()]) {
-        this.#settle(jobId, (p) => p.reject(new QueueLostError(this.#queueName, p.request.firstIndex, `Redis was unreachable for ${this.#grace} ms`)));
+        this.#settle(jobId, (p) => p.reject(new QueueLostError(this.#queueName, p.request.taskIndex(0), `Redis was unreachable for ${this.#grace} ms`)));
       }
     }, this.#grace);
     this.#lostTimer.unref();
@@ -295,7 +297,7 @@ export class BullmqBackend implements Backend, AsyncDisposable {
       if (missing.length === 0) return;
       await new Promise((r) => setTimeout(r, 1000));
       for (const jobId of await check(missing)) {
-        this.#settle(jobId, (p) => p.reject(new QueueLostError(this.#queueName, p.request.firstIndex, 'Redis no longer has its job (restarted without persistence, or flushed)')));
+        this.#settle(jobId, (p) => p.reject(new QueueLostError(this.#queueName, p.request.taskIndex(0), 'Redis no longer has its job (restarted without persistence, or flushed)')));
       }
     })().catch(() => {});
   }

@@ -4,8 +4,9 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { Piscina } from 'piscina';
 import { LRUCache } from 'lru-cache';
 import { describeValue } from '../core/errors.js';
-import type { BatchResultWire, BatchWire, WorkerSetupWire } from '../core/wire.js';
-import { CLOCK_CANCEL, CLOCK_OFFSET, CLOCK_SEQ, CLOCK_SLOT_INTS, CLOCK_START } from '../core/wire.js';
+import type { BatchResultWire, BatchWire } from '../core/wire.js';
+import type { BatchMessage, WorkerSetupWire } from '../backends/threads/protocol.js';
+import { CLOCK_CANCEL, CLOCK_OFFSET, CLOCK_SEQ, CLOCK_SLOT_INTS, CLOCK_START } from '../backends/threads/clock.js';
 import { encodeError } from '../core/error-wire.js';
 import { RedisConnector } from '../connectors/redis.js';
 import { loadFrame, storeFrame } from './frames.js';
@@ -137,7 +138,8 @@ export async function runWorker(options: RunWorkerOptions): Promise<SkeinWorker>
       timer = setTimeout(check, timeout);
     }
     try {
-      const result = (await pool.run({ ...wire, clock: { slot } }, { signal: kill.signal })) as BatchResultWire;
+      const message: BatchMessage = { type: 'batch', batch: wire, clock: { slot }, tag: 0, first: 0, inline: true };
+      const result = (await pool.run(message, { signal: kill.signal })) as BatchResultWire;
       return { kind: 'done', result, worker: identity };
     } catch (error) {
       if (timedOut) return { kind: 'timeout', offset: timedOut.offset, timeout: timeout!, worker: identity };

@@ -110,15 +110,23 @@ export class Parallel<E extends ErrorMode = 'raise'> extends EventEmitter<Parall
     return typeof s === 'object' ? s : this.#ownedStore;
   }
 
-  /** Offloading applies where workers share this process's memory and files: the threads backend. */
-  #offloader(): Offloader | undefined {
+  /**
+   * The backend's capabilities decide: one sharing this process's memory gets
+   * large arguments through the store the options name; one naming a default
+   * store, through that (or the options' own store); others get copies.
+   */
+  #offloader(backend: Backend): Offloader | undefined {
     const o = this.#options;
-    if (o.maxNbytes === null || o.backend !== 'threads') return undefined;
-    const store = typeof o.store === 'object' ? o.store : (this.#ownedStore ??= makeOwnedStore(o.store, o.tempFolder));
-    const backend = this.#backend;
+    const caps = backend.capabilities;
+    if (o.maxNbytes === null || caps === undefined || (!caps.sharesMemory && caps.defaultStore === undefined)) return undefined;
+    const store =
+      typeof o.store === 'object'
+        ? o.store
+        : (this.#ownedStore ??= caps.sharesMemory ? makeOwnedStore(o.store, o.tempFolder) : caps.defaultStore!());
     // Memory is reused only in a store of ours that adopts shared bytes without copying them.
-    return new Offloader(o.maxNbytes, store, o.store === 'shared' ? this.#pool : undefined, (bytes) => {
-      if (backend instanceof ThreadsBackend && backend === this.#backend) backend.release(bytes);
+    const pool = caps.sharesMemory && o.store === 'shared' ? this.#pool : undefined;
+    return new Offloader(o.maxNbytes, store, pool, (bytes) => {
+      if (backend === this.#backend) backend.release?.(bytes);
     });
   }
 
@@ -131,7 +139,7 @@ export class Parallel<E extends ErrorMode = 'raise'> extends EventEmitter<Parall
     const backend = this.#ensureBackend();
     const o = this.#options;
     const nJobs = typeof o.backend === 'object' ? Math.max(1, backend.concurrency) : o.nJobs;
-    const offloader = this.#offloader();
+    const offloader = this.#offloader(backend);
     const run = new TaskRun(tasks, {
       backend,
       nJobs,

@@ -1,16 +1,15 @@
-import type { BatchClockWire, BatchWire, FunctionInstanceWire } from '../core/wire.js';
-import { describeValue } from '../core/errors.js';
+import type { BatchWire } from '../core/wire.js';
 import { SerializationError } from '../serialize/errors.js';
-import type { Backend, BatchOutcome, BatchRequest } from '../backends/backend.js';
+import type { Backend, Batch as BackendBatch, BatchOutcome, LocalCall, RunContext } from '../backends/backend.js';
 import { CANCEL_UNSTARTED } from '../backends/backend.js';
-import { isDelayed, type Delayed } from '../task/delayed.js';
+import { encodeBatch } from '../task/batch-wire.js';
+import type { Delayed } from '../task/delayed.js';
 import { TaskTimeoutError, WorkerCrashedError } from '../backends/errors.js';
-import { AutoBatchSize, splitSize, taskBytes } from './auto-batch.js';
-import { encodeReferences } from '../store/travel.js';
+import { BatchSource, type SourceBatch as Batch, type TaskSource } from './source.js';
 import type { Offloader } from '../store/offload.js';
 import type { ProgressSink } from './progress.js';
 
-export type TaskSource = Iterable<unknown> | AsyncIterable<unknown>;
+export type { TaskSource } from './source.js';
 
 export type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
 
@@ -39,58 +38,49 @@ export interface RunSettings {
   readonly workerError?: (error: unknown) => void;
 }
 
-interface Batch {
-  readonly first: number;
-  readonly tasks: Delayed[];
+/** A batch as a backend sees it: encoded on first need, once. */
+class BatchRequest implements BackendBatch {
+  readonly size: number;
+  readonly stopOnError: boolean;
+  readonly #tasks: readonly Delayed[];
+  readonly #first: number;
+  #wire: BatchWire | undefined;
+
+  constructor(tasks: readonly Delayed[], first: number, stopOnError: boolean) {
+    this.#tasks = tasks;
+    this.#first = first;
+    this.size = tasks.length;
+    this.stopOnError = stopOnError;
+  }
+
+  wire(): BatchWire {
+    return (this.#wire ??= encodeBatch(this.#tasks, this.stopOnError));
+  }
+
+  get local(): readonly LocalCall[] {
+    return this.#tasks.map((t) => ({ fn: t.shipped.local, args: t.args }));
+  }
+
+  taskIndex(offset: number): number {
+    return this.#first + offset;
+  }
 }
 
-function toWire(tasks: readonly Delayed[], stopOnError: boolean, clock: BatchClockWire | undefined): BatchWire {
-  const first = tasks[0]!.shipped.wire;
-  let fns: FunctionInstanceWire[] = [first];
-  let fnIndex: number[] | undefined;
-  for (let i = 1; i < tasks.length; i++) {
-    if (tasks[i]!.shipped.wire !== first) {
-      fns = [];
-      const seen = new Map<FunctionInstanceWire, number>();
-      fnIndex = tasks.map((t) => {
-        let k = seen.get(t.shipped.wire);
-        if (k === undefined) {
-          k = fns.push(t.shipped.wire) - 1;
-          seen.set(t.shipped.wire, k);
-        }
-        return k;
-      });
-      break;
-    }
+/**
+ * An error a backend raised for one task of a batch names it by offset:
+ * give it the task's index in the run (timeouts and crashes are reworded with it).
+ */
+function located(error: unknown, first: number): unknown {
+  if (error instanceof TaskTimeoutError && error.offset !== undefined && error.taskIndex < 0) {
+    return new TaskTimeoutError(first + error.offset, error.timeout, error.offset);
   }
-  let refs = false;
-  const rows = tasks.map((t) => {
-    if (!t.hasReferences) return t.args;
-    refs = true;
-    return encodeReferences(t.args) as readonly unknown[];
-  });
-  const size = tasks.length;
-  const arity = rows[0]!.length;
-  let sameArity = arity <= 8;
-  for (let i = 1; i < size && sameArity; i++) sameArity = rows[i]!.length === arity;
-  // Built field by field on one object: a spread copy is several times slower to post.
-  const wire: { -readonly [K in keyof BatchWire]: BatchWire[K] } = { fns, size, stopOnError };
-  if (fnIndex) wire.fnIndex = fnIndex;
-  if (sameArity) {
-    const columns: unknown[][] = [];
-    for (let j = 0; j < arity; j++) {
-      // Filled by push, never pre-sized: V8 clones a holey array element by element, ~5x slower.
-      const column: unknown[] = [];
-      for (let i = 0; i < size; i++) column.push(rows[i]![j]);
-      columns.push(column);
-    }
-    wire.columns = columns;
-  } else {
-    wire.args = rows;
+  if (error instanceof WorkerCrashedError && error.offset !== undefined && error.taskIndex < 0) {
+    return new WorkerCrashedError(first + error.offset, error.cause, error.offset);
   }
-  if (refs) wire.refs = true;
-  if (clock) wire.clock = clock;
-  return wire;
+  if (typeof error === 'object' && error !== null && typeof (error as { offset?: unknown }).offset === 'number' && !Object.hasOwn(error, 'taskIndex')) {
+    return withTaskIndex(error, first + (error as { offset: number }).offset);
+  }
+  return error;
 }
 
 function withTaskIndex(error: unknown, taskIndex: number): unknown {
@@ -112,16 +102,12 @@ function withTaskIndex(error: unknown, taskIndex: number): unknown {
  */
 export class TaskRun {
   readonly #s: RunSettings;
-  readonly #auto: AutoBatchSize | undefined;
-  #iterator: Iterator<unknown> | AsyncIterator<unknown> | undefined;
-  readonly #isAsync: boolean;
-  #exhausted = false;
-  #pulled = 0;
-  readonly #knownTotal: number | undefined;
-  readonly #ready: Batch[] = [];
+  readonly #source: BatchSource;
   readonly #inFlight = new Set<Batch>();
   // One signal for every batch of the run: a batch needs no controller of its own.
   readonly #controller = new AbortController();
+  // Backends with per-run state hear of cancellation and the run's end through this.
+  readonly #context: RunContext | undefined;
   #filling = false;
   #done = 0;
   #stopped = false;
@@ -133,7 +119,8 @@ export class TaskRun {
 
   constructor(source: TaskSource, settings: RunSettings) {
     this.#s = settings;
-    this.#auto = settings.batchSize === 'auto' ? new AutoBatchSize() : undefined;
+    this.#source = new BatchSource(source, { nJobs: settings.nJobs, batchSize: settings.batchSize, offloadBytes: settings.offloader?.threshold });
+    this.#context = settings.backend.openRun?.();
     this.#promise = new Promise<void>((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
@@ -142,25 +129,11 @@ export class TaskRun {
     // keeps an unobserved copy from being flagged as unhandled.
     this.#promise.catch(() => {});
     this.#onAbort = () => this.#fail(settings.signal?.reason, true);
-
-    if (typeof source !== 'object' || source === null) {
-      throw new TypeError(`Expected \`tasks\` to be an iterable or async iterable of delayed calls, got ${describeValue(source)}`);
-    }
-    this.#knownTotal = Array.isArray(source) ? source.length : undefined;
-    if (typeof (source as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function') {
-      this.#iterator = (source as AsyncIterable<unknown>)[Symbol.asyncIterator]();
-      this.#isAsync = true;
-    } else if (typeof (source as Iterable<unknown>)[Symbol.iterator] === 'function') {
-      this.#iterator = (source as Iterable<unknown>)[Symbol.iterator]();
-      this.#isAsync = false;
-    } else {
-      throw new TypeError(`Expected \`tasks\` to be an iterable or async iterable of delayed calls, got ${describeValue(source)}`);
-    }
   }
 
   /** Total number of tasks, once known. */
   get total(): number | undefined {
-    return this.#exhausted ? this.#pulled : this.#knownTotal;
+    return this.#source.total;
   }
 
   start(): Promise<void> {
@@ -197,76 +170,13 @@ export class TaskRun {
     void this.#fill();
   }
 
-  #check(value: unknown): Delayed {
-    if (!isDelayed(value)) {
-      throw new TypeError(`Expected task ${this.#pulled} to be a delayed call such as delayed(fn)(...args), got ${describeValue(value)}`);
-    }
-    this.#pulled++;
-    return value;
-  }
-
-  // Synchronous sources are pulled without an await per task or per batch.
-  #pullMany(n: number): Delayed[] | Promise<Delayed[]> {
-    const out: Delayed[] = [];
-    if (!this.#isAsync) {
-      const it = this.#iterator as Iterator<unknown>;
-      while (out.length < n) {
-        const step = it.next();
-        if (step.done) {
-          this.#exhausted = true;
-          break;
-        }
-        out.push(this.#check(step.value));
-      }
-      return out;
-    }
-    const it = this.#iterator as AsyncIterator<unknown>;
-    return (async () => {
-      while (out.length < n && !this.#stopped) {
-        const step = await it.next();
-        if (step.done) {
-          this.#exhausted = true;
-          break;
-        }
-        out.push(this.#check(step.value));
-      }
-      return out;
-    })();
-  }
-
-  #nextBatch(): Batch | undefined | Promise<Batch | undefined> {
-    const queued = this.#ready.shift();
-    if (queued) return queued;
-    if (this.#exhausted) return undefined;
-    const first = this.#pulled;
-    // joblib's lookahead: take enough for one batch per worker, then split it,
-    // smaller when the input turned out to end inside this slice.
-    const want = this.#auto ? this.#auto.size * this.#s.nJobs : (this.#s.batchSize as number);
-    const slice = this.#pullMany(want);
-    return slice instanceof Promise ? slice.then((tasks) => this.#sized(first, want, tasks)) : this.#sized(first, want, slice);
-  }
-
-  /** Bounds later slices by the bytes these tasks carry, then splits this one. */
-  #sized(first: number, want: number, slice: Delayed[]): Batch | undefined {
-    if (this.#auto !== undefined && slice.length > 0) this.#auto.fit(taskBytes(slice, this.#s.offloader?.threshold));
-    return this.#split(first, want, slice);
-  }
-
-  #split(first: number, want: number, slice: Delayed[]): Batch | undefined {
-    if (slice.length === 0) return undefined;
-    if (this.#auto === undefined) return { first, tasks: slice };
-    const size = splitSize(slice.length, this.#s.nJobs, slice.length < want && this.#exhausted);
-    for (let i = 0; i < slice.length; i += size) this.#ready.push({ first: first + i, tasks: slice.slice(i, i + size) });
-    return this.#ready.shift();
-  }
-
   async #fill(): Promise<void> {
     if (this.#filling || this.#stopped) return;
     this.#filling = true;
     try {
       const limit = this.#s.preDispatch;
-      while (!this.#stopped && this.#inFlight.size < limit && (this.#s.backlog?.() ?? 0) < 4 * limit * (this.#auto?.size ?? 1) + 64) {
-        const next = this.#nextBatch();
+      while (!this.#stopped && this.#inFlight.size < limit && (this.#s.backlog?.() ?? 0) < 4 * limit * this.#source.batchSize + 64) {
+        const next = this.#source.next();
         const batch = next instanceof Promise ? await next : next;
         if (batch === undefined || this.#stopped) break;
         this.#dispatch(batch);
@@ -286,13 +196,14 @@ export class TaskRun {
     let outcome: Promise<BatchOutcome>;
     try {
       const tasks = this.#s.offloader ? this.#s.offloader.tasks(batch.tasks) : batch.tasks;
-      const request: BatchRequest = {
-        tasks,
-        firstIndex: batch.first,
-        stopOnError,
-        toWire: (clock) => toWire(tasks, stopOnError, clock),
-      };
-      outcome = this.#s.backend.runBatch(request, { signal: this.#controller.signal, timeout: this.#s.timeout, onLateError: this.#onLateError });
+      const request = new BatchRequest(tasks, batch.first, stopOnError);
+      const first = batch.first;
+      outcome = this.#s.backend.runBatch(request, {
+        signal: this.#controller.signal,
+        ...(this.#context ? { run: this.#context } : {}),
+        timeout: this.#s.timeout,
+        onLateError: (offset, error) => this.#onLateError(first + offset, error),
+      });
     } catch (error) {
       outcome = Promise.reject(error);
     }
@@ -321,7 +232,7 @@ export class TaskRun {
     const { values, errors, unfinished } = result;
     // Tasks a dead worker never ran go again, one by one; the others keep their outcome.
     const rerun = unfinished !== undefined && unfinished.length > 0 ? new Set(unfinished) : undefined;
-    if (rerun === undefined) this.#auto?.record(batch.tasks.length, result.durationMs);
+    if (rerun === undefined) this.#source.record(batch.tasks.length, result.durationMs);
     let firstError: { offset: number; error: unknown } | undefined;
     let e = 0;
     for (let i = 0; i < batch.tasks.length; i++) {
@@ -345,14 +256,15 @@ export class TaskRun {
       this.#fail(withTaskIndex(firstError.error, batch.first + firstError.offset), false);
       return;
     }
-    if (rerun) for (const i of [...rerun].reverse()) this.#ready.unshift({ first: batch.first + i, tasks: [batch.tasks[i]!] });
+    if (rerun) this.#source.again([...rerun].map((i) => ({ first: batch.first + i, tasks: [batch.tasks[i]!] })));
     this.#s.progress.update(this.#done, this.total);
     void this.#fill();
   }
 
-  #onFailed(batch: Batch, error: unknown): void {
+  #onFailed(batch: Batch, failure: unknown): void {
     this.#inFlight.delete(batch);
     if (this.#stopped) return;
+    const error = located(failure, batch.first);
     const taskLevel = error instanceof TaskTimeoutError || error instanceof WorkerCrashedError;
     if (!this.#s.settle || error instanceof SerializationError) {
       this.#fail(error, false);
@@ -364,9 +276,11 @@ export class TaskRun {
       const bad = error.taskIndex;
       this.#s.emit(bad, { ok: false, error });
       this.#done++;
-      for (let i = batch.tasks.length - 1; i >= 0; i--) {
-        if (batch.first + i !== bad) this.#ready.unshift({ first: batch.first + i, tasks: [batch.tasks[i]!] });
+      const again: Batch[] = [];
+      for (let i = 0; i < batch.tasks.length; i++) {
+        if (batch.first + i !== bad) again.push({ first: batch.first + i, tasks: [batch.tasks[i]!] });
       }
+      this.#source.again(again);
     } else {
       for (let i = 0; i < batch.tasks.length; i++) {
         this.#s.emit(batch.first + i, { ok: false, error: withTaskIndex(error, batch.first + i) });
@@ -378,6 +292,10 @@ export class TaskRun {
   }
 
   #cancelInFlight(reason: unknown): void {
+    if (this.#context && !this.#controller.signal.aborted) {
+      if (reason === CANCEL_UNSTARTED) this.#context.cancel();
+      else this.#context.abort(reason);
+    }
     this.#controller.abort(reason);
     this.#inFlight.clear();
   }
@@ -393,7 +311,7 @@ export class TaskRun {
 
   #maybeDone(): void {
     if (this.#settled || this.#stopped || this.#filling) return;
-    if (this.#exhausted && this.#ready.length === 0 && this.#inFlight.size === 0) {
+    if (this.#source.drained && this.#inFlight.size === 0) {
       this.#finish();
       this.#settled = true;
       this.#resolve();
@@ -404,18 +322,9 @@ export class TaskRun {
     this.#s.signal?.removeEventListener('abort', this.#onAbort);
     // Tells the backend the run is over (it forgets the run), when no failure did already.
     if (!this.#controller.signal.aborted) this.#controller.abort(CANCEL_UNSTARTED);
+    this.#context?.close();
     this.#s.progress.finish(this.#done, this.total, failed, this.#s.offloader);
-    if (!this.#exhausted) {
-      // Close the user's generator so its finally blocks run.
-      const it = this.#iterator;
-      this.#exhausted = true;
-      try {
-        const closing = it?.return?.();
-        if (closing && typeof (closing as Promise<unknown>).catch === 'function') (closing as Promise<unknown>).catch(() => {});
-      } catch {
-        // A source that throws on close has nothing more to give us.
-      }
-    }
-    this.#iterator = undefined;
+    // Close the user's generator so its finally blocks run.
+    this.#source.close();
   }
 }

@@ -6,7 +6,7 @@ import type { FunctionInstanceWire } from '../core/wire.js';
 import { encodeReferences } from './travel.js';
 import { estimateBytes } from '../serialize/estimate.js';
 import { Delayed } from '../task/delayed.js';
-import { POOL_TAIL_BYTES } from '../core/wire.js';
+import { POOL_TAIL_BYTES } from '../core/pool-tail.js';
 import { isPlainObject } from '../core/values.js';
 
 /** Where `Parallel` puts large arguments: a kind of store it makes and owns, or a store of yours. */

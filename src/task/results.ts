@@ -1,6 +1,6 @@
 import { types } from 'node:util';
 import type { BatchResultWire } from '../core/wire.js';
-import { POOL_TAIL_BYTES } from '../core/wire.js';
+import { POOL_TAIL_BYTES } from '../core/pool-tail.js';
 import { estimateBytes } from '../serialize/estimate.js';
 import { deserialize, serialize } from '../serialize/index.js';
 import { isPlainObject } from '../core/values.js';

@@ -1,6 +1,5 @@
 import type { AsyncLocalStorage } from 'node:async_hooks';
-import type { BatchResultWire, BatchWire, ClockSetupWire, OutcomeNoticeWire, TaskErrorWire } from '../core/wire.js';
-import { CLOCK_CANCEL, CLOCK_OFFSET, CLOCK_SEQ, CLOCK_SLOT_INTS, CLOCK_START } from '../core/wire.js';
+import type { BatchResultWire, BatchWire, ErrorWire, TaskErrorWire } from '../core/wire.js';
 import { instantiate } from './compile.js';
 import { encodeError } from '../core/error-wire.js';
 import { findUncloneable, uncloneableError } from './cloneable.js';
@@ -9,18 +8,30 @@ import { UncaughtTaskError, type EscapeSource } from './errors.js';
 
 type Callable = (...args: unknown[]) => unknown;
 
+/** How `runBatch` runs a batch where it stands. */
 export interface RunBatchOptions {
-  /** Turns the references in a batch marked `refs` (store proxies) back into what the task should see. */
+  /** Turns the references in a batch marked `refs` (store references) back into what the task should see. */
   readonly revive?: (value: unknown) => unknown;
-  /** The shared clock buffer this thread was given at start. */
-  readonly clock?: ClockSetupWire;
-  /** Pool workers: each task runs in this scope, so what its callbacks throw later can be traced to it. */
+  /**
+   * Called before each task with its offset in the batch; returning `false`
+   * stops the batch there (its result is then marked `cancelled`).
+   */
+  readonly onTaskStart?: (offset: number) => boolean | void;
+}
+
+/** What only skein's own pool workers add. */
+export interface PoolRunBatchOptions extends RunBatchOptions {
+  /** Each task runs in this scope, so what its callbacks throw later can be traced to it. */
   readonly scope?: AsyncLocalStorage<TaskToken>;
   /**
-   * Pool workers, settle-mode batches with a `tag`: sends each outcome as soon
-   * as it is known, so it outlives the worker dying later in the batch.
+   * Settle-mode batches: sends each outcome as soon as it is known, so it
+   * outlives the worker dying later in the batch.
    */
-  readonly publish?: (notice: OutcomeNoticeWire) => void;
+  readonly publish?: (offset: number, outcome: { value?: unknown; error?: ErrorWire; fault?: true }) => void;
+  /** Index of the batch's first task, to word errors that escape its tasks. */
+  readonly first?: number;
+  /** Names the batch in what the worker sends about it outside its reply. */
+  readonly tag?: number;
 }
 
 /** What the callbacks and promises a task starts carry (AsyncLocalStorage). */
@@ -30,7 +41,7 @@ export interface TaskToken {
 }
 
 export interface OpenBatch {
-  readonly wire: BatchWire;
+  readonly options: PoolRunBatchOptions;
   /**
    * Fails task `offset` with an error that escaped it, while its batch still
    * runs here. False when the batch is over, or the task had failed already:
@@ -39,25 +50,13 @@ export interface OpenBatch {
   fault(offset: number, cause: unknown, source: EscapeSource): boolean;
 }
 
-const views = new WeakMap<SharedArrayBuffer, Int32Array>();
-function viewOf(buffer: SharedArrayBuffer | undefined): Int32Array | undefined {
-  if (buffer === undefined) return undefined;
-  let view = views.get(buffer);
-  if (view === undefined) {
-    view = new Int32Array(buffer);
-    views.set(buffer, view);
-  }
-  return view;
-}
-
-
 /**
  * Runs a batch of tasks where it stands (a worker, or the calling thread for
  * a custom backend): compiles its functions, calls each task, awaits async
  * ones, and reports results and errors as plain data.
  * Returns synchronously when every task was synchronous.
  */
-export function runBatch(batch: BatchWire, options: RunBatchOptions = {}): BatchResultWire | Promise<BatchResultWire> {
+export function runBatch(batch: BatchWire, options: PoolRunBatchOptions = {}): BatchResultWire | Promise<BatchResultWire> {
   const started = performance.now();
   const instances = batch.fns.map((f) => instantiate(f, options.revive));
   if (instances.some((f) => f instanceof Promise)) {
@@ -80,10 +79,10 @@ function failAll(batch: BatchWire, error: unknown, started: number): BatchResult
 function runFrom(
   batch: BatchWire,
   fns: Callable[],
-  options: RunBatchOptions,
+  options: PoolRunBatchOptions,
   started: number,
 ): BatchResultWire | Promise<BatchResultWire> {
-  const { fnIndex, stopOnError, clock, size: n } = batch;
+  const { fnIndex, stopOnError, size: n } = batch;
   const revive = batch.refs ? options.revive : undefined;
   // References are turned back into values once per batch, column or row alike.
   const rows = batch.args && revive ? batch.args.map((a) => revive(a) as unknown[]) : batch.args;
@@ -107,13 +106,8 @@ function runFrom(
   // Grown in order, never pre-sized: a holey array clones back several times slower.
   const values: unknown[] = [];
   const errors: TaskErrorWire[] = [];
-  const setup = options.clock;
-  const ticks = clock ? viewOf(clock.buffer ?? setup?.buffer) : undefined;
-  const base = clock && !clock.buffer ? clock.slot * CLOCK_SLOT_INTS : 0;
-  const origin = setup?.origin ?? 0;
-  const { scope } = options;
-  const tag = batch.tag;
-  const publish = !stopOnError && tag !== undefined ? options.publish : undefined;
+  const { scope, onTaskStart } = options;
+  const publish = stopOnError ? undefined : options.publish;
   let cancelled = false;
   let published = 0;
   let open = true;
@@ -123,15 +117,9 @@ function runFrom(
 
   /** Notes the task about to run; false when the caller has cancelled the batch. */
   const mark = (i: number): boolean => {
-    if (ticks) {
-      if (Atomics.load(ticks, base + CLOCK_CANCEL) !== 0) {
-        cancelled = true;
-        return false;
-      }
-      ticks[base + CLOCK_START] = Date.now() - origin;
-      ticks[base + CLOCK_OFFSET] = i;
-      // The sequence is written last: the caller reads it first and trusts the rest only if it moved.
-      Atomics.add(ticks, base + CLOCK_SEQ, 1);
+    if (onTaskStart !== undefined && onTaskStart(i) === false) {
+      cancelled = true;
+      return false;
     }
     return true;
   };
@@ -141,7 +129,7 @@ function runFrom(
       if (bad) return fail(i, uncloneableError(bad));
     }
     if (publish) {
-      publish({ __skeinNotice: 'outcome', tag: tag!, offset: i, value });
+      publish(i, { value });
       published++;
     } else {
       values[i] = value;
@@ -150,7 +138,7 @@ function runFrom(
   };
   const fail = (i: number, error: unknown): boolean => {
     if (publish) {
-      publish({ __skeinNotice: 'outcome', tag: tag!, offset: i, error: encodeError(error) });
+      publish(i, { error: encodeError(error) });
       published++;
       return true;
     }
@@ -168,10 +156,10 @@ function runFrom(
   };
 
   const cursor: OpenBatch = {
-    wire: batch,
+    options,
     fault(offset, cause, source) {
       if (!open || outer === undefined) return false;
-      const error = new UncaughtTaskError(cause, { source, taskIndex: (batch.first ?? 0) + offset, afterReturn: offset !== waiting });
+      const error = new UncaughtTaskError(cause, { source, taskIndex: (options.first ?? 0) + offset, afterReturn: offset !== waiting });
       if (offset === waiting) {
         // The task fails with it now: waiting longer for its own promise could be forever.
         waiting = -1;
@@ -182,7 +170,7 @@ function runFrom(
       }
       if (publish) {
         // Its outcome is with the caller already, who replaces it with this.
-        publish({ __skeinNotice: 'outcome', tag: tag!, offset, error: encodeError(error), fault: true });
+        publish(offset, { error: encodeError(error), fault: true });
         published++;
         return true;
       }

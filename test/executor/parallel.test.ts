@@ -10,9 +10,10 @@ import {
   delayed,
   parallel,
   runBatch,
+  decodeOutcome,
   type Backend,
   type BatchOutcome,
-  type BatchRequest,
+  type Batch,
 } from 'skein';
 
 const square = (x: number) => x * x;
@@ -43,11 +44,10 @@ class RecordingBackend implements Backend {
   readonly name = 'recording';
   readonly concurrency = 2;
   readonly sizes: number[] = [];
-  async runBatch(batch: BatchRequest): Promise<BatchOutcome> {
-    this.sizes.push(batch.tasks.length);
-    const wire = structuredClone(batch.toWire());
-    const result = await runBatch(wire);
-    return { values: result.values, errors: result.errors.map((e) => ({ offset: e.offset, error: e.error })), durationMs: result.durationMs };
+  async runBatch(batch: Batch): Promise<BatchOutcome> {
+    this.sizes.push(batch.size);
+    const wire = structuredClone(batch.wire());
+    return decodeOutcome(structuredClone(await runBatch(wire)));
   }
   async close() {}
 }

@@ -1,8 +1,10 @@
 import { Piscina } from 'piscina';
-import type { BatchResultWire, BatchClockWire, BatchWire, ClockSetupWire, ReleaseWire, WorkerNoticeWire, WorkerSetupWire } from '../../core/wire.js';
-import { CLOCK_CANCEL, CLOCK_OFFSET, CLOCK_SEQ, CLOCK_SLOT_INTS, CLOCK_START } from '../../core/wire.js';
+import type { BatchResultWire } from '../../core/wire.js';
+import type { BatchClockWire, BatchMessage, ClockSetupWire, ProbeMessage, ReleaseMessage, WorkerNoticeWire, WorkerSetupWire } from './protocol.js';
+import { CLOCK_CANCEL, CLOCK_OFFSET, CLOCK_SEQ, CLOCK_SLOT_INTS, CLOCK_START } from './clock.js';
 import { decodeError, registerErrorClass } from '../../core/error-wire.js';
 import { restoreResults } from '../../task/results.js';
+import { decodeOutcome } from '../../task/batch-wire.js';
 import { SerializationError } from '../../serialize/errors.js';
 import { ClosureCaptureError, UncaughtTaskError, UnshippableFunctionError } from '../../task/errors.js';
 import { TaskModuleError } from '../../task/ship.js';
@@ -10,8 +12,9 @@ import { NonProxiableError, ProxyResolveError } from '../../proxy/index.js';
 import { KeyNotFoundError, StoreClosedError } from '../../store/index.js';
 import { IntegrityError, InvalidKeyError, StorageError, UnsafeDirectoryError } from '../../connectors/index.js';
 import { findCloneFailure, uncloneableError } from '../../task/cloneable.js';
-import type { Backend, BatchOutcome, BatchRequest, RunBatchOptions } from '../backend.js';
-import { BatchCancelledError, CANCEL_UNSTARTED } from '../backend.js';
+import type { Backend, BackendCapabilities, Batch, BatchOptions, BatchOutcome, RunContext } from '../backend.js';
+import { BatchCancelledError, CANCEL_UNSTARTED, atOffset } from '../backend.js';
+import { SharedMemoryStore } from '../../store/index.js';
 import { TaskTimeoutError, WorkerCrashedError, WorkerStartError } from '../errors.js';
 import type { ParallelOptions } from '../../executor/options.js';
 
@@ -97,18 +100,20 @@ interface InFlight {
   readonly clock: Clock;
 }
 
-interface RunState {
-  readonly id: number;
+/** A run, as `openRun` gave it to the caller: its batches in flight, and its batches' tags that still take late errors. */
+interface RunState extends RunContext {
   readonly batches: Set<InFlight>;
-  onLateError: ((taskIndex: number, error: unknown) => void) | undefined;
+  readonly tags: number[];
+  closed: boolean;
 }
+
+type LateHandler = (offset: number, error: unknown) => void;
 
 type Outcome = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: unknown };
 
 /** A batch on its way, as far as the notices its worker sent outside the reply tell. */
 interface Tracker {
-  readonly run: RunState;
-  readonly first: number;
+  readonly onLateError: LateHandler | undefined;
   /** Settle mode: each task's outcome, sent as soon as the task was over. */
   readonly outcomes: Map<number, Outcome>;
   received: number;
@@ -123,26 +128,20 @@ function isNotice(message: unknown): message is WorkerNoticeWire {
   return typeof message === 'object' && message !== null && '__skeinNotice' in message;
 }
 
-function withTaskIndex<T extends Error>(error: T, taskIndex: number): T {
-  Object.defineProperty(error, 'taskIndex', { value: taskIndex, writable: true, configurable: true, enumerable: false });
-  return error;
-}
-
 /** What Piscina's 'workerCreate'/'workerDestroy' events give (its PiscinaWorker): a fresh object each time, live getters. */
 interface PoolWorker {
   readonly destroyed: boolean;
 }
 
-/** An empty batch: posting it makes Piscina start a worker for the batches queued behind it. */
-const PROBE: BatchWire = { fns: [], size: 0, stopOnError: false, args: [] };
+const PROBE: ProbeMessage = { type: 'probe' };
 
 /** Worker threads from a Piscina pool, one batch per worker at a time. */
 export class ThreadsBackend implements Backend {
   readonly name = 'threads';
   readonly concurrency: number;
+  readonly capabilities: BackendCapabilities = { sharesMemory: true, defaultStore: () => new SharedMemoryStore() };
   readonly #clocks = new Clocks();
   readonly #pool: Piscina;
-  readonly #runs = new WeakMap<AbortSignal, RunState>();
   readonly #inFlight = new Set<InFlight>();
   readonly #resourceLimits: ParallelOptions['resourceLimits'];
   // Workers that died before running a batch, since a batch last came back.
@@ -154,8 +153,8 @@ export class ThreadsBackend implements Backend {
   // Set when waiting batches were failed for want of a worker: the rest of
   // that run fails at once rather than killing workers batch after batch; a new run tries again.
   #broken: WorkerStartError | undefined;
-  /** Runs by id, while they last: errors that escape a task after its batch name the run by id. */
-  readonly #runIds = new Map<number, RunState>();
+  /** Late-error handlers by batch tag, while their run lasts: errors that escape a task after its batch name the batch. */
+  readonly #late = new Map<number, LateHandler>();
   readonly #batches = new Map<number, Tracker>();
   #nextId = 1;
   readonly #onWorkerError: (error: Error) => void;
@@ -258,71 +257,81 @@ export class ThreadsBackend implements Backend {
           notice.error === undefined ? { ok: true, value: restoreResults([notice.value])[0] } : { ok: false, error: decodeError(notice.error) };
         const before = tracker.outcomes.get(notice.offset);
         // A task has one outcome: a second error from it is reported on its own.
-        if (notice.fault && before !== undefined && !before.ok) this.#late(tracker.run, tracker.first + notice.offset, (outcome as { error: Error }).error);
+        if (notice.fault && before !== undefined && !before.ok) this.#lateError(tracker.onLateError, notice.offset, (outcome as { error: Error }).error);
         else tracker.outcomes.set(notice.offset, outcome);
         if (tracker.received >= tracker.want) tracker.wake?.();
         return;
       }
       case 'fault': {
         const error = decodeError(notice.error);
-        const run = notice.run === undefined ? undefined : this.#runIds.get(notice.run);
-        if (run !== undefined && notice.task !== undefined) this.#late(run, notice.task, error);
+        const handler = notice.tag === undefined ? undefined : this.#late.get(notice.tag);
+        if (notice.offset !== undefined) this.#lateError(handler, notice.offset, error);
         else this.#onWorkerError(error);
         return;
       }
       case 'reply-failed': {
         const tracker = this.#batches.get(notice.tag);
-        if (tracker) tracker.replyFailed = withTaskIndex(decodeError(notice.error), tracker.first + notice.offset);
+        if (tracker) tracker.replyFailed = atOffset(decodeError(notice.error), notice.offset);
         return;
       }
     }
   }
 
-  #late(run: RunState, taskIndex: number, error: Error): void {
-    if (run.onLateError) run.onLateError(taskIndex, error);
+  #lateError(handler: LateHandler | undefined, offset: number, error: Error): void {
+    if (handler) handler(offset, error);
     else this.#onWorkerError(error);
   }
 
-  get threadCount(): number {
-    return this.#pool.threads.length;
-  }
-
   /**
-   * One listener per run, not per batch: a user abort kills the run's batches
-   * (Piscina terminates a worker whose task is aborted); a cancellation after
-   * a failure only flags them, and workers skip what they have not started.
+   * A run's context: a user abort kills the run's batches (Piscina
+   * terminates a worker whose task is aborted); a cancellation after a
+   * failure only flags them, and workers skip what they have not started.
    */
-  #runFor(signal: AbortSignal): RunState {
-    let run = this.#runs.get(signal);
-    if (run === undefined) {
-      const state: RunState = { id: this.#nextId++, batches: new Set(), onLateError: undefined };
-      this.#runIds.set(state.id, state);
-      this.#broken = undefined;
-      signal.addEventListener(
-        'abort',
-        () => {
-          // A run aborts its signal when it ends, too: what comes later for it goes to onWorkerError.
-          this.#runIds.delete(state.id);
-          if (signal.reason === CANCEL_UNSTARTED) {
-            for (const batch of state.batches) Atomics.store(batch.clock.ticks, CLOCK_CANCEL, 1);
-          } else {
-            for (const batch of state.batches) batch.kill.abort(signal.reason);
-          }
-        },
-        { once: true },
-      );
-      this.#runs.set(signal, state);
-      run = state;
-    }
+  openRun(): RunContext {
+    // A new run tries workers again.
+    this.#broken = undefined;
+    const late = this.#late;
+    const run: RunState = {
+      batches: new Set(),
+      tags: [],
+      closed: false,
+      cancel() {
+        for (const batch of run.batches) Atomics.store(batch.clock.ticks, CLOCK_CANCEL, 1);
+      },
+      abort(reason) {
+        for (const batch of run.batches) batch.kill.abort(reason);
+      },
+      close() {
+        // What comes later for the run goes to onWorkerError.
+        run.closed = true;
+        for (const tag of run.tags) late.delete(tag);
+        run.tags.length = 0;
+      },
+    };
     return run;
   }
 
-  async runBatch(batch: BatchRequest, options: RunBatchOptions): Promise<BatchOutcome> {
+  /** A run for a batch handed over without one (a caller that does not use `openRun`), ended by the batch's signal. */
+  #runOf(options: BatchOptions): RunState {
+    if (options.run !== undefined) return options.run as RunState;
+    const run = this.openRun() as RunState;
+    options.signal.addEventListener(
+      'abort',
+      () => {
+        if (options.signal.reason === CANCEL_UNSTARTED) run.cancel();
+        else run.abort(options.signal.reason);
+        run.close();
+      },
+      { once: true },
+    );
+    return run;
+  }
+
+  async runBatch(batch: Batch, options: BatchOptions): Promise<BatchOutcome> {
     const { signal, timeout } = options;
     if (signal.aborted) throw signal.reason === CANCEL_UNSTARTED ? new BatchCancelledError() : signal.reason;
-    const run = this.#runFor(signal);
+    const run = this.#runOf(options);
     if (this.#broken) throw this.#broken;
-    run.onLateError ??= options.onLateError;
     const clock = this.#clocks.take();
     const kill = new AbortController();
     const inFlight: InFlight = { kill, clock };
@@ -339,16 +348,20 @@ export class ThreadsBackend implements Backend {
           timer = setTimeout(check, now === undefined ? timeout : Math.max(1, timeout - now.elapsed));
           return;
         }
-        timedOut = new TaskTimeoutError(batch.firstIndex + now.offset, timeout);
+        timedOut = new TaskTimeoutError(undefined, timeout, now.offset);
         kill.abort(timedOut);
       };
       timer = setTimeout(check, timeout);
     }
 
     const tag = this.#nextId++;
+    const { onLateError } = options;
+    if (onLateError !== undefined && !run.closed) {
+      this.#late.set(tag, onLateError);
+      run.tags.push(tag);
+    }
     const tracker: Tracker = {
-      run,
-      first: batch.firstIndex,
+      onLateError,
       outcomes: new Map(),
       received: 0,
       want: Number.POSITIVE_INFINITY,
@@ -358,11 +371,8 @@ export class ThreadsBackend implements Backend {
     this.#batches.set(tag, tracker);
     const started = performance.now();
     try {
-      const wire = batch.toWire(clock.wire) as { -readonly [K in keyof BatchWire]: BatchWire[K] };
-      wire.tag = tag;
-      wire.run = run.id;
-      wire.first = batch.firstIndex;
-      const result = (await this.#pool.run(wire, { signal: kill.signal })) as BatchResultWire;
+      const message: BatchMessage = { type: 'batch', batch: batch.wire(), clock: clock.wire, tag, first: batch.taskIndex(0) };
+      const result = (await this.#pool.run(message, { signal: kill.signal })) as BatchResultWire;
       this.#startFailures = 0;
       this.#broken = undefined;
       if (result.cancelled) throw new BatchCancelledError();
@@ -376,11 +386,7 @@ export class ThreadsBackend implements Backend {
         }
         return this.#collect(batch, tracker, result.durationMs);
       }
-      return {
-        values: restoreResults(result.values),
-        errors: result.errors.map((e) => ({ offset: e.offset, error: decodeError(e.error) })),
-        durationMs: result.durationMs,
-      };
+      return decodeOutcome(result);
     } catch (error) {
       if (signal.aborted && !timedOut) throw signal.reason === CANCEL_UNSTARTED ? new BatchCancelledError() : signal.reason;
       if (kill.signal.reason instanceof WorkerStartError) throw kill.signal.reason;
@@ -393,7 +399,7 @@ export class ThreadsBackend implements Backend {
         const failure = this.#findCloneFailure(batch, error);
         if (failure) throw failure;
       }
-      const failure = timedOut ?? new WorkerCrashedError(batch.firstIndex + (at?.offset ?? 0), error);
+      const failure = timedOut ?? new WorkerCrashedError(undefined, error, at?.offset ?? 0);
       // Settle mode: the tasks that finished before the worker died sent their outcomes already.
       if (!batch.stopOnError && at !== undefined) return this.#collect(batch, tracker, performance.now() - started, failure);
       throw failure;
@@ -411,12 +417,12 @@ export class ThreadsBackend implements Backend {
    * `failure` (the worker died running task `failure.taskIndex`), tasks that
    * sent nothing never ran: they are `unfinished`, to run again.
    */
-  #collect(batch: BatchRequest, tracker: Tracker, durationMs: number, failure?: TaskTimeoutError | WorkerCrashedError): BatchOutcome {
+  #collect(batch: Batch, tracker: Tracker, durationMs: number, failure?: TaskTimeoutError | WorkerCrashedError): BatchOutcome {
     const values: unknown[] = [];
     const errors: { offset: number; error: unknown }[] = [];
     const unfinished: number[] = [];
-    const bad = failure === undefined ? -1 : failure.taskIndex - batch.firstIndex;
-    for (let i = 0; i < batch.tasks.length; i++) {
+    const bad = failure?.offset ?? -1;
+    for (let i = 0; i < batch.size; i++) {
       const outcome = tracker.outcomes.get(i);
       if (outcome === undefined) {
         if (i === bad) errors.push({ offset: i, error: failure });
@@ -434,16 +440,13 @@ export class ThreadsBackend implements Backend {
     return unfinished.length > 0 ? { values, errors, durationMs, unfinished } : { values, errors, durationMs };
   }
 
-  #findCloneFailure(batch: BatchRequest, cause: unknown): Error | undefined {
-    for (let i = 0; i < batch.tasks.length; i++) {
-      const path = findCloneFailure(batch.tasks[i]!.args, 'args');
-      if (path !== undefined) {
-        const error = uncloneableError({ path, reason: 'something structured clone cannot copy' }, cause);
-        Object.defineProperty(error, 'taskIndex', { value: batch.firstIndex + i, writable: true, configurable: true });
-        return error;
-      }
+  #findCloneFailure(batch: Batch, cause: unknown): Error | undefined {
+    const { local } = batch;
+    for (let i = 0; i < local.length; i++) {
+      const path = findCloneFailure(local[i]!.args, 'args');
+      if (path !== undefined) return atOffset(uncloneableError({ path, reason: 'something structured clone cannot copy' }, cause), i);
     }
-    const fns = batch.toWire().fns;
+    const fns = batch.wire().fns;
     const path = findCloneFailure(fns.map((f) => f.values), 'captures');
     return path === undefined ? undefined : uncloneableError({ path, reason: 'something structured clone cannot copy' }, cause);
   }
@@ -451,7 +454,7 @@ export class ThreadsBackend implements Backend {
   /** Tells every worker that a run's offloaded values (`bytes` of them) are evicted, so they let go of them now. */
   release(bytes: number): void {
     // One message per worker: with one task per worker at a time, idle workers each take one.
-    const message: ReleaseWire = { release: true, bytes };
+    const message: ReleaseMessage = { type: 'release', bytes };
     for (let i = 0; i < this.#pool.threads.length; i++) this.#pool.run(message).catch(() => {});
   }
 

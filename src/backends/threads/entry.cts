@@ -3,12 +3,12 @@
 // graph can abort the whole process ("v8::Module::IsGraphAsync must be used
 // on an instantiated module"). A CommonJS entry that import()s the real
 // worker keeps Piscina on the well-trodden path.
-import type { BatchWire } from '../../core/wire.js';
+import type { WorkerMessage } from './protocol.js';
 
-type Run = (batch: BatchWire) => unknown;
+type Run = (message: WorkerMessage) => unknown;
 let run: Run | undefined;
 
-function handle(batch: BatchWire): unknown {
+function handle(batch: WorkerMessage): unknown {
   if (run !== undefined) return run(batch);
   return import('./worker.js').then((worker: { default: Run }) => {
     run = worker.default;

@@ -6,8 +6,10 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { parentPort } from 'node:worker_threads';
 import { move, transferableSymbol, valueSymbol, workerData } from 'piscina';
-import type { BatchWire, BatchResultWire, OutcomeNoticeWire, ReleaseWire, WorkerNoticeWire, WorkerSetupWire } from '../../core/wire.js';
-import { runBatch, type TaskToken } from '../../task/run-batch.js';
+import type { BatchResultWire } from '../../core/wire.js';
+import type { BatchMessage, OutcomeNoticeWire, ReleaseMessage, WorkerMessage, WorkerNoticeWire, WorkerSetupWire } from './protocol.js';
+import { CLOCK_CANCEL, CLOCK_OFFSET, CLOCK_SEQ, CLOCK_SLOT_INTS, CLOCK_START } from './clock.js';
+import { runBatch, type PoolRunBatchOptions, type TaskToken } from '../../task/run-batch.js';
 import { flagPooledResults, notePooled, prepareResults, prepareValues } from '../../task/results.js';
 import { findCloneFailure, uncloneableError } from '../../task/cloneable.js';
 import { UncaughtTaskError, type EscapeSource } from '../../task/errors.js';
@@ -20,7 +22,31 @@ const { resultBytes } = setup;
 const port = parentPort!;
 // Which task started a callback or promise, for the errors that escape them.
 const scope = new AsyncLocalStorage<TaskToken>();
-const options = { clock: setup.clock, revive: (value: unknown) => reviveReferences(value, notePooled), scope, publish };
+const revive = (value: unknown): unknown => reviveReferences(value, notePooled);
+const sharedTicks = new Int32Array(setup.clock.buffer);
+const { origin } = setup.clock;
+
+/** Options for one batch: its clock slot marks each task's start, and tells when the caller cancelled. */
+function optionsFor(message: BatchMessage): PoolRunBatchOptions {
+  const { clock, tag, first } = message;
+  const ticks = clock.buffer ? new Int32Array(clock.buffer) : sharedTicks;
+  const base = clock.buffer ? 0 : clock.slot * CLOCK_SLOT_INTS;
+  return {
+    revive,
+    scope,
+    tag,
+    first,
+    publish: message.inline ? undefined : (offset, outcome) => publish({ __skeinNotice: 'outcome', tag, offset, ...outcome }),
+    onTaskStart(offset) {
+      if (Atomics.load(ticks, base + CLOCK_CANCEL) !== 0) return false;
+      ticks[base + CLOCK_START] = Date.now() - origin;
+      ticks[base + CLOCK_OFFSET] = offset;
+      // The sequence is written last: the caller reads it first and trusts the rest only if it moved.
+      Atomics.add(ticks, base + CLOCK_SEQ, 1);
+      return true;
+    },
+  };
+}
 
 /** Released memory worth a collection of its own: below this, V8's own collections come soon enough. */
 const COLLECT_BYTES = 32 * 2 ** 20;
@@ -52,7 +78,7 @@ function collector(): (() => void) | undefined {
 }
 
 /** A caller's run ended and its offloaded values are evicted: drop them from the caches, and free their memory. */
-function release(message: ReleaseWire): null {
+function release(message: ReleaseMessage): null {
   pruneRebuiltCaches();
   if (message.bytes >= COLLECT_BYTES) collector()?.();
   return null;
@@ -92,8 +118,8 @@ function publish(notice: OutcomeNoticeWire): void {
  */
 let replying: { tag: number | undefined; values: WeakRef<readonly unknown[]> } | undefined;
 
-function reply(batch: BatchWire, result: BatchResultWire): unknown {
-  replying = { tag: batch.tag, values: new WeakRef(result.values) };
+function reply(tag: number, result: BatchResultWire): unknown {
+  replying = { tag, values: new WeakRef(result.values) };
   if (resultBytes === undefined) return result;
   const transfer = prepareResults(result, resultBytes);
   flagPooledResults(result);
@@ -144,11 +170,11 @@ function escaped(cause: unknown, source: EscapeSource): void {
     reported.set(token ?? untraced, count);
     if (count > REPORT_LIMIT) return;
     if (token?.batch.fault(token.offset, cause, source)) return;
-    const wire = token?.batch.wire;
-    const task = token === undefined ? undefined : (wire!.first ?? 0) + token.offset;
+    const opts = token?.batch.options;
+    const task = token === undefined ? undefined : (opts!.first ?? 0) + token.offset;
     const last = count === REPORT_LIMIT;
     const error = encodeError(new UncaughtTaskError(cause, { source, taskIndex: task, afterReturn: token !== undefined, last }));
-    post(token !== undefined && wire!.run !== undefined ? { __skeinNotice: 'fault', error, run: wire!.run, task: task! } : { __skeinNotice: 'fault', error });
+    post(token !== undefined && opts!.tag !== undefined ? { __skeinNotice: 'fault', error, tag: opts!.tag, offset: token.offset } : { __skeinNotice: 'fault', error });
   } catch (error) {
     // Never throw from here: that would end the worker after all.
     try {
@@ -161,11 +187,19 @@ function escaped(cause: unknown, source: EscapeSource): void {
 process.on('uncaughtException', (error) => escaped(error, 'uncaughtException'));
 process.on('unhandledRejection', (reason) => escaped(reason, 'unhandledRejection'));
 
-export default function run(batch: BatchWire | ReleaseWire): unknown {
-  if ('release' in batch) return release(batch);
-  replying = undefined;
-  // Values evicted since the last batch (a caller's run ended) leave this thread's caches.
-  if (batch.refs) pruneRebuiltCaches();
-  const result = runBatch(batch, options);
-  return result instanceof Promise ? result.then((r) => reply(batch, r)) : reply(batch, result);
+export default function run(message: WorkerMessage): unknown {
+  switch (message.type) {
+    case 'release':
+      return release(message);
+    case 'probe':
+      return null;
+    case 'batch': {
+      const { batch, tag } = message;
+      replying = undefined;
+      // Values evicted since the last batch (a caller's run ended) leave this thread's caches.
+      if (batch.refs) pruneRebuiltCaches();
+      const result = runBatch(batch, optionsFor(message));
+      return result instanceof Promise ? result.then((r) => reply(tag, r)) : reply(tag, result);
+    }
+  }
 }
