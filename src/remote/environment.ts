@@ -1,5 +1,5 @@
 import { Worker, MessageChannel, type MessagePort, type ResourceLimits, type WorkerOptions } from 'node:worker_threads';
-import { transfer as comlinkTransfer, wrap, type Remote } from 'comlink/dist/esm/comlink.mjs';
+import { transferHandlers } from 'comlink/dist/esm/comlink.mjs';
 import { describeValue } from '../core/errors.js';
 import { SerializationError } from '../serialize/errors.js';
 import { shipFunction } from '../task/ship.js';
@@ -10,8 +10,8 @@ import { encodeReferences } from '../store/travel.js';
 import { isPlainObject } from '../core/values.js';
 import { EnvClosedError, EnvCrashedError, HandleReleasedError } from './errors.js';
 import { handleState, makeHandle, type Handle, type HandleArgs, type HandleHost, type HandleState } from './handle.js';
-import type { EnvSetupWire, EnvStatsWire, EnvWorkerApi, HandleRefWire, MoveRefWire, NextReplyWire, OpWire } from './protocol.js';
-import { detachLarge, installThrowHandler, nodeEndpoint } from './transport.js';
+import type { EnvSetupWire, EnvStatsWire, HandleRefWire, MoveRefWire, NextReplyWire, OpWire } from './protocol.js';
+import { detachLarge, installThrowHandler } from './transport.js';
 
 const WORKER = new URL('./worker.js', import.meta.url);
 
@@ -52,6 +52,19 @@ export interface EnvStats {
 }
 
 type Transferable = ArrayBuffer | MessagePort;
+
+interface Request {
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (error: unknown) => void;
+  /** The operations sent: if they could not be posted, their handles fail with why. */
+  readonly batch: readonly OpWire[];
+  readonly onError: ((error: unknown) => unknown) | undefined;
+}
+
+/** What comlink's expose() answers: `{ id, type: 'RAW', value }`, or `{ id, type: 'HANDLER', name: 'throw', value }`. */
+type ReplyWire = { readonly id?: unknown; readonly type?: string; readonly name?: string; readonly value?: unknown };
+
+const EXEC_PATH = ['exec'];
 type EnvState = 'open' | 'closing' | 'closed' | 'crashed';
 
 // Caller-wide, so a move's tag and channel are unique between any two environments.
@@ -67,8 +80,6 @@ const ITERATION_BATCH = 32;
 export class RemoteEnv implements HandleHost {
   readonly name: string;
   readonly #worker: Worker;
-  readonly #remote: Remote<EnvWorkerApi>;
-  readonly #exec: (batch: readonly OpWire[]) => Promise<unknown>;
   #state: EnvState = 'open';
   #crash: EnvCrashedError | undefined;
   #queue: OpWire[] = [];
@@ -77,7 +88,9 @@ export class RemoteEnv implements HandleHost {
   #nextId = 1;
   #live = 0;
   #pending = 0;
-  readonly #rejects = new Set<(error: unknown) => void>();
+  /** Requests awaiting the worker's answer, by the comlink message id they were sent under. */
+  readonly #requests = new Map<number, Request>();
+  #nextRequest = 1;
   /** Ids of collected handles, released in one operation per turn. */
   #collected: number[] = [];
   /** Ids whose operation never reached the worker (its batch could not be posted), with why. */
@@ -107,9 +120,7 @@ export class RemoteEnv implements HandleHost {
     this.#worker.unref();
     this.#worker.on('error', (error) => this.#fail(error));
     this.#worker.on('exit', (code) => this.#fail(new Error(`the worker exited with code ${code}`)));
-    this.#remote = wrap<EnvWorkerApi>(nodeEndpoint(this.#worker));
-    // Held for the environment's life: comlink releases the worker's side when its last proxy is collected.
-    this.#exec = this.#remote.exec as unknown as (batch: readonly OpWire[]) => Promise<unknown>;
+    this.#worker.on('message', (reply: ReplyWire) => this.#onReply(reply));
   }
 
   /** Whether the environment is closed or its worker died (then `crashed` holds why). */
@@ -317,26 +328,42 @@ export class RemoteEnv implements HandleHost {
     this.#queue = [];
     this.#transfer = [];
     if (this.#crash) return Promise.reject(this.#crash);
-    if (this.#pending++ === 0) this.#worker.ref();
+    const id = this.#nextRequest++;
     return new Promise<unknown>((resolve, reject) => {
-      this.#rejects.add(reject);
-      this.#exec(transfer.length > 0 ? comlinkTransfer(batch, transfer) : batch).then(
-        (value) => {
-          this.#settled(reject);
-          resolve(value);
-        },
-        (error: unknown) => {
-          this.#settled(reject);
-          if (isPostFailure(error)) this.#markLost(batch, error);
-          reject(onError ? onError(error) : error);
-        },
-      );
+      const request: Request = { resolve, reject, batch, onError };
+      try {
+        // comlink's APPLY message, as its wrap() would send it, under a numeric id: a
+        // call of the worker's exposed `exec` without the proxy and random-id cost per call.
+        this.#worker.postMessage({ id, type: 'APPLY', path: EXEC_PATH, argumentList: [{ type: 'RAW', value: batch }] }, transfer);
+      } catch (error) {
+        this.#answer(request, undefined, error);
+        return;
+      }
+      this.#requests.set(id, request);
+      if (this.#pending++ === 0) this.#worker.ref();
     });
   }
 
-  /** One request answered; with none left, the worker no longer keeps the process alive. */
-  #settled(reject: (error: unknown) => void): void {
-    if (this.#rejects.delete(reject) && --this.#pending === 0 && this.#state !== 'crashed') this.#worker.unref();
+  /** comlink's reply to one of our requests: a raw value, or a transfer handler's (the thrown error). */
+  #onReply(reply: ReplyWire): void {
+    const request = typeof reply === 'object' && reply !== null ? this.#requests.get(reply.id as number) : undefined;
+    if (request === undefined) return;
+    this.#requests.delete(reply.id as number);
+    // With no request left, the worker no longer keeps the process alive.
+    if (--this.#pending === 0 && this.#state !== 'crashed') this.#worker.unref();
+    if (reply.type === 'RAW') return this.#answer(request, reply.value);
+    try {
+      this.#answer(request, transferHandlers.get(reply.name!)!.deserialize(reply.value));
+    } catch (error) {
+      this.#answer(request, undefined, error);
+    }
+  }
+
+  #answer(request: Request, value: unknown, ...failure: [unknown?]): void {
+    if (failure.length === 0) return request.resolve(value);
+    const error = failure[0];
+    if (isPostFailure(error)) this.#markLost(request.batch, error);
+    request.reject(request.onError ? request.onError(error) : error);
   }
 
   /** A batch that could not be posted never reached the worker: its handles fail with why. */
@@ -353,8 +380,8 @@ export class RemoteEnv implements HandleHost {
   }
 
   #rejectPending(error: unknown): void {
-    for (const reject of this.#rejects) reject(error);
-    this.#rejects.clear();
+    for (const request of this.#requests.values()) request.reject(error);
+    this.#requests.clear();
     this.#pending = 0;
     this.#worker.unref();
   }
