@@ -7,11 +7,12 @@ import { assertCloneable } from '../task/cloneable.js';
 import { registerErrorClass } from '../core/error-wire.js';
 import { isProxy } from '../proxy/index.js';
 import { encodeReferences } from '../store/travel.js';
+import { SharedMemoryStore, type Store } from '../store/index.js';
 import { isPlainObject } from '../core/values.js';
 import { EnvClosedError, EnvCrashedError, HandleReleasedError } from './errors.js';
 import { handleState, makeHandle, type Handle, type HandleArgs, type HandleHost, type HandleState } from './handle.js';
-import type { EnvSetupWire, EnvStatsWire, HandleRefWire, MoveRefWire, NextReplyWire, OpWire } from './protocol.js';
-import { detachLarge, installThrowHandler } from './transport.js';
+import type { EnvSetupWire, EnvStatsWire, FetchReplyWire, HandleRefWire, MoveRefWire, NextReplyWire, OpWire } from './protocol.js';
+import { detachLarge, installThrowHandler, storeLarge, takeStored } from './transport.js';
 
 const WORKER = new URL('./worker.js', import.meta.url);
 
@@ -31,6 +32,16 @@ export interface RemoteEnvOptions {
    * @default 65536
    */
   transferBytes?: number;
+  /**
+   * Where those large values wait in transit instead: `put` stores them and
+   * the worker takes them out, `fetch()` and moves the other way; each entry
+   * is evicted once taken. `'shared'`: a SharedMemoryStore of the environment
+   * (closed with it), so typed arrays arrive as views of shared memory, never
+   * copied twice nor cloned. A Store of yours (a FileStore, ...) stays open on
+   * `close()`, which evicts the entries still in transit.
+   * @default undefined (copy once and transfer)
+   */
+  store?: 'shared' | Store<unknown>;
 }
 
 export interface PutOptions {
@@ -58,6 +69,8 @@ interface Request {
   readonly reject: (error: unknown) => void;
   /** The operations sent: if they could not be posted, their handles fail with why. */
   readonly batch: readonly OpWire[];
+  /** Store keys of the batch's puts. */
+  readonly keys: readonly unknown[];
   readonly onError: ((error: unknown) => unknown) | undefined;
 }
 
@@ -99,6 +112,12 @@ export class RemoteEnv implements HandleHost {
   readonly #registry = new FinalizationRegistry<number>((id) => this.#onCollected(id));
   #closing: Promise<void> | undefined;
   readonly #transferBytes: number;
+  readonly #store: Store<unknown> | undefined;
+  /** Whether close() closes the store (the environment made it). */
+  readonly #ownsStore: boolean;
+  /** Keys this side put in the store that the worker has not taken out yet (evicted on close). */
+  readonly #inTransit = new Set<unknown>();
+  #queueKeys: unknown[] = [];
 
   /** Use `createRemoteEnv()`, which also waits until the worker is ready. */
   constructor(options: RemoteEnvOptions = {}) {
@@ -108,11 +127,21 @@ export class RemoteEnv implements HandleHost {
     if (!(Number.isInteger(transferBytes) && transferBytes >= 0)) {
       throw new TypeError(`Expected \`transferBytes\` to be a non-negative integer, got ${describeValue(transferBytes)}`);
     }
+    const store = options.store;
+    if (store !== undefined && store !== 'shared' && !isStore(store)) {
+      throw new TypeError(`Expected \`store\` to be 'shared' or a Store, got ${describeValue(store)}`);
+    }
+    if (isStore(store) && store.config().connector.type === 'local') {
+      throw new TypeError('Expected `store` to reach the worker, got a store on a LocalConnector (its entries live in one thread): use \'shared\', a SharedMemoryStore or a FileStore.');
+    }
     this.name = name;
     this.#transferBytes = transferBytes;
+    this.#ownsStore = store === 'shared';
+    // No LRU cache: every entry is read once, then evicted.
+    this.#store = store === 'shared' ? new SharedMemoryStore({ name: `env-${name}`, cacheSize: 0 }) : store;
     this.#worker = startWorker({
       name: `skein-env:${name}`,
-      workerData: { name, transferBytes } satisfies EnvSetupWire,
+      workerData: { name, transferBytes, ...(this.#store ? { store: this.#store.config() } : {}) } satisfies EnvSetupWire,
       ...(options.resourceLimits ? { resourceLimits: options.resourceLimits } : {}),
     });
     // An idle environment never keeps the process alive: the worker is
@@ -146,6 +175,14 @@ export class RemoteEnv implements HandleHost {
     const id = this.#newId();
     const encoded = this.#encodeArgs([value], 'value');
     const transfer = options.transfer ? [...options.transfer] : [];
+    if (this.#store !== undefined && !options.transfer && this.#state === 'open') {
+      const keys: unknown[] = [];
+      const payload = storeLarge(encoded.args[0], this.#transferBytes, this.#store, keys);
+      for (const key of keys) this.#inTransit.add(key);
+      this.#queueKeys.push(...keys);
+      this.#send({ o: 'put', id, value: payload, ...flags(encoded), ...(keys.length > 0 ? { stored: true as const } : {}) });
+      return this.#handle(id) as Handle<T>;
+    }
     const payload = options.transfer ? encoded.args[0] : detachLarge(encoded.args[0], this.#transferBytes, transfer);
     this.#send({ o: 'put', id, value: payload, ...flags(encoded) }, transfer);
     return this.#handle(id) as Handle<T>;
@@ -182,7 +219,7 @@ export class RemoteEnv implements HandleHost {
    */
   close(options: { force?: boolean } = {}): Promise<void> {
     if (this.#closing) return this.#closing;
-    if (this.#state === 'crashed') return (this.#closing = Promise.resolve());
+    if (this.#state === 'crashed') return (this.#closing = this.#releaseStore());
     const drained = options.force ? Promise.resolve() : this.#ask({ o: 'sync' }).then(
       () => undefined,
       () => undefined,
@@ -191,6 +228,7 @@ export class RemoteEnv implements HandleHost {
       if (this.#state === 'open' || this.#state === 'closing') this.#state = 'closed';
       this.#rejectPending(new EnvClosedError(this.name));
       await this.#worker.terminate();
+      await this.#releaseStore();
     });
     this.#state = this.#state === 'open' ? 'closing' : this.#state;
     return this.#closing;
@@ -227,7 +265,7 @@ export class RemoteEnv implements HandleHost {
     if (state.released) return Promise.reject(new HandleReleasedError(this.name, state.id));
     const lost = this.#lost.get(state.id);
     if (lost !== undefined) return Promise.reject(lost);
-    return this.#ask({ o: 'fetch', target: state.id }, (error) => {
+    const fetched = this.#ask({ o: 'fetch', target: state.id }, (error) => {
       // comlink's answer when the worker could not post the value back (a function, a class instance with methods...).
       if (!(error instanceof TypeError && error.message === 'Unserializable return value')) return error;
       return new SerializationError(
@@ -235,6 +273,12 @@ export class RemoteEnv implements HandleHost {
           'Fetch the parts you need (h.prop.fetch()) or turn it into data in the worker (env.run(toData, h).fetch()).',
         { cause: error },
       );
+    });
+    const store = this.#store;
+    if (store === undefined) return fetched;
+    return fetched.then((reply) => {
+      const { value, stored } = reply as FetchReplyWire;
+      return stored ? takeStored(value, () => store) : value;
     });
   }
 
@@ -325,12 +369,14 @@ export class RemoteEnv implements HandleHost {
   #flush(onError?: (error: unknown) => unknown): Promise<unknown> {
     const batch = this.#queue;
     const transfer = this.#transfer;
+    const keys = this.#queueKeys;
     this.#queue = [];
     this.#transfer = [];
+    if (keys.length > 0) this.#queueKeys = [];
     if (this.#crash) return Promise.reject(this.#crash);
     const id = this.#nextRequest++;
     return new Promise<unknown>((resolve, reject) => {
-      const request: Request = { resolve, reject, batch, onError };
+      const request: Request = { resolve, reject, batch, onError, keys };
       try {
         // comlink's APPLY message, as its wrap() would send it, under a numeric id: a
         // call of the worker's exposed `exec` without the proxy and random-id cost per call.
@@ -360,9 +406,14 @@ export class RemoteEnv implements HandleHost {
   }
 
   #answer(request: Request, value: unknown, ...failure: [unknown?]): void {
+    // Answered, the batch has run: the worker took its stored values out (or never will).
+    for (const key of request.keys) this.#inTransit.delete(key);
     if (failure.length === 0) return request.resolve(value);
     const error = failure[0];
-    if (isPostFailure(error)) this.#markLost(request.batch, error);
+    if (isPostFailure(error)) {
+      this.#markLost(request.batch, error);
+      for (const key of request.keys) this.#store!.evict(key).catch(() => {});
+    }
     request.reject(request.onError ? request.onError(error) : error);
   }
 
@@ -376,7 +427,21 @@ export class RemoteEnv implements HandleHost {
     this.#state = 'crashed';
     this.#crash = new EnvCrashedError(this.name, cause);
     this.#rejectPending(this.#crash);
+    // Nothing will take the values in transit out any more.
+    this.#releaseStore().catch(() => {});
     this.#worker.unref();
+  }
+
+  /** Evicts what never reached the worker; closes the store if the environment made it. */
+  async #releaseStore(): Promise<void> {
+    const store = this.#store;
+    if (store === undefined) return;
+    const keys = [...this.#inTransit];
+    this.#inTransit.clear();
+    this.#queueKeys = [];
+    if (store.closed) return;
+    await Promise.all(keys.map((key) => store.evict(key).catch(() => {})));
+    if (this.#ownsStore) await store.close();
   }
 
   #rejectPending(error: unknown): void {
@@ -481,6 +546,13 @@ function startWorker(options: WorkerOptions): Worker {
 function flags(encoded: { refs: boolean; stores: boolean }): { refs?: true; stores?: true } {
   if (!encoded.refs) return {};
   return encoded.stores ? { refs: true, stores: true } : { refs: true };
+}
+
+/** A Store by its public API (brand checks fail across realms and for subclasses from another copy of skein). */
+function isStore(value: unknown): value is Store<unknown> {
+  if (typeof value !== 'object' || value === null) return false;
+  const s = value as Record<string, unknown>;
+  return typeof s.putSync === 'function' && typeof s.get === 'function' && typeof s.evict === 'function' && typeof s.config === 'function';
 }
 
 function isPostFailure(error: unknown): boolean {
