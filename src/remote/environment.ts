@@ -109,7 +109,7 @@ export class RemoteEnv implements HandleHost {
   /** Ids whose operation never reached the worker (its batch could not be posted), with why. */
   readonly #lost = new Map<number, unknown>();
   readonly #channels = new WeakMap<RemoteEnv, number>();
-  readonly #registry = new FinalizationRegistry<number>((id) => this.#onCollected(id));
+  readonly #registry = new FinalizationRegistry<HandleState>((state) => this.#onCollected(state));
   #closing: Promise<void> | undefined;
   readonly #transferBytes: number;
   readonly #store: Store<unknown> | undefined;
@@ -287,7 +287,6 @@ export class RemoteEnv implements HandleHost {
     state.released = true;
     this.#live--;
     this.#lost.delete(state.id);
-    this.#registry.unregister(state);
     if (this.#state === 'open') this.#send({ o: 'release', ids: [state.id] });
   }
 
@@ -319,8 +318,9 @@ export class RemoteEnv implements HandleHost {
   #handle(id: number): Handle<unknown> {
     const { handle, state } = makeHandle(this, id);
     this.#live++;
-    // The state is the unregister token: release() unregisters without holding the handle.
-    this.#registry.register(handle, id, state);
+    // Held: the state (the proxy's target, which outlives it here); no unregister
+    // token, which costs V8 a weak map entry per handle: a released state is skipped instead.
+    this.#registry.register(handle, state);
     return handle;
   }
 
@@ -328,7 +328,10 @@ export class RemoteEnv implements HandleHost {
     if (state.released) throw new HandleReleasedError(this.name, state.id);
   }
 
-  #onCollected(id: number): void {
+  #onCollected(state: HandleState): void {
+    if (state.released) return;
+    state.released = true;
+    const id = state.id;
     this.#live--;
     if (this.#state !== 'open') return;
     this.#lost.delete(id);
