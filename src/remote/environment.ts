@@ -1,5 +1,5 @@
 import { Worker, MessageChannel, type MessagePort, type ResourceLimits, type WorkerOptions } from 'node:worker_threads';
-import { transfer as comlinkTransfer, wrap, type Remote } from 'comlink/dist/esm/comlink.mjs';
+import { transferHandlers } from 'comlink/dist/esm/comlink.mjs';
 import { describeValue } from '../core/errors.js';
 import { SerializationError } from '../serialize/errors.js';
 import { shipFunction } from '../task/ship.js';
@@ -7,11 +7,12 @@ import { assertCloneable } from '../task/cloneable.js';
 import { registerErrorClass } from '../core/error-wire.js';
 import { isProxy } from '../proxy/index.js';
 import { encodeReferences } from '../store/travel.js';
+import { SharedMemoryStore, type Store } from '../store/index.js';
 import { isPlainObject } from '../core/values.js';
 import { EnvClosedError, EnvCrashedError, HandleReleasedError } from './errors.js';
 import { handleState, makeHandle, type Handle, type HandleArgs, type HandleHost, type HandleState } from './handle.js';
-import type { EnvSetupWire, EnvStatsWire, EnvWorkerApi, HandleRefWire, MoveRefWire, NextReplyWire, OpWire } from './protocol.js';
-import { detachLarge, installThrowHandler, nodeEndpoint } from './transport.js';
+import type { EnvSetupWire, EnvStatsWire, FetchReplyWire, HandleRefWire, MoveRefWire, NextReplyWire, OpWire } from './protocol.js';
+import { detachLarge, installThrowHandler, storeLarge, takeStored } from './transport.js';
 
 const WORKER = new URL('./worker.js', import.meta.url);
 
@@ -31,6 +32,16 @@ export interface RemoteEnvOptions {
    * @default 65536
    */
   transferBytes?: number;
+  /**
+   * Where those large values wait in transit instead: `put` stores them and
+   * the worker takes them out, `fetch()` and moves the other way; each entry
+   * is evicted once taken. `'shared'`: a SharedMemoryStore of the environment
+   * (closed with it), so typed arrays arrive as views of shared memory, never
+   * copied twice nor cloned. A Store of yours (a FileStore, ...) stays open on
+   * `close()`, which evicts the entries still in transit.
+   * @default undefined (copy once and transfer)
+   */
+  store?: 'shared' | Store<unknown>;
 }
 
 export interface PutOptions {
@@ -52,6 +63,21 @@ export interface EnvStats {
 }
 
 type Transferable = ArrayBuffer | MessagePort;
+
+interface Request {
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (error: unknown) => void;
+  /** The operations sent: if they could not be posted, their handles fail with why. */
+  readonly batch: readonly OpWire[];
+  /** Store keys of the batch's puts. */
+  readonly keys: readonly unknown[];
+  readonly onError: ((error: unknown) => unknown) | undefined;
+}
+
+/** What comlink's expose() answers: `{ id, type: 'RAW', value }`, or `{ id, type: 'HANDLER', name: 'throw', value }`. */
+type ReplyWire = { readonly id?: unknown; readonly type?: string; readonly name?: string; readonly value?: unknown };
+
+const EXEC_PATH = ['exec'];
 type EnvState = 'open' | 'closing' | 'closed' | 'crashed';
 
 // Caller-wide, so a move's tag and channel are unique between any two environments.
@@ -67,8 +93,6 @@ const ITERATION_BATCH = 32;
 export class RemoteEnv implements HandleHost {
   readonly name: string;
   readonly #worker: Worker;
-  readonly #remote: Remote<EnvWorkerApi>;
-  readonly #exec: (batch: readonly OpWire[]) => Promise<unknown>;
   #state: EnvState = 'open';
   #crash: EnvCrashedError | undefined;
   #queue: OpWire[] = [];
@@ -77,15 +101,23 @@ export class RemoteEnv implements HandleHost {
   #nextId = 1;
   #live = 0;
   #pending = 0;
-  readonly #rejects = new Set<(error: unknown) => void>();
+  /** Requests awaiting the worker's answer, by the comlink message id they were sent under. */
+  readonly #requests = new Map<number, Request>();
+  #nextRequest = 1;
   /** Ids of collected handles, released in one operation per turn. */
   #collected: number[] = [];
   /** Ids whose operation never reached the worker (its batch could not be posted), with why. */
   readonly #lost = new Map<number, unknown>();
   readonly #channels = new WeakMap<RemoteEnv, number>();
-  readonly #registry = new FinalizationRegistry<number>((id) => this.#onCollected(id));
+  readonly #registry = new FinalizationRegistry<HandleState>((state) => this.#onCollected(state));
   #closing: Promise<void> | undefined;
   readonly #transferBytes: number;
+  readonly #store: Store<unknown> | undefined;
+  /** Whether close() closes the store (the environment made it). */
+  readonly #ownsStore: boolean;
+  /** Keys this side put in the store that the worker has not taken out yet (evicted on close). */
+  readonly #inTransit = new Set<unknown>();
+  #queueKeys: unknown[] = [];
 
   /** Use `createRemoteEnv()`, which also waits until the worker is ready. */
   constructor(options: RemoteEnvOptions = {}) {
@@ -95,11 +127,21 @@ export class RemoteEnv implements HandleHost {
     if (!(Number.isInteger(transferBytes) && transferBytes >= 0)) {
       throw new TypeError(`Expected \`transferBytes\` to be a non-negative integer, got ${describeValue(transferBytes)}`);
     }
+    const store = options.store;
+    if (store !== undefined && store !== 'shared' && !isStore(store)) {
+      throw new TypeError(`Expected \`store\` to be 'shared' or a Store, got ${describeValue(store)}`);
+    }
+    if (isStore(store) && store.config().connector.type === 'local') {
+      throw new TypeError('Expected `store` to reach the worker, got a store on a LocalConnector (its entries live in one thread): use \'shared\', a SharedMemoryStore or a FileStore.');
+    }
     this.name = name;
     this.#transferBytes = transferBytes;
+    this.#ownsStore = store === 'shared';
+    // No LRU cache: every entry is read once, then evicted.
+    this.#store = store === 'shared' ? new SharedMemoryStore({ name: `env-${name}`, cacheSize: 0 }) : store;
     this.#worker = startWorker({
       name: `skein-env:${name}`,
-      workerData: { name, transferBytes } satisfies EnvSetupWire,
+      workerData: { name, transferBytes, ...(this.#store ? { store: this.#store.config() } : {}) } satisfies EnvSetupWire,
       ...(options.resourceLimits ? { resourceLimits: options.resourceLimits } : {}),
     });
     // An idle environment never keeps the process alive: the worker is
@@ -107,9 +149,7 @@ export class RemoteEnv implements HandleHost {
     this.#worker.unref();
     this.#worker.on('error', (error) => this.#fail(error));
     this.#worker.on('exit', (code) => this.#fail(new Error(`the worker exited with code ${code}`)));
-    this.#remote = wrap<EnvWorkerApi>(nodeEndpoint(this.#worker));
-    // Held for the environment's life: comlink releases the worker's side when its last proxy is collected.
-    this.#exec = this.#remote.exec as unknown as (batch: readonly OpWire[]) => Promise<unknown>;
+    this.#worker.on('message', (reply: ReplyWire) => this.#onReply(reply));
   }
 
   /** Whether the environment is closed or its worker died (then `crashed` holds why). */
@@ -135,6 +175,14 @@ export class RemoteEnv implements HandleHost {
     const id = this.#newId();
     const encoded = this.#encodeArgs([value], 'value');
     const transfer = options.transfer ? [...options.transfer] : [];
+    if (this.#store !== undefined && !options.transfer && this.#state === 'open') {
+      const keys: unknown[] = [];
+      const payload = storeLarge(encoded.args[0], this.#transferBytes, this.#store, keys);
+      for (const key of keys) this.#inTransit.add(key);
+      this.#queueKeys.push(...keys);
+      this.#send({ o: 'put', id, value: payload, ...flags(encoded), ...(keys.length > 0 ? { stored: true as const } : {}) });
+      return this.#handle(id) as Handle<T>;
+    }
     const payload = options.transfer ? encoded.args[0] : detachLarge(encoded.args[0], this.#transferBytes, transfer);
     this.#send({ o: 'put', id, value: payload, ...flags(encoded) }, transfer);
     return this.#handle(id) as Handle<T>;
@@ -171,7 +219,7 @@ export class RemoteEnv implements HandleHost {
    */
   close(options: { force?: boolean } = {}): Promise<void> {
     if (this.#closing) return this.#closing;
-    if (this.#state === 'crashed') return (this.#closing = Promise.resolve());
+    if (this.#state === 'crashed') return (this.#closing = this.#releaseStore());
     const drained = options.force ? Promise.resolve() : this.#ask({ o: 'sync' }).then(
       () => undefined,
       () => undefined,
@@ -180,6 +228,7 @@ export class RemoteEnv implements HandleHost {
       if (this.#state === 'open' || this.#state === 'closing') this.#state = 'closed';
       this.#rejectPending(new EnvClosedError(this.name));
       await this.#worker.terminate();
+      await this.#releaseStore();
     });
     this.#state = this.#state === 'open' ? 'closing' : this.#state;
     return this.#closing;
@@ -216,7 +265,7 @@ export class RemoteEnv implements HandleHost {
     if (state.released) return Promise.reject(new HandleReleasedError(this.name, state.id));
     const lost = this.#lost.get(state.id);
     if (lost !== undefined) return Promise.reject(lost);
-    return this.#ask({ o: 'fetch', target: state.id }, (error) => {
+    const fetched = this.#ask({ o: 'fetch', target: state.id }, (error) => {
       // comlink's answer when the worker could not post the value back (a function, a class instance with methods...).
       if (!(error instanceof TypeError && error.message === 'Unserializable return value')) return error;
       return new SerializationError(
@@ -225,6 +274,12 @@ export class RemoteEnv implements HandleHost {
         { cause: error },
       );
     });
+    const store = this.#store;
+    if (store === undefined) return fetched;
+    return fetched.then((reply) => {
+      const { value, stored } = reply as FetchReplyWire;
+      return stored ? takeStored(value, () => store) : value;
+    });
   }
 
   release(state: HandleState): void {
@@ -232,7 +287,6 @@ export class RemoteEnv implements HandleHost {
     state.released = true;
     this.#live--;
     this.#lost.delete(state.id);
-    this.#registry.unregister(state);
     if (this.#state === 'open') this.#send({ o: 'release', ids: [state.id] });
   }
 
@@ -264,8 +318,9 @@ export class RemoteEnv implements HandleHost {
   #handle(id: number): Handle<unknown> {
     const { handle, state } = makeHandle(this, id);
     this.#live++;
-    // The state is the unregister token: release() unregisters without holding the handle.
-    this.#registry.register(handle, id, state);
+    // Held: the state (the proxy's target, which outlives it here); no unregister
+    // token, which costs V8 a weak map entry per handle: a released state is skipped instead.
+    this.#registry.register(handle, state);
     return handle;
   }
 
@@ -273,7 +328,10 @@ export class RemoteEnv implements HandleHost {
     if (state.released) throw new HandleReleasedError(this.name, state.id);
   }
 
-  #onCollected(id: number): void {
+  #onCollected(state: HandleState): void {
+    if (state.released) return;
+    state.released = true;
+    const id = state.id;
     this.#live--;
     if (this.#state !== 'open') return;
     this.#lost.delete(id);
@@ -314,29 +372,52 @@ export class RemoteEnv implements HandleHost {
   #flush(onError?: (error: unknown) => unknown): Promise<unknown> {
     const batch = this.#queue;
     const transfer = this.#transfer;
+    const keys = this.#queueKeys;
     this.#queue = [];
     this.#transfer = [];
+    if (keys.length > 0) this.#queueKeys = [];
     if (this.#crash) return Promise.reject(this.#crash);
-    if (this.#pending++ === 0) this.#worker.ref();
+    const id = this.#nextRequest++;
     return new Promise<unknown>((resolve, reject) => {
-      this.#rejects.add(reject);
-      this.#exec(transfer.length > 0 ? comlinkTransfer(batch, transfer) : batch).then(
-        (value) => {
-          this.#settled(reject);
-          resolve(value);
-        },
-        (error: unknown) => {
-          this.#settled(reject);
-          if (isPostFailure(error)) this.#markLost(batch, error);
-          reject(onError ? onError(error) : error);
-        },
-      );
+      const request: Request = { resolve, reject, batch, onError, keys };
+      try {
+        // comlink's APPLY message, as its wrap() would send it, under a numeric id: a
+        // call of the worker's exposed `exec` without the proxy and random-id cost per call.
+        this.#worker.postMessage({ id, type: 'APPLY', path: EXEC_PATH, argumentList: [{ type: 'RAW', value: batch }] }, transfer);
+      } catch (error) {
+        this.#answer(request, undefined, error);
+        return;
+      }
+      this.#requests.set(id, request);
+      if (this.#pending++ === 0) this.#worker.ref();
     });
   }
 
-  /** One request answered; with none left, the worker no longer keeps the process alive. */
-  #settled(reject: (error: unknown) => void): void {
-    if (this.#rejects.delete(reject) && --this.#pending === 0 && this.#state !== 'crashed') this.#worker.unref();
+  /** comlink's reply to one of our requests: a raw value, or a transfer handler's (the thrown error). */
+  #onReply(reply: ReplyWire): void {
+    const request = typeof reply === 'object' && reply !== null ? this.#requests.get(reply.id as number) : undefined;
+    if (request === undefined) return;
+    this.#requests.delete(reply.id as number);
+    // With no request left, the worker no longer keeps the process alive.
+    if (--this.#pending === 0 && this.#state !== 'crashed') this.#worker.unref();
+    if (reply.type === 'RAW') return this.#answer(request, reply.value);
+    try {
+      this.#answer(request, transferHandlers.get(reply.name!)!.deserialize(reply.value));
+    } catch (error) {
+      this.#answer(request, undefined, error);
+    }
+  }
+
+  #answer(request: Request, value: unknown, ...failure: [unknown?]): void {
+    // Answered, the batch has run: the worker took its stored values out (or never will).
+    for (const key of request.keys) this.#inTransit.delete(key);
+    if (failure.length === 0) return request.resolve(value);
+    const error = failure[0];
+    if (isPostFailure(error)) {
+      this.#markLost(request.batch, error);
+      for (const key of request.keys) this.#store!.evict(key).catch(() => {});
+    }
+    request.reject(request.onError ? request.onError(error) : error);
   }
 
   /** A batch that could not be posted never reached the worker: its handles fail with why. */
@@ -349,12 +430,26 @@ export class RemoteEnv implements HandleHost {
     this.#state = 'crashed';
     this.#crash = new EnvCrashedError(this.name, cause);
     this.#rejectPending(this.#crash);
+    // Nothing will take the values in transit out any more.
+    this.#releaseStore().catch(() => {});
     this.#worker.unref();
   }
 
+  /** Evicts what never reached the worker; closes the store if the environment made it. */
+  async #releaseStore(): Promise<void> {
+    const store = this.#store;
+    if (store === undefined) return;
+    const keys = [...this.#inTransit];
+    this.#inTransit.clear();
+    this.#queueKeys = [];
+    if (store.closed) return;
+    await Promise.all(keys.map((key) => store.evict(key).catch(() => {})));
+    if (this.#ownsStore) await store.close();
+  }
+
   #rejectPending(error: unknown): void {
-    for (const reject of this.#rejects) reject(error);
-    this.#rejects.clear();
+    for (const request of this.#requests.values()) request.reject(error);
+    this.#requests.clear();
     this.#pending = 0;
     this.#worker.unref();
   }
@@ -454,6 +549,13 @@ function startWorker(options: WorkerOptions): Worker {
 function flags(encoded: { refs: boolean; stores: boolean }): { refs?: true; stores?: true } {
   if (!encoded.refs) return {};
   return encoded.stores ? { refs: true, stores: true } : { refs: true };
+}
+
+/** A Store by its public API (brand checks fail across realms and for subclasses from another copy of skein). */
+function isStore(value: unknown): value is Store<unknown> {
+  if (typeof value !== 'object' || value === null) return false;
+  const s = value as Record<string, unknown>;
+  return typeof s.putSync === 'function' && typeof s.get === 'function' && typeof s.evict === 'function' && typeof s.config === 'function';
 }
 
 function isPostFailure(error: unknown): boolean {

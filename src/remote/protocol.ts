@@ -10,6 +10,7 @@
  */
 import type { MessagePort } from 'node:worker_threads';
 import type { FunctionInstanceWire } from '../core/wire.js';
+import type { StoreConfig } from '../store/index.js';
 
 /** Stands for a value of the same environment inside an argument list. */
 export interface HandleRefWire {
@@ -27,8 +28,8 @@ export interface MoveRefWire {
  * worker walks them only then). `stores`: some are store references.
  */
 export type OpWire =
-  /** Keeps `value` under `id`. */
-  | { readonly o: 'put'; readonly id: number; readonly value: unknown; readonly refs?: true; readonly stores?: true }
+  /** Keeps `value` under `id`; `stored`: parts of it wait in the environment's store (transport.ts, storeLarge). */
+  | { readonly o: 'put'; readonly id: number; readonly value: unknown; readonly refs?: true; readonly stores?: true; readonly stored?: true }
   /** Calls a shipped function with `args`; the (awaited) result is kept under `id`. */
   | { readonly o: 'run'; readonly id: number; readonly fn: FunctionInstanceWire; readonly args: readonly unknown[]; readonly refs?: true; readonly stores?: true }
   /** Reads `target[key]`; a function read this way remembers `target` as its `this`. */
@@ -73,7 +74,7 @@ export interface EnvStatsWire {
 
 /** What crosses a channel between two workers for one move. */
 export type MoveWire =
-  | { readonly tag: number; readonly value: unknown }
+  | { readonly tag: number; readonly value: unknown; readonly stored?: true }
   | { readonly tag: number; readonly thrown: unknown };
 
 /** The object the worker exposes through comlink. */
@@ -86,4 +87,12 @@ export interface EnvSetupWire {
   readonly name: string;
   /** Values at least this many bytes long are copied once and transferred rather than cloned. */
   readonly transferBytes: number;
+  /** The environment's store: large values of fetches and moves go through it. */
+  readonly store?: StoreConfig;
+}
+
+/** A fetch's answer when the environment has a store: `stored` says parts of `value` wait there. */
+export interface FetchReplyWire {
+  readonly value: unknown;
+  readonly stored: boolean;
 }

@@ -15,6 +15,7 @@ import { types } from 'node:util';
 import type { ErrorWire } from '../core/wire.js';
 import { decodeError, encodeError } from '../core/error-wire.js';
 import { isPlainObject } from '../core/values.js';
+import type { Store, StoreConfig } from '../store/index.js';
 
 interface NodePort {
   postMessage(message: unknown, transfer?: readonly unknown[]): void;
@@ -124,4 +125,104 @@ export function detachLarge(value: unknown, minBytes: number, transfer: unknown[
     if (out !== item) (copy ??= { ...(value as Record<string, unknown>) })[k] = out;
   }
   return copy ?? value;
+}
+
+/** A large value put in the environment's store: the receiver gets it from there and evicts it. */
+export interface StoredWire {
+  readonly __skeinStored: unknown;
+  readonly storeConfig: StoreConfig;
+}
+
+/** A plain object of any realm: what postMessage makes arrives in the realm of the port, not of this module. */
+function isRecord(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null) return false;
+  const proto = Object.getPrototypeOf(value) as object | null;
+  return proto === null || (Object.getPrototypeOf(proto) === null && Object.prototype.toString.call(value) === '[object Object]');
+}
+
+function isStored(value: unknown): value is StoredWire {
+  return isRecord(value) && Object.hasOwn(value, '__skeinStored') && typeof (value as { storeConfig?: unknown }).storeConfig === 'object';
+}
+
+/**
+ * `detachLarge` through a store: large typed arrays and ArrayBuffers (same
+ * places, same size bound; shared memory left alone, postMessage shares it)
+ * are put in `store` and replaced by their key, which `keys` collects.
+ */
+export function storeLarge(value: unknown, minBytes: number, store: Store<unknown>, keys: unknown[]): unknown {
+  return replaceLarge(value, minBytes, (large) => {
+    const key = store.putSync(large);
+    keys.push(key);
+    return { __skeinStored: key, storeConfig: store.config() } satisfies StoredWire;
+  });
+}
+
+/**
+ * What a thread that cannot allocate in a shared-memory store (one rebuilt
+ * from its config) sends instead: large typed arrays copied once into new
+ * shared memory, which postMessage shares rather than copies.
+ */
+export function shareLarge(value: unknown, minBytes: number): unknown {
+  return replaceLarge(value, minBytes, (large) => {
+    if (!ArrayBuffer.isView(large)) return large;
+    const shared = new SharedArrayBuffer(large.byteLength);
+    new Uint8Array(shared).set(new Uint8Array(large.buffer, large.byteOffset, large.byteLength));
+    if (types.isDataView(large)) return new DataView(shared);
+    const Ctor = large.constructor as new (buffer: SharedArrayBuffer) => ArrayBufferView;
+    return new Ctor(shared);
+  });
+}
+
+function replaceLarge(value: unknown, minBytes: number, replace: (large: ArrayBufferView | ArrayBuffer) => unknown, depth = 0): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  if (ArrayBuffer.isView(value) || types.isArrayBuffer(value)) {
+    if (value.byteLength < minBytes || (ArrayBuffer.isView(value) && types.isSharedArrayBuffer(value.buffer))) return value;
+    return replace(value);
+  }
+  if (depth > 0) return value;
+  if (Array.isArray(value)) {
+    if (value.length > 1024) return value;
+    let copy: unknown[] | undefined;
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      const out = replaceLarge(item, minBytes, replace, depth + 1);
+      if (out !== item) (copy ??= value.slice())[i] = out;
+    }
+    return copy ?? value;
+  }
+  if (!isPlainObject(value)) return value;
+  const keys = Object.keys(value);
+  if (keys.length > 1024) return value;
+  let copy: Record<string, unknown> | undefined;
+  for (const k of keys) {
+    const item = (value as Record<string, unknown>)[k];
+    const out = replaceLarge(item, minBytes, replace, depth + 1);
+    if (out !== item) (copy ??= { ...(value as Record<string, unknown>) })[k] = out;
+  }
+  return copy ?? value;
+}
+
+/**
+ * The value `storeLarge` stood for: each stored part fetched from its store
+ * (as `storeOf` gives it for the config) and evicted, whether or not the get
+ * succeeded, so entries last only while in transit.
+ */
+export async function takeStored(value: unknown, storeOf: (config: StoreConfig) => Store<unknown> | Promise<Store<unknown>>, depth = 0): Promise<unknown> {
+  if (isStored(value)) {
+    const store = await storeOf(value.storeConfig);
+    try {
+      return await store.get(value.__skeinStored);
+    } finally {
+      await store.evict(value.__skeinStored).catch(() => {});
+    }
+  }
+  if (depth > 0 || typeof value !== 'object' || value === null) return value;
+  if (Array.isArray(value)) {
+    if (value.length > 1024) return value;
+    for (let i = 0; i < value.length; i++) value[i] = await takeStored(value[i], storeOf, 1);
+    return value;
+  }
+  if (!isRecord(value)) return value;
+  for (const k of Object.keys(value)) value[k] = await takeStored(value[k], storeOf, 1);
+  return value;
 }

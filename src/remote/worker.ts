@@ -7,11 +7,28 @@ import { expose, transfer } from 'comlink/dist/esm/comlink.mjs';
 import { instantiate } from '../task/compile.js';
 import { isPlainObject, isThenable } from '../core/values.js';
 import { HandleReleasedError } from './errors.js';
-import type { EnvSetupWire, EnvStatsWire, EnvWorkerApi, MoveWire, NextReplyWire, OpWire } from './protocol.js';
-import { detachLarge, installThrowHandler, nodeEndpoint } from './transport.js';
+import type { EnvSetupWire, EnvStatsWire, EnvWorkerApi, FetchReplyWire, MoveWire, NextReplyWire, OpWire } from './protocol.js';
+import type { Store, StoreConfig } from '../store/index.js';
+import { detachLarge, installThrowHandler, nodeEndpoint, shareLarge, storeLarge, takeStored } from './transport.js';
 
 const setup = workerData as EnvSetupWire;
 installThrowHandler();
+
+/** Stores of this thread by config, loaded on first use (the store modules are slow to load). */
+let storeModule: Promise<typeof import('../store/index.js')> | undefined;
+function storeOf(config: StoreConfig): Promise<Store<unknown>> {
+  storeModule ??= import('../store/index.js');
+  return storeModule.then((m) => m.getOrCreateStore(config));
+}
+/** This environment's store, ready by the time the caller's first request is answered. */
+let ownStore: Store<unknown> | undefined;
+const ownStoreReady = setup.store ? storeOf(setup.store).then((s) => void (ownStore = s)) : undefined;
+
+/** A value leaving through the store: put there, or, where this thread cannot put (shared memory), copied into shared memory. */
+function outgoing(value: unknown, keys: unknown[]): unknown {
+  if (setup.store?.type === 'shared-memory') return shareLarge(value, setup.transferBytes);
+  return storeLarge(value, setup.transferBytes, ownStore!, keys);
+}
 
 const values = new Map<number, unknown>();
 /** What the operation that was to make a value threw; dependent operations fail with the same thrown value. */
@@ -74,7 +91,7 @@ function receive(chan: number, tag: number): Promise<unknown> {
         : new Promise<MoveWire>((resolve, reject) => channel.waiting.set(tag, { resolve, reject }));
   return move.then((m) => {
     if ('thrown' in m) throw new Inherited(m.thrown);
-    return m.value;
+    return m.stored ? takeStored(m.value, storeOf) : m.value;
   });
 }
 
@@ -84,7 +101,13 @@ function sendMove(target: number, chan: number, tag: number): void {
   let message: MoveWire;
   const list: ArrayBuffer[] = [];
   try {
-    message = { tag, value: detachLarge(lookup(target), setup.transferBytes, list) };
+    if (ownStore !== undefined) {
+      const keys: unknown[] = [];
+      const value = outgoing(lookup(target), keys);
+      message = keys.length > 0 ? { tag, value, stored: true } : { tag, value };
+    } else {
+      message = { tag, value: detachLarge(lookup(target), setup.transferBytes, list) };
+    }
   } catch (error) {
     message = { tag, thrown: error instanceof Inherited ? error.thrown : error };
   }
@@ -211,6 +234,13 @@ function step(op: OpWire, answer: (a: Answer) => void): void | Promise<void> {
   if (revive === undefined && needsStores(op)) return loadStores().then(() => step(op, answer));
   switch (op.o) {
     case 'put':
+      if (op.stored) {
+        const { stored: _, ...rest } = op;
+        return takeStored(op.value, storeOf).then(
+          (value) => step({ ...rest, value }, answer),
+          (error: unknown) => fail(op.id, error),
+        );
+      }
       try {
         const ready = inputs([op.value], op.refs);
         return after(op.id, ready, (a) => a[0]);
@@ -295,6 +325,12 @@ function step(op: OpWire, answer: (a: Answer) => void): void | Promise<void> {
       return;
     case 'fetch':
       try {
+        if (ownStore !== undefined) {
+          const keys: unknown[] = [];
+          const value = outgoing(lookup(op.target), keys);
+          answer({ value: { value, stored: keys.length > 0 } satisfies FetchReplyWire });
+          return;
+        }
         const list: ArrayBuffer[] = [];
         const value = detachLarge(lookup(op.target), setup.transferBytes, list);
         answer({ value: list.length > 0 ? transfer(value, list) : value });
@@ -303,6 +339,8 @@ function step(op: OpWire, answer: (a: Answer) => void): void | Promise<void> {
       }
       return;
     case 'sync':
+      // The first request waits for the store (if any), so fetches and moves find it loaded.
+      if (ownStoreReady !== undefined && ownStore === undefined) return ownStoreReady.then(() => answer({ value: undefined }));
       answer({ value: undefined });
       return;
     case 'stats':
