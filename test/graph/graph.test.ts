@@ -31,7 +31,7 @@ function timed(times: Float64Array, slot: number, ms: number, ...inputs: number[
   times[2 * slot + 1] = Date.now();
   return slot + inputs.length;
 }
-function fail(c: Int32Array, message: string) {
+function fail(c: Int32Array, message: string): number {
   Atomics.add(c, 3, 1);
   const error = new RangeError(message) as RangeError & { detail: number };
   error.detail = 42;
