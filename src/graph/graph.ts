@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Delayed, isDelayed } from '../task/delayed.js';
 import { serialize } from '../serialize/index.js';
+import { isProxy } from '../proxy/index.js';
 import { GraphError } from './errors.js';
 import { isCached } from './cache.js';
 
@@ -32,6 +33,7 @@ let counter = 0;
 
 function isContainer(v: unknown): v is object {
   if (typeof v !== 'object' || v === null) return false;
+  if (isProxy(v)) return false;
   const proto = Object.getPrototypeOf(v) as unknown;
   return Array.isArray(v) || proto === Object.prototype || proto === null;
 }
@@ -42,6 +44,8 @@ function dependenciesOf(d: Delayed): Delayed[] {
   const found = new Set<Delayed>();
   const seen = new Set<object>();
   const visit = (v: unknown): void => {
+    // Store proxies travel as references: looking into one would resolve it.
+    if (isProxy(v)) return;
     if (isDelayed(v)) {
       found.add(v);
       return;
@@ -61,6 +65,7 @@ function dependenciesOf(d: Delayed): Delayed[] {
 export function substitute(args: readonly unknown[], valueOf: (d: Delayed) => unknown): unknown[] {
   const done = new Map<object, unknown>();
   const visit = (v: unknown): unknown => {
+    if (isProxy(v)) return v;
     if (isDelayed(v)) return valueOf(v);
     if (!isContainer(v)) return v;
     const prior = done.get(v);

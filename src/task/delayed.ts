@@ -111,7 +111,8 @@ function makeRecorder(shipped: ShippedFunction, nodeOptions?: DelayedOptions): (
   let references = 0;
   // A Delayed argument is a graph dependency: it passes the clone check and is counted apart from store proxies.
   let dependencies = 0;
-  const passThrough = (v: object): boolean => (isDelayed(v) ? ++dependencies > 0 : isProxy(v));
+  // Proxies first: reading the Delayed brand off a proxy would resolve it.
+  const passThrough = (v: object): boolean => isProxy(v) || (isDelayed(v) && ++dependencies > 0);
   const options = { clean: checked, passThrough, onPassThrough: (n: number) => (references += n) };
   return (...args: unknown[]) => {
     references = 0;
