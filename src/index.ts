@@ -3,7 +3,7 @@ export { SerializationError } from './serialize/errors.js';
 export { ClosureCaptureError, UncaughtTaskError, UnshippableFunctionError, type EscapeSource } from './task/errors.js';
 export { wrapNonSerializable, task, TaskModuleError, type TaskFunction } from './task/ship.js';
 export { encodeBatch, runBatch, decodeOutcome, type RunBatchOptions, type DecodedOutcome } from './task/batch-wire.js';
-export { delayed, Delayed, isDelayed, type DelayedResult } from './task/delayed.js';
+export { delayed, Delayed, isDelayed, type DelayedResult, type DelayedOptions, type Lazy, type LazyArgs } from './task/delayed.js';
 export { Parallel, parallel, type ErrorMode, type ParallelEvents, type TaskOutcome, type Tasks } from './executor/parallel.js';
 export { parallelConfig, type ParallelOptions, type ProgressCallback, type ProgressInfo } from './executor/options.js';
 export { TaskTimeoutError, WorkerCrashedError, WorkerStartError, ParallelClosedError } from './backends/errors.js';
@@ -105,3 +105,22 @@ export {
 export { createRemoteEnv, RemoteEnv, type RemoteEnvOptions, type EnvStats, type PutOptions as RemotePutOptions } from './remote/environment.js';
 export { isHandle, type Handle, type HandleArgs } from './remote/handle.js';
 export { EnvCrashedError, EnvClosedError, HandleReleasedError } from './remote/errors.js';
+export {
+  compute,
+  plan,
+  invalidate,
+  configureGraphCache,
+  graphCacheStats,
+  clearGraphCache,
+  DependencyFailedError,
+  GraphError,
+  STATE_COLORS,
+  type ComputeOptions,
+  type ComputeResults,
+  type SettledResults,
+  type GraphCacheOptions,
+  type NodeInfo,
+  type DrawOptions,
+  type NodeState,
+  type PlannedNode,
+} from './graph/index.js';

@@ -76,6 +76,11 @@ export class Parallel<E extends ErrorMode = 'raise'> extends EventEmitter<Parall
     return this.#options.nJobs;
   }
 
+  /** What a run does with a task's error: `'raise'` rejects, `'settle'` returns records. */
+  get errorMode(): E {
+    return this.#options.errors as E;
+  }
+
   /** The backend's name: `'threads'`, `'sequential'` or a custom backend's. */
   get backendName(): string {
     const b = this.#options.backend;

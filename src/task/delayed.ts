@@ -1,6 +1,7 @@
 import { shipFunction, type ShippedFunction } from './ship.js';
 import { assertCloneable } from './cloneable.js';
 import { isProxy } from '../proxy/index.js';
+import { describeValue } from '../core/errors.js';
 
 const DELAYED = Symbol.for('skein.delayed');
 
@@ -19,11 +20,17 @@ export class Delayed<R = unknown> {
   readonly args: readonly unknown[];
   /** Whether the arguments hold store proxies, which travel as references. */
   readonly hasReferences: boolean;
+  /** Whether the arguments hold other `Delayed` calls (graph dependencies), which only `compute` can run. */
+  readonly hasDependencies: boolean;
+  /** The node options given to `delayed(fn, options)`. */
+  readonly options: DelayedOptions;
 
-  constructor(shipped: ShippedFunction, args: readonly unknown[], hasReferences = false) {
+  constructor(shipped: ShippedFunction, args: readonly unknown[], hasReferences = false, hasDependencies = false, options: DelayedOptions = noOptions) {
     this.shipped = shipped;
     this.args = args;
     this.hasReferences = hasReferences;
+    this.hasDependencies = hasDependencies;
+    this.options = options;
   }
 
   get [DELAYED](): true {
@@ -40,6 +47,30 @@ export function isDelayed(value: unknown): value is Delayed {
   return typeof value === 'object' && value !== null && (value as { [DELAYED]?: unknown })[DELAYED] === true;
 }
 
+/** Options of `delayed(fn, options)` for task graphs (see `compute`). */
+export interface DelayedOptions {
+  /** Labels the node in errors, plans and drawings. @default the function's name */
+  readonly name?: string;
+  /** Equal calls (same function source, equal arguments) are one node with one cached result. @default false */
+  readonly pure?: boolean;
+  /** Where the node runs; only `'worker'` for now. @default 'worker' */
+  readonly where?: 'worker';
+}
+
+const noOptions: DelayedOptions = Object.freeze({});
+
+/** A value, or a `Delayed` computing it, at any depth of arrays and plain objects: what a graph node accepts. */
+export type Lazy<T> = T | Delayed<T> | LazyMembers<T>;
+type LazyMembers<T> = T extends (...args: any[]) => any
+  ? never
+  : T extends ArrayBufferView | ArrayBufferLike | Date | RegExp | Map<unknown, unknown> | Set<unknown>
+    ? never
+    : T extends object
+      ? { [K in keyof T]: Lazy<T[K]> }
+      : never;
+/** The parameters of a function, each of which may be given lazily. */
+export type LazyArgs<P extends readonly unknown[]> = { [K in keyof P]: Lazy<P[K]> };
+
 /** Awaited result type of a `Delayed`. */
 export type DelayedResult<D> = D extends Delayed<infer R> ? R : never;
 
@@ -51,29 +82,47 @@ export type DelayedResult<D> = D extends Delayed<infer R> ? R : never;
  * @example
  * const out = await parallel(xs.map((x) => delayed(square)(x)));
  */
-export function delayed<F extends (...args: any[]) => any>(fn: F): (...args: Parameters<F>) => Delayed<Awaited<ReturnType<F>>> {
+export function delayed<F extends (...args: any[]) => any>(
+  fn: F,
+  options?: DelayedOptions,
+): (...args: LazyArgs<Parameters<F>>) => Delayed<Awaited<ReturnType<F>>> {
+  if (options !== undefined) return makeRecorder(shipFunction(fn), checkOptions(options)) as (...args: LazyArgs<Parameters<F>>) => Delayed<Awaited<ReturnType<F>>>;
   // `xs.map((x) => delayed(f)(x))` asks for the same recorder once per item.
   let recorder = recorders.get(fn);
   if (recorder === undefined) {
     recorder = makeRecorder(shipFunction(fn));
     recorders.set(fn, recorder);
   }
-  return recorder as (...args: Parameters<F>) => Delayed<Awaited<ReturnType<F>>>;
+  return recorder as (...args: LazyArgs<Parameters<F>>) => Delayed<Awaited<ReturnType<F>>>;
+}
+
+function checkOptions(options: DelayedOptions): DelayedOptions {
+  if (typeof options !== 'object' || options === null) throw new TypeError(`Expected \`options\` to be an object, got ${describeValue(options)}`);
+  const { name, pure, where } = options;
+  if (name !== undefined && typeof name !== 'string') throw new TypeError(`Expected \`name\` to be a string, got ${describeValue(name)}`);
+  if (pure !== undefined && typeof pure !== 'boolean') throw new TypeError(`Expected \`pure\` to be a boolean, got ${describeValue(pure)}`);
+  if (where !== undefined && where !== 'worker') throw new TypeError(`Expected \`where\` to be 'worker' (nodes in the calling thread are not supported yet), got ${describeValue(where)}`);
+  return Object.freeze({ ...options });
 }
 
 const recorders = new WeakMap<Function, (...args: unknown[]) => Delayed>();
 
-function makeRecorder(shipped: ShippedFunction): (...args: unknown[]) => Delayed {
+function makeRecorder(shipped: ShippedFunction, nodeOptions?: DelayedOptions): (...args: unknown[]) => Delayed {
   let references = 0;
-  const options = { clean: checked, passThrough: isProxy, onPassThrough: (n: number) => (references += n) };
+  // A Delayed argument is a graph dependency: it passes the clone check and is counted apart from store proxies.
+  let dependencies = 0;
+  // Proxies first: reading the Delayed brand off a proxy would resolve it.
+  const passThrough = (v: object): boolean => isProxy(v) || (isDelayed(v) && ++dependencies > 0);
+  const options = { clean: checked, passThrough, onPassThrough: (n: number) => (references += n) };
   return (...args: unknown[]) => {
     references = 0;
+    dependencies = 0;
     for (let i = 0; i < args.length; i++) {
       const arg: unknown = args[i];
       if (typeof arg === 'object' ? arg !== null : typeof arg === 'function' || typeof arg === 'symbol') {
         assertCloneable(arg, `args[${i}]`, options);
       }
     }
-    return new Delayed(shipped, args, references > 0);
+    return new Delayed(shipped, args, references > dependencies, dependencies > 0, nodeOptions);
   };
 }

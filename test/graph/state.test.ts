@@ -1,0 +1,71 @@
+import { afterAll, describe, expect, test } from '@jest/globals';
+import { Parallel, SharedMemoryStore, clearGraphCache, compute, delayed, isResolved } from 'skein';
+import { captureStderr } from '../helpers.js';
+
+const par = new Parallel({ nJobs: 2 });
+afterAll(async () => {
+  await par.close();
+  clearGraphCache();
+});
+
+/** Waits until `flag[0]` is set by the caller, so a node is seen running. */
+function gate(flag: Int32Array, x: number) {
+  Atomics.store(flag, 1, 1);
+  Atomics.wait(flag, 0, 0, 5000);
+  return x;
+}
+const inc = (x: number) => x + 1;
+
+describe('task graph state and progress', () => {
+  test('a running node is drawn as running, then as kept', async () => {
+    const flag = new Int32Array(new SharedArrayBuffer(8));
+    const g = delayed(gate, { name: 'held' })(flag, 1);
+    const top = delayed(inc)(g);
+    const done = top.compute({ parallel: par });
+    while (Atomics.load(flag, 1) === 0) await new Promise((r) => setTimeout(r, 5));
+    expect(top.toDot()).toMatch(/label="held".*fillcolor="#ffd54f", class="running"/);
+    Atomics.store(flag, 0, 1);
+    Atomics.notify(flag, 0);
+    expect(await done).toBe(2);
+    expect(top.toDot()).toMatch(/label="held".*class="cached"/);
+  });
+
+  test('verbose lines count nodes, not runs', async () => {
+    const a = delayed(inc)(1);
+    const lines = await captureStderr(() => compute(delayed((x: number, y: number) => x + y)(a, delayed(inc)(a)), { parallel: par, verbose: 10 }));
+    const text = lines.join('');
+    expect(text).toMatch(/Done\s+3 out of\s+3 .* finished/);
+    expect(text).not.toMatch(/out of\s+1 \|/);
+  });
+
+  test('an aborted signal rejects with its reason and dispatches nothing more', async () => {
+    const controller = new AbortController();
+    const flag = new Int32Array(new SharedArrayBuffer(8));
+    const g = delayed(gate)(flag, 1);
+    const counted = new Int32Array(new SharedArrayBuffer(4));
+    const after = delayed((c: Int32Array, x: number) => Atomics.add(c, 0, 1) + x)(counted, g);
+    const done = after.compute({ parallel: par, signal: controller.signal });
+    while (Atomics.load(flag, 1) === 0) await new Promise((r) => setTimeout(r, 5));
+    controller.abort(new Error('stop'));
+    await expect(done).rejects.toThrow('stop');
+    Atomics.store(flag, 0, 1);
+    Atomics.notify(flag, 0);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(counted[0]).toBe(0);
+  });
+
+  test('a store proxy next to a dependency travels as its reference, unresolved in the caller', async () => {
+    await using store = new SharedMemoryStore();
+    const p = store.proxy(Float64Array.from({ length: 1000 }, (_, i) => i));
+    const n = delayed(inc)(1);
+    const pick = (xs: Float64Array, o: { at: number }) => xs[o.at]!;
+    expect(await delayed(pick)(p, { at: n }).compute({ parallel: par })).toBe(2);
+    expect(isResolved(p)).toBe(false);
+  });
+
+  test('bad input is refused clearly', async () => {
+    expect(() => delayed(inc, { pure: 'yes' as unknown as boolean })).toThrow(/^Expected `pure` to be a boolean, got .*yes/);
+    await expect(compute(delayed(inc)(1), 5 as never)).rejects.toThrow(/^Expected `options` to be an object/);
+    await expect(compute(delayed(inc)(1), 5 as never, {})).rejects.toThrow(/^Expected argument 1 of compute\(\) to be a delayed call/);
+  });
+});
