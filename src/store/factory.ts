@@ -81,7 +81,9 @@ export function createStoreFactory<T>(
   const done = (store: Store<unknown>): void => {
     if (!reference.evict) return;
     try {
-      store.evictSync(reference.key);
+      // Without a blocking evict, the entry goes a moment later: the value is already here.
+      if (store.sync) store.evictSync(reference.key);
+      else store.evict(reference.key).catch(() => undefined);
     } catch {
       // Already gone or store closed: the entry is not there either way.
     }
