@@ -285,14 +285,18 @@ export class TaskRun {
     const stopOnError = !this.#s.settle;
     let outcome: Promise<BatchOutcome>;
     try {
-      const tasks = this.#s.offloader ? this.#s.offloader.tasks(batch.tasks) : batch.tasks;
-      const request: BatchRequest = {
-        tasks,
-        firstIndex: batch.first,
-        stopOnError,
-        toWire: (clock) => toWire(tasks, stopOnError, clock),
+      const send = (tasks: Delayed[]): Promise<BatchOutcome> => {
+        const request: BatchRequest = {
+          tasks,
+          firstIndex: batch.first,
+          stopOnError,
+          toWire: (clock) => toWire(tasks, stopOnError, clock),
+        };
+        return this.#s.backend.runBatch(request, { signal: this.#controller.signal, timeout: this.#s.timeout, onLateError: this.#onLateError });
       };
-      outcome = this.#s.backend.runBatch(request, { signal: this.#controller.signal, timeout: this.#s.timeout, onLateError: this.#onLateError });
+      const tasks = this.#s.offloader ? this.#s.offloader.tasks(batch.tasks) : batch.tasks;
+      // A store without sync puts asynchronously: the batch leaves once its keys are known.
+      outcome = tasks instanceof Promise ? tasks.then(send) : send(tasks);
     } catch (error) {
       outcome = Promise.reject(error);
     }

@@ -12,7 +12,7 @@ import { flagPooledResults, notePooled, prepareResults, prepareValues } from '..
 import { findCloneFailure, uncloneableError } from '../../task/cloneable.js';
 import { UncaughtTaskError, type EscapeSource } from '../../task/errors.js';
 import { encodeError } from '../../core/error-wire.js';
-import { reviveReferences } from '../../store/travel.js';
+import { reviveBatch } from '../../store/travel.js';
 import { pruneRebuiltCaches } from '../../store/registry.js';
 
 const setup = workerData as WorkerSetupWire;
@@ -20,7 +20,8 @@ const { resultBytes } = setup;
 const port = parentPort!;
 // Which task started a callback or promise, for the errors that escape them.
 const scope = new AsyncLocalStorage<TaskToken>();
-const options = { clock: setup.clock, revive: (value: unknown) => reviveReferences(value, notePooled), scope, publish };
+// No `revive`: references are revived before the batch runs (reviveBatch), awaiting stores without sync.
+const options = { clock: setup.clock, scope, publish };
 
 /** Released memory worth a collection of its own: below this, V8's own collections come soon enough. */
 const COLLECT_BYTES = 32 * 2 ** 20;
@@ -166,6 +167,8 @@ export default function run(batch: BatchWire | ReleaseWire): unknown {
   replying = undefined;
   // Values evicted since the last batch (a caller's run ended) leave this thread's caches.
   if (batch.refs) pruneRebuiltCaches();
-  const result = runBatch(batch, options);
+  const ready = reviveBatch(batch, notePooled);
+  if (ready instanceof Promise) return ready.then((revived) => runBatch(revived, options)).then((r) => reply(batch, r));
+  const result = runBatch(ready, options);
   return result instanceof Promise ? result.then((r) => reply(batch, r)) : reply(batch, result);
 }
