@@ -73,6 +73,7 @@ export {
   type SharedMemoryKey,
   type FileConnectorOptions,
 } from './connectors/index.js';
+export { connectorContract, type ContractRunner } from './connectors/testing/contract.js';
 export {
   Store,
   SharedMemoryStore,

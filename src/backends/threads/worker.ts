@@ -8,6 +8,7 @@ import { parentPort } from 'node:worker_threads';
 import { move, transferableSymbol, valueSymbol, workerData } from 'piscina';
 import type { BatchWire, BatchResultWire, OutcomeNoticeWire, ReleaseWire, WorkerNoticeWire, WorkerSetupWire } from '../../core/wire.js';
 import { runBatch, type TaskToken } from '../../task/run-batch.js';
+import { instantiate } from '../../task/compile.js';
 import { flagPooledResults, notePooled, prepareResults, prepareValues } from '../../task/results.js';
 import { findCloneFailure, uncloneableError } from '../../task/cloneable.js';
 import { UncaughtTaskError, type EscapeSource } from '../../task/errors.js';
@@ -167,7 +168,9 @@ export default function run(batch: BatchWire | ReleaseWire): unknown {
   replying = undefined;
   // Values evicted since the last batch (a caller's run ended) leave this thread's caches.
   if (batch.refs) pruneRebuiltCaches();
-  const ready = reviveBatch(batch, notePooled);
+  // Task modules load first: one may register the connector its references need.
+  const loading = batch.fns.filter((f) => f.fn.kind === 'module').map((f) => instantiate(f)).filter((f) => f instanceof Promise);
+  const ready = loading.length === 0 ? reviveBatch(batch, notePooled) : Promise.allSettled(loading).then(() => reviveBatch(batch, notePooled));
   if (ready instanceof Promise) return ready.then((revived) => runBatch(revived, options)).then((r) => reply(batch, r));
   const result = runBatch(ready, options);
   return result instanceof Promise ? result.then((r) => reply(batch, r)) : reply(batch, result);
