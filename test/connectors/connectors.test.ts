@@ -106,4 +106,5 @@ test('shared-memory get is a view of shared memory, not a copy', async () => {
 
 test('connectorFromConfig refuses unknown types', () => {
   expect(() => connectorFromConfig({ type: 'redis' } as never)).toThrow(/Unknown connector type/);
+  expect(() => connectorFromConfig({ type: 'redis' })).toThrow(/registered types are .*'shared-memory'.*imported in this thread/);
 });
