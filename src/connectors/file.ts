@@ -17,8 +17,9 @@ import { access, open, rename, unlink, type FileHandle } from 'node:fs/promises'
 import path from 'node:path';
 import { crc32 } from '../serialize/checksum.js';
 import { SkeinError } from '../core/errors.js';
-import type { Connector, FileConnectorConfig } from './connector.js';
+import type { Connector, FileConnectorConfig, SyncConnector } from './connector.js';
 import { IntegrityError, InvalidKeyError, StorageError } from './errors.js';
+import { registerConnector } from './registry.js';
 import { checkDirectory, cleanupOnExit, makeOwnedDirectory, removeStoreFiles, removeStoreFilesSync } from './file-directory.js';
 
 export interface FileConnectorOptions {
@@ -58,8 +59,6 @@ const SUFFIX = '.skein';
 // a writer (it is then refused as not a regular file, before any read).
 const READ_FLAGS = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0);
 
-let attaching: FileConnectorConfig | undefined;
-
 /**
  * One file per entry in a directory. Writes are atomic (a private temp file
  * renamed into place), so a reader sees a whole entry or none.
@@ -75,9 +74,16 @@ export class FileConnector implements Connector<string> {
   /** Removes the owner's hook that deletes its files when the process ends without `close()`. */
   readonly #releaseExitHook: (() => void) | undefined;
   #closed = false;
+  readonly sync: SyncConnector<string> = {
+    put: (bytes) => this.#putSync(bytes),
+    get: (key) => this.#getSync(key),
+    exists: (key) => existsSync(this.#path(key)),
+    evict: (key) => this.#evictSync(key),
+  };
 
-  constructor(options: FileConnectorOptions = {}) {
-    const config = attaching;
+  constructor(options?: FileConnectorOptions);
+  // The second form is fromConfig's only: callers rebuild through fromConfig.
+  constructor(options: FileConnectorOptions = {}, config?: FileConnectorConfig) {
     this.#owner = config === undefined;
     if (config !== undefined) {
       this.#dir = config.dir;
@@ -166,12 +172,7 @@ export class FileConnector implements Connector<string> {
     if (typeof config.dir !== 'string' || !/^[0-9a-f]{16}$/.test(config.prefix)) {
       throw new TypeError(`Invalid file connector config: ${JSON.stringify(config)}`);
     }
-    attaching = config;
-    try {
-      return new FileConnector();
-    } finally {
-      attaching = undefined;
-    }
+    return new (FileConnector as new (options: undefined, config: FileConnectorConfig) => FileConnector)(undefined, config);
   }
 
   get description(): string {
@@ -195,7 +196,7 @@ export class FileConnector implements Connector<string> {
     return { key, file, temp };
   }
 
-  putSync(bytes: Uint8Array): string {
+  #putSync(bytes: Uint8Array): string {
     const { key, file, temp } = this.#newKey();
     try {
       writeEntrySync(temp, file, bytes);
@@ -225,7 +226,7 @@ export class FileConnector implements Connector<string> {
     return key;
   }
 
-  getSync(key: string): Uint8Array | undefined {
+  #getSync(key: string): Uint8Array | undefined {
     const file = this.#path(key);
     let fd: number;
     try {
@@ -245,6 +246,14 @@ export class FileConnector implements Connector<string> {
     } finally {
       closeSync(fd);
     }
+  }
+
+  async putMany(bytes: readonly Uint8Array[]): Promise<string[]> {
+    return Promise.all(bytes.map((b) => this.put(b)));
+  }
+
+  async getMany(keys: readonly string[]): Promise<(Uint8Array | undefined)[]> {
+    return Promise.all(keys.map((k) => this.get(k)));
   }
 
   async get(key: string): Promise<Uint8Array | undefined> {
@@ -324,10 +333,6 @@ export class FileConnector implements Connector<string> {
     return payload;
   }
 
-  existsSync(key: string): boolean {
-    return existsSync(this.#path(key));
-  }
-
   async exists(key: string): Promise<boolean> {
     try {
       await access(this.#path(key));
@@ -337,7 +342,7 @@ export class FileConnector implements Connector<string> {
     }
   }
 
-  evictSync(key: string): void {
+  #evictSync(key: string): void {
     const file = this.#path(key);
     try {
       unlinkSync(file);
@@ -484,3 +489,5 @@ function errorCode(error: unknown): unknown {
 function isMissing(error: unknown): boolean {
   return errorCode(error) === 'ENOENT';
 }
+
+registerConnector('file', (config: FileConnectorConfig) => FileConnector.fromConfig(config));

@@ -1,7 +1,10 @@
 /** Connectors move bytes: put/get/exists/evict and a config any thread can rebuild them from. */
 export type {
   Connector,
+  SyncConnector,
+  ViewConnector,
   ConnectorConfig,
+  ConnectorConfigBase,
   LocalConnectorConfig,
   SharedMemoryConnectorConfig,
   FileConnectorConfig,
@@ -12,4 +15,5 @@ export type { SharedMemoryKey } from './shared-memory.js';
 export { FileConnector } from './file.js';
 export type { FileConnectorOptions } from './file.js';
 export { InvalidKeyError, IntegrityError, StorageError, UnsafeDirectoryError } from './errors.js';
-export { connectorFromConfig } from './registry.js';
+export { connectorFromConfig, registerConnector, UnknownConnectorError } from './registry.js';
+export type { ConnectorFromConfig } from './registry.js';

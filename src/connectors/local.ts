@@ -1,12 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import type { Connector, LocalConnectorConfig } from './connector.js';
+import type { Connector, LocalConnectorConfig, SyncConnector } from './connector.js';
 import { InvalidKeyError } from './errors.js';
+import { registerConnector } from './registry.js';
 
 // Per thread: a LocalConnector rebuilt from config in this thread sees the
 // same entries; in another thread it sees none (its keys are then missing).
 const spaces = new Map<string, Map<string, Uint8Array>>();
-
-let attaching: LocalConnectorConfig | undefined;
 
 /** Bytes in a Map of this thread. For tests and single-thread use. */
 export class LocalConnector implements Connector<string> {
@@ -14,22 +13,34 @@ export class LocalConnector implements Connector<string> {
   readonly #id: string;
   readonly #owner: boolean;
   #next = 0;
+  readonly sync: SyncConnector<string> = {
+    put: (bytes) => {
+      const space = this.#space();
+      if (space === undefined) throw new Error(`${this.description} is closed or belongs to another thread`);
+      const key = `${this.#id}-${(this.#next++).toString(36)}`;
+      // A copy: the caller may reuse its buffer, as it may with a file or shared memory.
+      space.set(key, bytes.slice());
+      return key;
+    },
+    get: (key) => this.#space()?.get(key),
+    exists: (key) => this.#space()?.has(key) ?? false,
+    evict: (key) => {
+      this.#space()?.delete(key);
+    },
+  };
 
-  constructor() {
-    const config = attaching;
-    this.#owner = config === undefined;
-    this.#id = config?.id ?? randomBytes(8).toString('hex');
+  constructor();
+  // The second form is fromConfig's only: callers rebuild through fromConfig.
+  constructor(attach?: LocalConnectorConfig) {
+    this.#owner = attach === undefined;
+    this.#id = attach?.id ?? randomBytes(8).toString('hex');
     if (this.#owner) spaces.set(this.#id, new Map());
   }
 
   /** A connector on the entries of the one that made `config` (in this thread). */
   static fromConfig(config: LocalConnectorConfig): LocalConnector {
-    attaching = config;
-    try {
-      return new LocalConnector();
-    } finally {
-      attaching = undefined;
-    }
+    if (typeof config?.id !== 'string') throw new TypeError(`Invalid local connector config: ${JSON.stringify(config)}`);
+    return new (LocalConnector as new (attach: LocalConnectorConfig) => LocalConnector)(config);
   }
 
   get description(): string {
@@ -40,41 +51,28 @@ export class LocalConnector implements Connector<string> {
     return spaces.get(this.#id);
   }
 
-  putSync(bytes: Uint8Array): string {
-    const space = this.#space();
-    if (space === undefined) throw new Error(`${this.description} is closed or belongs to another thread`);
-    const key = `${this.#id}-${(this.#next++).toString(36)}`;
-    // A copy: the caller may reuse its buffer, as it may with a file or shared memory.
-    space.set(key, bytes.slice());
-    return key;
-  }
-
   async put(bytes: Uint8Array): Promise<string> {
-    return this.putSync(bytes);
+    return this.sync.put(bytes);
   }
 
-  getSync(key: string): Uint8Array | undefined {
-    return this.#space()?.get(key);
+  async putMany(bytes: readonly Uint8Array[]): Promise<string[]> {
+    return bytes.map((b) => this.sync.put(b));
   }
 
   async get(key: string): Promise<Uint8Array | undefined> {
-    return this.getSync(key);
+    return this.sync.get(key);
   }
 
-  existsSync(key: string): boolean {
-    return this.#space()?.has(key) ?? false;
+  async getMany(keys: readonly string[]): Promise<(Uint8Array | undefined)[]> {
+    return keys.map((k) => this.sync.get(k));
   }
 
   async exists(key: string): Promise<boolean> {
-    return this.existsSync(key);
-  }
-
-  evictSync(key: string): void {
-    this.#space()?.delete(key);
+    return this.sync.exists(key);
   }
 
   async evict(key: string): Promise<void> {
-    this.evictSync(key);
+    this.sync.evict(key);
   }
 
   checkKey(key: unknown): string {
@@ -96,3 +94,5 @@ export class LocalConnector implements Connector<string> {
     if (this.#owner) spaces.delete(this.#id);
   }
 }
+
+registerConnector('local', (config: LocalConnectorConfig) => LocalConnector.fromConfig(config));

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { types } from 'node:util';
-import type { Connector, SharedMemoryConnectorConfig } from './connector.js';
+import type { Connector, SharedMemoryConnectorConfig, SyncConnector, ViewConnector } from './connector.js';
 import { InvalidKeyError } from './errors.js';
+import { registerConnector } from './registry.js';
 
 /**
  * A key of a SharedMemoryConnector. It carries the SharedArrayBuffers
@@ -23,38 +24,64 @@ export interface SharedMemoryKey {
   readonly buffer: SharedArrayBuffer;
   readonly byteOffset: number;
   readonly byteLength: number;
+  /** Set for the raw bytes of a typed array (`views.put`): the name of its constructor. */
+  readonly view?: string;
 }
 
 const PAGE_SLOTS = 1024;
 const MAX_GENERATION = 0x7fffffff;
+// The shared state of one store, in every thread: [closed flag, last generation].
+const CLOSED = 0;
+const GENERATION = 1;
 
-let attaching: SharedMemoryConnectorConfig | undefined;
-
-/** Bytes in SharedArrayBuffers, readable from every worker without copying. */
+/**
+ * Bytes in SharedArrayBuffers, readable from every worker without copying.
+ * A connector rebuilt from config in a worker can store too: its entries
+ * are new SharedArrayBuffers whose liveness lives in the same kind of
+ * table, and they count as gone everywhere once the owner closes.
+ */
 export class SharedMemoryConnector implements Connector<SharedMemoryKey> {
   readonly type = 'shared-memory' as const;
   readonly #id: string;
   readonly #owner: boolean;
+  readonly #state: Int32Array;
   readonly #pages: Int32Array[] = [];
   readonly #free: { page: number; slot: number }[] = [];
-  /** Entries this (owner) connector stored and has not seen evicted, by keyId. */
+  /**
+   * Entries this owner stored and has not seen evicted, by keyId. A
+   * connector rebuilt from config keeps none: holding their memory alive in
+   * a worker until it ends is what it must not do; its slots are not reused.
+   */
   readonly #live = new Map<string, SharedMemoryKey>();
-  #generation = 0;
   #closed = false;
+  readonly sync: SyncConnector<SharedMemoryKey> = {
+    put: (bytes) => this.#put(bytes, undefined),
+    get: (key) => (this.sync.exists(key) ? new Uint8Array(key.buffer, key.byteOffset, key.byteLength) : undefined),
+    exists: (key) => Atomics.load(this.#state, CLOSED) === 0 && Atomics.load(new Int32Array(key.table), key.slot) === key.generation,
+    evict: (key) => {
+      const evicted = Atomics.compareExchange(new Int32Array(key.table), key.slot, key.generation, 0) === key.generation;
+      if (evicted && this.#live.delete(this.keyId(key))) this.#free.push({ page: key.page, slot: key.slot });
+    },
+  };
+  /** Typed arrays keep their kind in the key, so readers get a view at an aligned offset whatever a serializer's frame layout. */
+  readonly views: ViewConnector<SharedMemoryKey> = {
+    put: (bytes, view) => this.#put(bytes, view),
+    viewOf: (key) => key.view,
+  };
 
-  constructor() {
-    const config = attaching;
-    this.#owner = config === undefined;
-    this.#id = config?.id ?? randomBytes(8).toString('hex');
+  constructor();
+  // The second form is fromConfig's only: callers rebuild through fromConfig.
+  constructor(attach?: SharedMemoryConnectorConfig) {
+    this.#owner = attach === undefined;
+    this.#id = attach?.id ?? randomBytes(8).toString('hex');
+    this.#state = new Int32Array(attach?.state ?? new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT));
   }
 
   static fromConfig(config: SharedMemoryConnectorConfig): SharedMemoryConnector {
-    attaching = config;
-    try {
-      return new SharedMemoryConnector();
-    } finally {
-      attaching = undefined;
+    if (typeof config?.id !== 'string' || !types.isSharedArrayBuffer(config.state) || config.state.byteLength < 8) {
+      throw new TypeError(`Invalid shared-memory connector config: ${JSON.stringify(config)}`);
     }
+    return new (SharedMemoryConnector as new (attach: SharedMemoryConnectorConfig) => SharedMemoryConnector)(config);
   }
 
   get description(): string {
@@ -66,10 +93,8 @@ export class SharedMemoryConnector implements Connector<SharedMemoryKey> {
    * are (no copy; later writes to them show through); others are copied
    * once into a new SharedArrayBuffer.
    */
-  putSync(bytes: Uint8Array): SharedMemoryKey {
-    if (!this.#owner || this.#closed) {
-      throw new Error(`${this.description} ${this.#closed ? 'is closed' : 'was rebuilt from config and cannot store'}`);
-    }
+  #put(bytes: Uint8Array, view: string | undefined): SharedMemoryKey {
+    if (this.#closed || Atomics.load(this.#state, CLOSED) !== 0) throw new Error(`${this.description} is closed`);
     let buffer: SharedArrayBuffer;
     let byteOffset = 0;
     if (types.isSharedArrayBuffer(bytes.buffer)) {
@@ -80,7 +105,8 @@ export class SharedMemoryConnector implements Connector<SharedMemoryKey> {
       new Uint8Array(buffer).set(bytes);
     }
     const { page, slot } = this.#allocate();
-    const generation = this.#nextGeneration();
+    // One counter for every thread that puts: keys of different writers never share a keyId.
+    const generation = ((Atomics.add(this.#state, GENERATION, 1) + 1) & MAX_GENERATION) || 1;
     const table = this.#pages[page]!;
     Atomics.store(table, slot, generation);
     const key: SharedMemoryKey = {
@@ -92,17 +118,22 @@ export class SharedMemoryConnector implements Connector<SharedMemoryKey> {
       buffer,
       byteOffset,
       byteLength: bytes.byteLength,
+      ...(view === undefined ? {} : { view }),
     };
-    this.#live.set(this.keyId(key), key);
+    if (this.#owner) this.#live.set(this.keyId(key), key);
     return key;
   }
 
   async put(bytes: Uint8Array): Promise<SharedMemoryKey> {
-    return this.putSync(bytes);
+    return this.sync.put(bytes);
+  }
+
+  async putMany(bytes: readonly Uint8Array[]): Promise<SharedMemoryKey[]> {
+    return bytes.map((b) => this.sync.put(b));
   }
 
   #allocate(): { page: number; slot: number } {
-    if (this.#free.length === 0) this.#reclaim();
+    if (this.#free.length === 0 && this.#owner) this.#reclaim();
     const free = this.#free.pop();
     if (free !== undefined) return free;
     const page = this.#pages.length;
@@ -115,45 +146,29 @@ export class SharedMemoryConnector implements Connector<SharedMemoryKey> {
   // are only noticed here, when the owner looks.
   #reclaim(): void {
     for (const [id, key] of this.#live) {
-      if (!this.existsSync(key)) {
+      if (!this.sync.exists(key)) {
         this.#live.delete(id);
         this.#free.push({ page: key.page, slot: key.slot });
       }
     }
   }
 
-  #nextGeneration(): number {
-    this.#generation = this.#generation >= MAX_GENERATION ? 1 : this.#generation + 1;
-    return this.#generation;
-  }
-
   /** A view of the stored bytes (no copy), or `undefined` once evicted. */
-  getSync(key: SharedMemoryKey): Uint8Array | undefined {
-    if (!this.existsSync(key)) return undefined;
-    return new Uint8Array(key.buffer, key.byteOffset, key.byteLength);
-  }
-
   async get(key: SharedMemoryKey): Promise<Uint8Array | undefined> {
-    return this.getSync(key);
+    return this.sync.get(key);
   }
 
-  existsSync(key: SharedMemoryKey): boolean {
-    return Atomics.load(new Int32Array(key.table), key.slot) === key.generation;
+  async getMany(keys: readonly SharedMemoryKey[]): Promise<(Uint8Array | undefined)[]> {
+    return keys.map((k) => this.sync.get(k));
   }
 
   async exists(key: SharedMemoryKey): Promise<boolean> {
-    return this.existsSync(key);
+    return this.sync.exists(key);
   }
 
   /** Marks the entry gone in every thread; the memory is freed once no thread holds a view of it. */
-  evictSync(key: SharedMemoryKey): void {
-    const evicted = Atomics.compareExchange(new Int32Array(key.table), key.slot, key.generation, 0) === key.generation;
-    const id = this.keyId(key);
-    if (evicted && this.#live.delete(id)) this.#free.push({ page: key.page, slot: key.slot });
-  }
-
   async evict(key: SharedMemoryKey): Promise<void> {
-    this.evictSync(key);
+    this.sync.evict(key);
   }
 
   checkKey(key: unknown): SharedMemoryKey {
@@ -169,6 +184,7 @@ export class SharedMemoryConnector implements Connector<SharedMemoryKey> {
       Number.isInteger(k.generation) &&
       Number.isInteger(k.byteOffset) &&
       Number.isInteger(k.byteLength) &&
+      (k.view === undefined || typeof k.view === 'string') &&
       k.slot! >= 0 &&
       k.slot! < k.table.byteLength / Int32Array.BYTES_PER_ELEMENT &&
       k.byteOffset! >= 0 &&
@@ -184,18 +200,22 @@ export class SharedMemoryConnector implements Connector<SharedMemoryKey> {
   }
 
   config(): SharedMemoryConnectorConfig {
-    return { type: 'shared-memory', id: this.#id };
+    return { type: 'shared-memory', id: this.#id, state: this.#state.buffer as SharedArrayBuffer };
   }
 
+  /** The owner marks every entry gone, in every thread, including those connectors rebuilt from its config stored. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#free.length = 0;
+    this.#pages.length = 0;
     if (!this.#owner) return;
+    Atomics.store(this.#state, CLOSED, 1);
     for (const key of this.#live.values()) {
       Atomics.compareExchange(new Int32Array(key.table), key.slot, key.generation, 0);
     }
     this.#live.clear();
-    this.#free.length = 0;
-    this.#pages.length = 0;
   }
 }
+
+registerConnector('shared-memory', (config: SharedMemoryConnectorConfig) => SharedMemoryConnector.fromConfig(config));

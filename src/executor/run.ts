@@ -195,15 +195,17 @@ export class TaskRun {
     const stopOnError = !this.#s.settle;
     let outcome: Promise<BatchOutcome>;
     try {
-      const tasks = this.#s.offloader ? this.#s.offloader.tasks(batch.tasks) : batch.tasks;
-      const request = new BatchRequest(tasks, batch.first, stopOnError);
       const first = batch.first;
-      outcome = this.#s.backend.runBatch(request, {
-        signal: this.#controller.signal,
-        ...(this.#context ? { run: this.#context } : {}),
-        timeout: this.#s.timeout,
-        onLateError: (offset, error) => this.#onLateError(first + offset, error),
-      });
+      const send = (tasks: Delayed[]): Promise<BatchOutcome> =>
+        this.#s.backend.runBatch(new BatchRequest(tasks, first, stopOnError), {
+          signal: this.#controller.signal,
+          ...(this.#context ? { run: this.#context } : {}),
+          timeout: this.#s.timeout,
+          onLateError: (offset, error) => this.#onLateError(first + offset, error),
+        });
+      const tasks = this.#s.offloader ? this.#s.offloader.tasks(batch.tasks) : batch.tasks;
+      // A store without sync puts asynchronously: the batch leaves once its keys are known.
+      outcome = tasks instanceof Promise ? tasks.then(send) : send(tasks);
     } catch (error) {
       outcome = Promise.reject(error);
     }

@@ -26,7 +26,7 @@ const ownStoreReady = setup.store ? storeOf(setup.store).then((s) => void (ownSt
 
 /** A value leaving through the store: put there, or, where this thread cannot put (shared memory), copied into shared memory. */
 function outgoing(value: unknown, keys: unknown[]): unknown {
-  if (setup.store?.type === 'shared-memory') return shareLarge(value, setup.transferBytes);
+  if (setup.store?.connector.type === 'shared-memory') return shareLarge(value, setup.transferBytes);
   return storeLarge(value, setup.transferBytes, ownStore!, keys);
 }
 

@@ -23,3 +23,21 @@ export class StoreClosedError extends SkeinError {
     this.store = store;
   }
 }
+
+/**
+ * A blocking operation (`getSync`, `putSync`, `evictSync`, or touching an
+ * unresolved proxy) on a store whose connector has no `sync` capability,
+ * such as one over the network.
+ */
+export class SyncUnsupportedError extends SkeinError {
+  readonly store: string;
+  readonly connector: string;
+
+  constructor(store: string, connector: string, what: string, instead: string) {
+    super(`Store \`${store}\` (${connector}) cannot ${what}: its connector has no sync capability; use ${instead}`, {
+      code: 'ERR_SKEIN_SYNC_UNSUPPORTED',
+    });
+    this.store = store;
+    this.connector = connector;
+  }
+}

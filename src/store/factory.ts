@@ -81,21 +81,26 @@ export function createStoreFactory<T>(
   const done = (store: Store<unknown>): void => {
     if (!reference.evict) return;
     try {
-      store.evictSync(reference.key);
+      // Without a blocking evict, the entry goes a moment later: the value is already here.
+      if (store.sync) store.evictSync(reference.key);
+      else store.evict(reference.key).catch(() => undefined);
     } catch {
       // Already gone or store closed: the entry is not there either way.
     }
   };
 
+  // Why the last async resolve failed: a store that cannot resolve synchronously raises it on access instead.
+  let asyncFailure: ProxyResolveError | undefined;
   const factory = (): T => {
     let store: Store<unknown> | undefined;
     try {
       store = locate();
+      if (asyncFailure !== undefined && !store.sync) throw asyncFailure;
       const value = store.getSync<T>(reference.key, getOptions);
       done(store);
       return value;
     } catch (error) {
-      throw fail(store, error);
+      throw error === asyncFailure ? error : fail(store, error);
     }
   };
   const resolveAsync = async (): Promise<T> => {
@@ -104,9 +109,11 @@ export function createStoreFactory<T>(
       store = locate();
       const value = await store.get<T>(reference.key, getOptions);
       done(store);
+      asyncFailure = undefined;
       return value;
     } catch (error) {
-      throw fail(store, error);
+      asyncFailure = fail(store, error);
+      throw asyncFailure;
     }
   };
   return Object.defineProperties(factory, {

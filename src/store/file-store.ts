@@ -1,14 +1,13 @@
 import { FileConnector } from '../connectors/file.js';
 import type { FileConnectorOptions } from '../connectors/file.js';
-import type { Connector } from '../connectors/connector.js';
-import { registerStoreType } from './registry.js';
-import { Store, attachStore, attachingConnector } from './store.js';
+import { Store } from './store.js';
 import type { StoreOptions } from './store.js';
 
 export interface FileStoreOptions extends StoreOptions, FileConnectorOptions {}
 
 /**
- * A store of files, one per entry: written atomically (temp file + rename),
+ * A store of files, one per entry: `new Store(new FileConnector({ dir }), options)`.
+ * Written atomically (temp file + rename),
  * checked (length and CRC-32) on every read, directory 0700 and files 0600,
  * keys that can only name entry files of the directory, a directory others
  * cannot tamper with. The directory is the store: any FileStore on it, in
@@ -25,9 +24,8 @@ export class FileStore extends Store<string> {
   readonly #dir: string;
 
   constructor(options: FileStoreOptions = {}) {
-    const attached = attachingConnector() as FileConnector | undefined;
-    const connector = attached ?? new FileConnector(options.dir === undefined ? {} : { dir: options.dir });
-    super(connector, options, 'file');
+    const connector = new FileConnector(options.dir === undefined ? {} : { dir: options.dir });
+    super(connector, options);
     this.#dir = connector.dir;
   }
 
@@ -36,9 +34,3 @@ export class FileStore extends Store<string> {
     return this.#dir;
   }
 }
-
-registerStoreType('file', (config) => {
-  if (config.connector.type !== 'file') throw new TypeError('file store config without a file connector');
-  const connector = FileConnector.fromConfig(config.connector);
-  return attachStore(config, connector as Connector<unknown>, () => new FileStore()) as Store<unknown>;
-});

@@ -13,4 +13,4 @@ export type { TypedArray, TypedArrayConstructor } from './shared.js';
 export { storeReference, proxyFromReference, isStoreReference, getOrCreateStore } from './reference.js';
 export type { StoreReference, StoreFactory } from './factory.js';
 export { isStoreFactory } from './factory.js';
-export { KeyNotFoundError, StoreClosedError } from './errors.js';
+export { KeyNotFoundError, StoreClosedError, SyncUnsupportedError } from './errors.js';

@@ -2,6 +2,7 @@ import { types } from 'node:util';
 import { describeValue } from '../core/errors.js';
 import { isProxy } from '../proxy/index.js';
 import { FileStore, SharedMemoryStore, storeReference, type Store, type StoreReference } from './index.js';
+import { kindOf } from './store.js';
 import type { FunctionInstanceWire } from '../core/wire.js';
 import { encodeReferences } from './travel.js';
 import { estimateBytes } from '../serialize/estimate.js';
@@ -76,6 +77,8 @@ export class Offloader {
   readonly #borrowed: SharedArrayBuffer[] = [];
 
   readonly #released: ((bytes: number) => void) | undefined;
+  /** Puts still under way, for a store without `sync`: what travels must wait for their keys. */
+  readonly #waiting = new Set<Promise<void>>();
 
   /**
    * `pool`: shared memory to copy binary values into, for a store that adopts
@@ -99,8 +102,12 @@ export class Offloader {
     return { values: this.#keys.length, bytes: this.#bytes, store: this.#store.config().name };
   }
 
-  /** The tasks with their large arguments replaced; tasks with nothing to replace are returned as they are. */
-  tasks(tasks: Delayed[]): Delayed[] {
+  /**
+   * The tasks with their large arguments replaced; tasks with nothing to
+   * replace are returned as they are. A promise only when the store has no
+   * `sync` and something was stored: the references need their keys.
+   */
+  tasks(tasks: Delayed[]): Delayed[] | Promise<Delayed[]> {
     let out: Delayed[] | undefined;
     for (let i = 0; i < tasks.length; i++) {
       const task = tasks[i]!;
@@ -113,7 +120,8 @@ export class Offloader {
         out[i] = new Delayed(shipped, args, task.hasReferences || args !== task.args);
       }
     }
-    return out ?? tasks;
+    if (this.#waiting.size === 0) return out ?? tasks;
+    return Promise.all(this.#waiting).then(() => out ?? tasks);
   }
 
   #captures(wire: FunctionInstanceWire): FunctionInstanceWire {
@@ -137,12 +145,38 @@ export class Offloader {
     let reference = this.#references?.get(value);
     if (reference === undefined) {
       const stored = this.#intoPooledMemory(value);
-      const key: unknown = this.#store.putSync(stored);
-      this.#keys.push(key);
-      reference = { ...storeReference(this.#store.proxyFromKey(key))!, eager: true, ...(stored === value ? {} : { pooled: true }) };
+      if (this.#store.sync) {
+        const key: unknown = this.#store.putSync(stored);
+        this.#keys.push(key);
+        reference = { ...storeReference(this.#store.proxyFromKey(key))!, eager: true, ...(stored === value ? {} : { pooled: true }) };
+      } else {
+        reference = this.#putLater(stored);
+      }
       (this.#references ??= new WeakMap()).set(value, reference);
       this.#bytes += bytes;
     }
+    return reference;
+  }
+
+  /** A reference whose key is filled in when the store's async `put` is done (`tasks()` waits for it). */
+  #putLater(value: object): StoreReference {
+    const reference: { -readonly [F in keyof StoreReference]: StoreReference[F] } = {
+      __skeinStoreReference: 1,
+      key: undefined,
+      storeConfig: this.#store.config(),
+      evict: false,
+      kind: kindOf(value),
+      eager: true,
+    };
+    const put = this.#store.put(value).then((key: unknown) => {
+      this.#keys.push(key);
+      reference.key = key;
+    });
+    this.#waiting.add(put);
+    const settled = (): void => {
+      this.#waiting.delete(put);
+    };
+    put.then(settled, settled);
     return reference;
   }
 
@@ -241,6 +275,8 @@ export class Offloader {
    * reused, except what a task returned: the caller holds that now.
    */
   async free(settled = false): Promise<void> {
+    // A put still under way would store its key after the eviction below.
+    if (this.#waiting.size > 0) await Promise.allSettled(this.#waiting);
     const keys = this.#keys.splice(0);
     const borrowed = this.#borrowed.splice(0);
     if (this.#store.closed || keys.length === 0) return;

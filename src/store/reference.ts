@@ -3,10 +3,6 @@ import { SerializationError } from '../serialize/errors.js';
 import { describeValue } from '../core/errors.js';
 import { createStoreFactory, isStoreFactory } from './factory.js';
 import type { StoreReference } from './factory.js';
-// Loaded for their registration: a worker rebuilding a store from config
-// needs every store type known, whatever the caller imported.
-import './file-store.js';
-import './shared-memory-store.js';
 
 export { getOrCreateStore } from './registry.js';
 

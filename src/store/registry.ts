@@ -1,4 +1,9 @@
-import type { Store, StoreConfig } from './store.js';
+import { Store, type StoreConfig } from './store.js';
+// Loaded for their registration: a worker rebuilding a store from config
+// needs the built-in connector types known, whatever the caller imported.
+import '../connectors/local.js';
+import '../connectors/shared-memory.js';
+import '../connectors/file.js';
 
 /*
  * The stores of this thread by id. Owners register on construction, so a
@@ -19,14 +24,6 @@ function live(id: string): Store<unknown> | undefined {
   return store;
 }
 
-// Filled by each store module as it loads; a map rather than imports so that
-// the base class and its subclasses do not import each other.
-const rebuilders = new Map<string, (config: StoreConfig) => Store<unknown>>();
-
-export function registerStoreType(type: StoreConfig['type'], rebuild: (config: StoreConfig) => Store<unknown>): void {
-  rebuilders.set(type, rebuild);
-}
-
 /** Registers an owner (weakly); stores rebuilt from config are added by getOrCreateStore. */
 export function registerStore(store: Store<unknown>): void {
   if (store.owner && live(store.id) === undefined) stores.set(store.id, new WeakRef(store));
@@ -43,11 +40,7 @@ export function unregisterStore(store: Store<unknown>): void {
 export function getOrCreateStore(config: StoreConfig): Store<unknown> {
   const existing = live(config.id);
   if (existing !== undefined) return existing;
-  const rebuild = rebuilders.get(config.type);
-  if (rebuild === undefined) {
-    throw new TypeError(`Cannot rebuild a store of type ${JSON.stringify(config.type)}: unknown type (is its module loaded?)`);
-  }
-  const store = rebuild(config);
+  const store = Store.fromConfig(config);
   stores.set(config.id, store);
   return store;
 }

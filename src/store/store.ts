@@ -1,26 +1,26 @@
 import { randomBytes } from 'node:crypto';
 import { types } from 'node:util';
 import { LRUCache } from 'lru-cache';
-import type { Connector, ConnectorConfig } from '../connectors/connector.js';
+import type { Connector, ConnectorConfig, SyncConnector } from '../connectors/connector.js';
 import { NonProxiableError, proxy as makeProxy } from '../proxy/index.js';
 import type { ProxyKind } from '../proxy/index.js';
 import { deserialize, serialize } from '../serialize/index.js';
 import type { Compression } from '../serialize/serializer.js';
 import { describeValue } from '../core/errors.js';
 import { SerializationError } from '../serialize/errors.js';
-import { KeyNotFoundError, StoreClosedError } from './errors.js';
+import { InvalidKeyError } from '../connectors/errors.js';
+import { KeyNotFoundError, StoreClosedError, SyncUnsupportedError } from './errors.js';
 import { createStoreFactory } from './factory.js';
 import type { StoreReference } from './factory.js';
-import { registerStore, registerStoreType, unregisterStore } from './registry.js';
+import { registerStore, unregisterStore } from './registry.js';
 import { connectorFromConfig } from '../connectors/registry.js';
+import { TYPED_ARRAYS, plainTypedArrayName } from './shared.js';
 
 /**
  * Everything needed to rebuild a store in another thread: plain data that
  * structured clone copies (a SharedArrayBuffer inside is shared, not copied).
  */
 export interface StoreConfig {
-  /** Which class rebuilds it: `'store'` (a plain Store), `'file'`, `'shared-memory'`. */
-  readonly type: 'store' | 'file' | 'shared-memory';
   /** Unique per store instance; the per-thread registry key. */
   readonly id: string;
   readonly name: string;
@@ -28,6 +28,9 @@ export interface StoreConfig {
   readonly cacheBytes: number;
   /** The store's payload-checksum setting, so a store rebuilt in another thread writes frames alike. */
   readonly checksum?: boolean;
+  /** What `put` compresses with unless a call says otherwise; `undefined` is the serializer's default. */
+  readonly compression: Compression | undefined;
+  /** Rebuilt with `connectorFromConfig`: its `type` must be registered in the thread that rebuilds the store. */
   readonly connector: ConnectorConfig;
 }
 
@@ -132,26 +135,6 @@ interface Held<K> {
 const DEFAULT_CACHE_SIZE = 16;
 const DEFAULT_CACHE_BYTES = 256 * 2 ** 20;
 
-let attaching: { config: StoreConfig; connector: Connector<unknown> } | undefined;
-
-/**
- * Runs a store constructor as a non-owner on `config`: same id, name and
- * cache settings, a connector rebuilt from config. Subclasses ask
- * `attachingConfig()` before making a connector of their own.
- */
-export function attachStore<S>(config: StoreConfig, connector: Connector<unknown>, make: () => S): S {
-  attaching = { config, connector };
-  try {
-    return make();
-  } finally {
-    attaching = undefined;
-  }
-}
-
-export function attachingConnector(): Connector<unknown> | undefined {
-  return attaching?.connector;
-}
-
 /**
  * A connector plus the serializer registry plus a per-thread LRU cache of
  * deserialized objects (ProxyStore's `Store`). `proxy(value)` stores the
@@ -166,8 +149,9 @@ export function attachingConnector(): Connector<unknown> | undefined {
 export class Store<K = unknown> {
   readonly id: string;
   readonly name: string;
-  readonly #type: StoreConfig['type'];
   readonly #connector: Connector<K>;
+  /** The connector's blocking forms, when it has them: the fast paths, and what proxies resolve with. */
+  readonly #sync: SyncConnector<K> | undefined;
   readonly #owner: boolean;
   readonly #cacheSize: number;
   readonly #cacheBytes: number;
@@ -179,22 +163,37 @@ export class Store<K = unknown> {
   #misses = 0;
   #closed = false;
 
-  constructor(connector: Connector<K>, options: StoreOptions = {}, type: StoreConfig['type'] = 'store') {
-    const attach = attaching;
+  constructor(connector: Connector<K>, options?: StoreOptions);
+  // The third form is fromConfig's only: callers rebuild through fromConfig.
+  constructor(connector: Connector<K>, options: StoreOptions = {}, attach?: StoreConfig) {
     this.#owner = attach === undefined;
-    this.#type = attach?.config.type ?? type;
     this.#connector = connector;
-    this.id = attach?.config.id ?? randomBytes(8).toString('hex');
-    this.name = attach?.config.name ?? options.name ?? `${this.#type}-${this.id}`;
-    this.#cacheSize = attach?.config.cacheSize ?? checkCount('cacheSize', options.cacheSize, DEFAULT_CACHE_SIZE);
-    this.#cacheBytes = attach?.config.cacheBytes ?? checkCount('cacheBytes', options.cacheBytes, DEFAULT_CACHE_BYTES);
-    this.#compression = options.compression;
-    this.#checksum = attach?.config.checksum ?? checkBoolean('checksum', options.checksum) ?? connector.checksumByDefault ?? false;
+    this.#sync = connector.sync;
+    this.id = attach?.id ?? randomBytes(8).toString('hex');
+    this.name = attach?.name ?? options.name ?? `${connector.type}-${this.id}`;
+    this.#cacheSize = attach?.cacheSize ?? checkCount('cacheSize', options.cacheSize, DEFAULT_CACHE_SIZE);
+    this.#cacheBytes = attach?.cacheBytes ?? checkCount('cacheBytes', options.cacheBytes, DEFAULT_CACHE_BYTES);
+    this.#compression = attach === undefined ? options.compression : attach.compression;
+    this.#checksum = attach?.checksum ?? checkBoolean('checksum', options.checksum) ?? connector.checksumByDefault ?? false;
     this.#cache =
       this.#cacheSize > 0 && this.#cacheBytes > 0
         ? new LRUCache({ max: this.#cacheSize, maxSize: this.#cacheBytes })
         : undefined;
     registerStore(this as Store<unknown>);
+  }
+
+  /**
+   * The store `config` describes, on a connector rebuilt from `config.connector`
+   * (in this thread or another), as a non-owner: same id, name, cache and
+   * compression settings; closing it frees nothing of the owner's.
+   * Proxies and workers reach it through `getOrCreateStore(config)`.
+   */
+  static fromConfig(config: StoreConfig): Store<unknown> {
+    if (typeof config !== 'object' || config === null || typeof config.id !== 'string' || typeof config.connector !== 'object') {
+      throw new TypeError(`Expected a store config (from store.config()), got ${describeValue(config)}`);
+    }
+    const connector = connectorFromConfig(config.connector);
+    return new (Store as new (c: Connector<unknown>, o: StoreOptions, a: StoreConfig) => Store<unknown>)(connector, {}, config);
   }
 
   get closed(): boolean {
@@ -208,6 +207,16 @@ export class Store<K = unknown> {
 
   protected get connector(): Connector<K> {
     return this.#connector;
+  }
+
+  /** Whether `getSync`, `putSync`, `evictSync` and synchronous proxy access work (the connector has `sync`). */
+  get sync(): boolean {
+    return this.#sync !== undefined;
+  }
+
+  #needSync(what: string, instead: string): SyncConnector<K> {
+    if (this.#sync === undefined) throw new SyncUnsupportedError(this.name, this.#connector.description, what, instead);
+    return this.#sync;
   }
 
   #open(operation: string): void {
@@ -226,18 +235,42 @@ export class Store<K = unknown> {
    */
   async put(value: unknown, options: PutOptions = {}): Promise<K> {
     this.#open('put');
+    const viewed = this.#putView(value, options);
+    if (viewed !== undefined) return viewed;
     const bytes = this.encode(value, options);
     const key = await this.#connector.put(bytes);
     this.record(key, bytes.byteLength, kindOf(value));
     return key;
   }
 
-  /** `put`, blocking: what `proxy()` uses, since it returns the proxy synchronously. */
+  /**
+   * `put`, blocking: what `proxy()` uses, since it returns the proxy
+   * synchronously. Throws SyncUnsupportedError when the connector has no `sync`.
+   */
   putSync(value: unknown, options: PutOptions = {}): K {
     this.#open('put');
+    const viewed = this.#putView(value, options);
+    if (viewed !== undefined) return viewed;
+    const sync = this.#needSync('store synchronously', '`await store.put(value)`');
     const bytes = this.encode(value, options);
-    const key = this.#connector.putSync(bytes);
+    const key = sync.put(bytes);
     this.record(key, bytes.byteLength, kindOf(value));
+    return key;
+  }
+
+  /**
+   * A connector that keeps typed arrays as they are (shared memory) gets
+   * their bytes without the serializer, adopted without a copy when already
+   * shared; readers get a view of the same memory.
+   */
+  #putView(value: unknown, options: PutOptions): K | undefined {
+    const views = this.#connector.views;
+    if (views === undefined || options.serializer !== undefined) return undefined;
+    const view = plainTypedArrayName(value);
+    if (view === undefined) return undefined;
+    const array = value as Uint8Array;
+    const key = views.put(new Uint8Array(array.buffer, array.byteOffset, array.byteLength), view);
+    this.record(key, array.byteLength, 'object');
     return key;
   }
 
@@ -262,8 +295,15 @@ export class Store<K = unknown> {
   }
 
   /** The value `bytes` (stored under `key`) stand for, with the registry's deserializer. */
-  protected decode(_key: K, bytes: Uint8Array): unknown {
-    return deserialize(bytes);
+  protected decode(key: K, bytes: Uint8Array): unknown {
+    const view = this.#connector.views?.viewOf(key);
+    if (view === undefined) return deserialize(bytes);
+    const Ctor = Object.hasOwn(TYPED_ARRAYS, view) ? TYPED_ARRAYS[view] : undefined;
+    if (Ctor === undefined || bytes.byteOffset % Ctor.BYTES_PER_ELEMENT !== 0 || bytes.byteLength % Ctor.BYTES_PER_ELEMENT !== 0) {
+      throw new InvalidKeyError(key, this.#connector.description, `cannot view its bytes as ${String(view)}`);
+    }
+    const View = Ctor as unknown as new (buffer: ArrayBufferLike, byteOffset: number, length: number) => unknown;
+    return new View(bytes.buffer, bytes.byteOffset, bytes.byteLength / Ctor.BYTES_PER_ELEMENT);
   }
 
   /** Accounts an entry put by this store (for `stats()` and `proxyFromKey`'s kind). */
@@ -278,19 +318,23 @@ export class Store<K = unknown> {
   async get<T = unknown>(key: K, options: GetOptions<T> = {}): Promise<T> {
     this.#open('get');
     const k = this.#connector.checkKey(key);
-    const cached = this.#cached(k, options);
+    const cached = this.#sync !== undefined ? this.#cached(k, options, this.#sync) : await this.#cachedAsync(k, options);
     if (cached !== undefined) return cached.value as T;
     const bytes = await this.#connector.get(k);
     return this.#finishGet(k, bytes, options);
   }
 
-  /** `get`, blocking: what proxies use inside their synchronous traps. */
+  /**
+   * `get`, blocking: what proxies use inside their synchronous traps.
+   * Throws SyncUnsupportedError when the connector has no `sync`.
+   */
   getSync<T = unknown>(key: K, options: GetOptions<T> = {}): T {
     this.#open('get');
+    const sync = this.#needSync('resolve synchronously', '`await resolveAsync(p)` before using a proxy, or `await store.get(key)`');
     const k = this.#connector.checkKey(key);
-    const cached = this.#cached(k, options);
+    const cached = this.#cached(k, options, sync);
     if (cached !== undefined) return cached.value as T;
-    return this.#finishGet(k, this.#connector.getSync(k), options);
+    return this.#finishGet(k, sync.get(k), options);
   }
 
   /**
@@ -299,28 +343,57 @@ export class Store<K = unknown> {
    * the LRU happens to push them out. Returns how many were dropped.
    */
   pruneCache(): number {
+    const sync = this.#sync;
+    if (sync === undefined) {
+      // Liveness is a round trip here: checked in the background, dropped when known.
+      for (const [id, entry] of this.#cache?.entries() ?? []) {
+        this.#connector.exists(entry.key as K).then(
+          (live) => {
+            if (!live && this.#cache?.get(id) === entry) this.#cache.delete(id);
+          },
+          () => undefined,
+        );
+      }
+      return 0;
+    }
     let dropped = 0;
     for (const [id, entry] of this.#cache?.entries() ?? []) {
-      if (!this.#connector.existsSync(entry.key as K)) {
+      if (!sync.exists(entry.key as K)) {
         this.#cache!.delete(id);
         dropped++;
       }
     }
+    // Keys of entries gone (a worker's puts, once their owner closed) may hold their memory.
+    for (const [id, held] of this.#held) if (!sync.exists(held.key)) this.#held.delete(id);
     return dropped;
   }
 
-  #cached(key: K, options: GetOptions<unknown>): { value: unknown } | undefined {
+  #cached(key: K, options: GetOptions<unknown>, sync: Pick<SyncConnector<K>, 'exists'>): { value: unknown } | undefined {
     if (this.#cache === undefined || options.deserializer !== undefined) return undefined;
     const id = this.#connector.keyId(key);
     const hit = this.#cache.get(id);
     // Another thread may have evicted the key since it was cached here: a
     // cheap liveness check (an Atomics load, a stat) keeps "evicted means
     // gone" true in every thread.
-    if (hit !== undefined && this.#connector.existsSync(key)) {
+    if (hit !== undefined && sync.exists(key)) {
       this.#hits++;
       return hit;
     }
     if (hit !== undefined) this.#cache.delete(id);
+    this.#misses++;
+    return undefined;
+  }
+
+  /** `#cached` for a connector without `sync`: the liveness check is one round trip, still cheaper than the bytes. */
+  async #cachedAsync(key: K, options: GetOptions<unknown>): Promise<{ value: unknown } | undefined> {
+    if (this.#cache === undefined || options.deserializer !== undefined) return undefined;
+    const id = this.#connector.keyId(key);
+    const hit = this.#cache.get(id);
+    if (hit !== undefined && (await this.#connector.exists(key))) {
+      this.#hits++;
+      return hit;
+    }
+    if (hit !== undefined && this.#cache.get(id) === hit) this.#cache.delete(id);
     this.#misses++;
     return undefined;
   }
@@ -353,10 +426,12 @@ export class Store<K = unknown> {
     this.#forget(k);
   }
 
+  /** `evict`, blocking. Throws SyncUnsupportedError when the connector has no `sync`. */
   evictSync(key: K): void {
     this.#open('evict');
+    const sync = this.#needSync('evict synchronously', '`await store.evict(key)`');
     const k = this.#connector.checkKey(key);
-    this.#connector.evictSync(k);
+    sync.evict(k);
     this.#forget(k);
   }
 
@@ -416,12 +491,12 @@ export class Store<K = unknown> {
 
   config(): StoreConfig {
     return {
-      type: this.#type,
       id: this.id,
       name: this.name,
       cacheSize: this.#cacheSize,
       cacheBytes: this.#cacheBytes,
       checksum: this.#checksum,
+      compression: this.#compression,
       connector: this.#connector.config(),
     };
   }
@@ -429,7 +504,7 @@ export class Store<K = unknown> {
   stats(): StoreStats {
     let bytes = 0;
     for (const [id, held] of this.#held) {
-      if (!this.#closed && this.#connector.existsSync(held.key)) bytes += held.bytes;
+      if (!this.#closed && (this.#sync?.exists(held.key) ?? true)) bytes += held.bytes;
       else this.#held.delete(id);
     }
     return {
@@ -465,11 +540,6 @@ export class Store<K = unknown> {
     await this.close();
   }
 }
-
-registerStoreType('store', (config) => {
-  const connector = connectorFromConfig(config.connector);
-  return attachStore(config, connector, () => new Store(connector));
-});
 
 export function kindOf(value: unknown): ProxyKind {
   return Array.isArray(value) ? 'array' : typeof value === 'function' ? 'function' : 'object';

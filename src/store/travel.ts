@@ -1,5 +1,7 @@
-import { extract, isProxy } from '../proxy/index.js';
-import { isStoreReference, proxyFromReference, storeReference } from './reference.js';
+import { extract, isProxy, resolveAsync } from '../proxy/index.js';
+import type { BatchWire, CapturedFunctionWire, FunctionInstanceWire } from '../core/wire.js';
+import { getOrCreateStore, isStoreReference, proxyFromReference, storeReference } from './reference.js';
+import { createStoreFactory, type StoreReference } from './factory.js';
 import { isPlainObject } from '../core/values.js';
 
 /**
@@ -117,19 +119,65 @@ function closeCycle(value: object, walk: Walk<object | null>): object {
  * resolved value itself (still through the cache, so once per thread).
  * Works in place, so a cycle need only be stopped, not rebuilt.
  * `onPooled` sees each eager value that lives in a Parallel's reused memory.
+ * Synchronous: a reference to a store without `sync` becomes a proxy that
+ * must be resolved with `resolveAsync` first (see `reviveReferencesAsync`).
  */
 export function reviveReferences(value: unknown, onPooled?: (value: unknown) => void): unknown {
   if (typeof value !== 'object' || value === null) return value;
-  return revive(value, new Walk<true>(value), onPooled);
+  return revive(value, new Walk<true>(value), onPooled, undefined);
 }
 
-function revive(value: object, walk: Walk<true>, onPooled: ((value: unknown) => void) | undefined): unknown {
-  if (isStoreReference(value)) {
-    if (value.eager !== true) return proxyFromReference(value);
-    const resolved = extract(proxyFromReference(value));
-    if (value.pooled === true) onPooled?.(resolved);
-    return resolved;
-  }
+/**
+ * `reviveReferences`, resolving before it returns the references whose
+ * store cannot resolve synchronously (its connector has no `sync`): eager
+ * ones become their values, lazy ones resolved proxies. Returns at once,
+ * without a promise, when no reference needed that.
+ */
+export function reviveReferencesAsync(value: unknown, onPooled?: (value: unknown) => void): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  const box = [value];
+  const pending: Promise<void>[] = [];
+  revive(box, new Walk<true>(box), onPooled, pending);
+  return pending.length === 0 ? box[0] : Promise.all(pending).then(() => box[0]);
+}
+
+function isCapturedFunction(value: unknown): value is CapturedFunctionWire {
+  return typeof value === 'object' && value !== null && '__skeinFunction' in value;
+}
+
+function holdsReferences(inst: FunctionInstanceWire): boolean {
+  return inst.refs === true || inst.values.some((v) => isCapturedFunction(v) && holdsReferences(v.__skeinFunction));
+}
+
+/**
+ * What a worker runs instead of `batch`: its references (in arguments and
+ * captured values) revived as `reviveReferencesAsync` does, and no longer
+ * marked, so `runBatch` needs no `revive`. The batch itself when it holds
+ * none; a promise only when some store has no `sync`.
+ */
+export function reviveBatch(batch: BatchWire, onPooled?: (value: unknown) => void): BatchWire | Promise<BatchWire> {
+  const fnRefs = batch.fns.some(holdsReferences);
+  if (batch.refs !== true && !fnRefs) return batch;
+  const pending: Promise<void>[] = [];
+  // Each list is a root of its own: its members are what get replaced in place.
+  const revived = (list: readonly unknown[]): unknown[] => revive(list, new Walk<true>(list), onPooled, pending) as unknown[];
+  const { refs: _refs, ...rest } = batch;
+  const out: BatchWire = {
+    ...rest,
+    ...(batch.refs === true && batch.args !== undefined ? { args: batch.args.map(revived) } : {}),
+    ...(batch.refs === true && batch.columns !== undefined ? { columns: batch.columns.map(revived) } : {}),
+    ...(fnRefs ? { fns: batch.fns.map((f) => (holdsReferences(f) ? { fn: f.fn, values: revived(f.values) } : f)) } : {}),
+  };
+  return pending.length === 0 ? out : Promise.all(pending).then(() => out);
+}
+
+function revive(
+  value: object,
+  walk: Walk<true>,
+  onPooled: ((value: unknown) => void) | undefined,
+  pending: Promise<void>[] | undefined,
+): unknown {
+  if (isStoreReference(value)) return reviveOne(value, onPooled);
   if (Array.isArray(value)) {
     let tracked = false;
     for (let i = 0; i < value.length; i++) {
@@ -140,7 +188,7 @@ function revive(value: object, walk: Walk<true>, onPooled: ((value: unknown) => 
         if (walk.get(value)) return value;
         walk.set(value, true);
       }
-      const revived = revive(item, walk, onPooled);
+      const revived = pending !== undefined && isStoreReference(item) ? reviveLater(item, onPooled, pending, value, i) : revive(item, walk, onPooled, pending);
       if (revived !== item) value[i] = revived;
     }
   } else if (isPlainObject(value)) {
@@ -154,9 +202,55 @@ function revive(value: object, walk: Walk<true>, onPooled: ((value: unknown) => 
         if (walk.get(value)) return value;
         walk.set(value, true);
       }
-      const revived = revive(item, walk, onPooled);
+      const revived =
+        pending !== undefined && isStoreReference(item)
+          ? reviveLater(item, onPooled, pending, value as Record<string, unknown>, keys[i]!)
+          : revive(item, walk, onPooled, pending);
       if (revived !== item) (value as Record<string, unknown>)[keys[i]!] = revived;
     }
   }
   return value;
+}
+
+function reviveOne(reference: StoreReference, onPooled: ((value: unknown) => void) | undefined): unknown {
+  if (reference.eager !== true) return proxyFromReference(reference);
+  const resolved = extract(proxyFromReference(reference));
+  if (reference.pooled === true) onPooled?.(resolved);
+  return resolved;
+}
+
+/**
+ * A reference met by the async revive: as `reviveOne` when its store has
+ * `sync` (the fast path); else fetched now, and `container[at]` set once it
+ * is here. The reference stays in place until then.
+ */
+function reviveLater(
+  reference: StoreReference,
+  onPooled: ((value: unknown) => void) | undefined,
+  pending: Promise<void>[],
+  container: unknown[] | Record<string, unknown>,
+  at: number | string,
+): unknown {
+  let sync: boolean;
+  try {
+    sync = getOrCreateStore(reference.storeConfig).sync;
+  } catch {
+    // Cannot be rebuilt here (unregistered type): the proxy raises why, as the sync path would.
+    sync = true;
+  }
+  if (sync) return reviveOne(reference, onPooled);
+  if (reference.eager === true) {
+    const factory = createStoreFactory<unknown>(reference);
+    pending.push(
+      factory.resolveAsync!().then((value) => {
+        (container as Record<string | number, unknown>)[at] = value;
+        if (reference.pooled === true) onPooled?.(value);
+      }),
+    );
+    return reference;
+  }
+  const p = proxyFromReference(reference);
+  // Never rejects: a failure is raised by the task's first use of the proxy, as on the sync path.
+  pending.push(resolveAsync(p));
+  return p;
 }

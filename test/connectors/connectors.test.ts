@@ -32,16 +32,16 @@ describe.each([
     const c = create();
     expect(c.type).toBe(type);
     const k1 = await c.put(bytes(1, 2, 3));
-    const k2 = c.putSync(bytes(4));
+    const k2 = c.sync!.put(bytes(4));
     expect(Array.from((await c.get(k1))!)).toEqual([1, 2, 3]);
-    expect(Array.from(c.getSync(k2)!)).toEqual([4]);
+    expect(Array.from(c.sync!.get(k2)!)).toEqual([4]);
     expect(await c.exists(k1)).toBe(true);
-    expect(c.existsSync(k2)).toBe(true);
+    expect(c.sync!.exists(k2)).toBe(true);
     await c.evict(k1);
-    c.evictSync(k2);
+    c.sync!.evict(k2);
     expect(await c.get(k1)).toBeUndefined();
-    expect(c.getSync(k2)).toBeUndefined();
-    expect(c.existsSync(k1)).toBe(false);
+    expect(c.sync!.get(k2)).toBeUndefined();
+    expect(c.sync!.exists(k1)).toBe(false);
     await expect(c.evict(k1)).resolves.toBeUndefined();
   });
 
@@ -75,7 +75,7 @@ describe.each([
     const key = await c.put(bytes(1));
     const again = connectorFromConfig(c.config());
     await c.close();
-    expect(again.existsSync(key)).toBe(false);
+    expect(again.sync!.exists(key)).toBe(false);
   });
 
   test("checkKey refuses another connector's keys (files: any well-formed key, the directory is the store) and non-keys", async () => {
@@ -84,7 +84,7 @@ describe.each([
     const key = await other.put(bytes(1));
     if (type === 'file') {
       expect(c.checkKey(key)).toBe(key);
-      expect(c.getSync(key)).toBeUndefined(); // written in another directory
+      expect(c.sync!.get(key)).toBeUndefined(); // written in another directory
     } else {
       expect(() => c.checkKey(key)).toThrow(InvalidKeyError);
     }
@@ -98,12 +98,13 @@ test('shared-memory get is a view of shared memory, not a copy', async () => {
   const c = new SharedMemoryConnector();
   made.push(c as AnyConnector);
   const key = await c.put(Uint8Array.from([1, 2]));
-  const a = c.getSync(key)!;
+  const a = c.sync!.get(key)!;
   expect(types.isSharedArrayBuffer(a.buffer)).toBe(true);
   a[0] = 5;
-  expect(c.getSync(key)![0]).toBe(5);
+  expect(c.sync!.get(key)![0]).toBe(5);
 });
 
 test('connectorFromConfig refuses unknown types', () => {
   expect(() => connectorFromConfig({ type: 'redis' } as never)).toThrow(/Unknown connector type/);
+  expect(() => connectorFromConfig({ type: 'redis' })).toThrow(/registered types are .*'shared-memory'.*imported in this thread/);
 });

@@ -4,6 +4,9 @@
  */
 import { afterEach, describe, expect, test } from '@jest/globals';
 import {
+  FileConnector,
+  SharedMemoryConnector,
+  connectorContract,
   FileStore,
   InvalidKeyError,
   KeyNotFoundError,
@@ -26,6 +29,11 @@ import {
 } from 'skein';
 
 type AnyStore = Store<unknown>;
+
+// The exported kit, over every built-in connector (async API and sync capability).
+connectorContract('local', () => new LocalConnector(), { describe, test, expect, afterEach });
+connectorContract('shared-memory', () => new SharedMemoryConnector(), { describe, test, expect, afterEach });
+connectorContract('file', () => new FileConnector(), { describe, test, expect, afterEach });
 
 const backends: [string, (options?: { cacheSize?: number; cacheBytes?: number }) => AnyStore][] = [
   ['local', (o) => new Store(new LocalConnector(), o) as AnyStore],

@@ -10,11 +10,12 @@ import type { BatchResultWire } from '../../core/wire.js';
 import type { BatchMessage, OutcomeNoticeWire, ReleaseMessage, WorkerMessage, WorkerNoticeWire, WorkerSetupWire } from './protocol.js';
 import { CLOCK_CANCEL, CLOCK_OFFSET, CLOCK_SEQ, CLOCK_SLOT_INTS, CLOCK_START } from './clock.js';
 import { runBatch, type PoolRunBatchOptions, type TaskToken } from '../../task/run-batch.js';
+import { instantiate } from '../../task/compile.js';
 import { flagPooledResults, notePooled, prepareResults, prepareValues } from '../../task/results.js';
 import { findCloneFailure, uncloneableError } from '../../task/cloneable.js';
 import { UncaughtTaskError, type EscapeSource } from '../../task/errors.js';
 import { encodeError } from '../../core/error-wire.js';
-import { reviveReferences } from '../../store/travel.js';
+import { reviveBatch } from '../../store/travel.js';
 import { pruneRebuiltCaches } from '../../store/registry.js';
 
 const setup = workerData as WorkerSetupWire;
@@ -22,7 +23,6 @@ const { resultBytes } = setup;
 const port = parentPort!;
 // Which task started a callback or promise, for the errors that escape them.
 const scope = new AsyncLocalStorage<TaskToken>();
-const revive = (value: unknown): unknown => reviveReferences(value, notePooled);
 const sharedTicks = new Int32Array(setup.clock.buffer);
 const { origin } = setup.clock;
 
@@ -32,7 +32,6 @@ function optionsFor(message: BatchMessage): PoolRunBatchOptions {
   const ticks = clock.buffer ? new Int32Array(clock.buffer) : sharedTicks;
   const base = clock.buffer ? 0 : clock.slot * CLOCK_SLOT_INTS;
   return {
-    revive,
     scope,
     tag,
     first,
@@ -198,7 +197,12 @@ export default function run(message: WorkerMessage): unknown {
       replying = undefined;
       // Values evicted since the last batch (a caller's run ended) leave this thread's caches.
       if (batch.refs) pruneRebuiltCaches();
-      const result = runBatch(batch, optionsFor(message));
+      const options = optionsFor(message);
+      // Task modules load first: one may register the connector its references need.
+      const loading = batch.fns.filter((f) => f.fn.kind === 'module').map((f) => instantiate(f)).filter((f) => f instanceof Promise);
+      const ready = loading.length === 0 ? reviveBatch(batch, notePooled) : Promise.allSettled(loading).then(() => reviveBatch(batch, notePooled));
+      if (ready instanceof Promise) return ready.then((revived) => runBatch(revived, options)).then((r) => reply(tag, r));
+      const result = runBatch(ready, options);
       return result instanceof Promise ? result.then((r) => reply(tag, r)) : reply(tag, result);
     }
   }
