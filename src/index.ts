@@ -7,7 +7,7 @@ export { delayed, Delayed, isDelayed, type DelayedResult } from './task/delayed.
 export { Parallel, parallel, type ErrorMode, type ParallelEvents, type TaskOutcome, type Tasks } from './executor/parallel.js';
 export { parallelConfig, type ParallelOptions, type ProgressCallback, type ProgressInfo } from './executor/options.js';
 export { TaskTimeoutError, WorkerCrashedError, WorkerStartError, ParallelClosedError } from './backends/errors.js';
-export { CANCEL_UNSTARTED, type Backend, type BatchRequest, type BatchOutcome, type RunBatchOptions } from './backends/backend.js';
+export { BatchCancelledError, CANCEL_UNSTARTED, type Backend, type BatchRequest, type BatchOutcome, type RunBatchOptions } from './backends/backend.js';
 export type { BatchWire, BatchResultWire } from './core/wire.js';
 export {
   serialize,

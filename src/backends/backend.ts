@@ -1,5 +1,6 @@
 import type { BatchClockWire, BatchWire } from '../core/wire.js';
 import type { Delayed } from '../task/delayed.js';
+import { SkeinError, registerErrorClass } from '../core/errors.js';
 
 /** A batch of consecutive tasks handed to a backend. */
 export interface BatchRequest {
@@ -50,12 +51,13 @@ export interface RunBatchOptions {
 export const CANCEL_UNSTARTED: unique symbol = Symbol.for('skein.cancel-unstarted');
 
 /** A batch dropped because its run was cancelled; the run has already settled. */
-export class BatchCancelledError extends Error {
+export class BatchCancelledError extends SkeinError {
   constructor() {
-    super('The batch was cancelled because its run ended');
-    this.name = 'BatchCancelledError';
+    super('The batch was cancelled because its run ended', { code: 'ERR_SKEIN_BATCH_CANCELLED' });
   }
 }
+
+registerErrorClass(BatchCancelledError, 'ERR_SKEIN_BATCH_CANCELLED');
 
 /**
  * Where batches of tasks run. Implement it to run tasks somewhere skein does

@@ -14,6 +14,8 @@ import {
   type BatchOutcome,
   type BatchRequest,
 } from 'skein';
+import { decodeError } from '#src/core/error-wire.js';
+import { restoreResults } from '#src/task/results.js';
 
 const square = (x: number) => x * x;
 const sleep = async (ms: number, value: unknown) => {
@@ -47,7 +49,8 @@ class RecordingBackend implements Backend {
     this.sizes.push(batch.tasks.length);
     const wire = structuredClone(batch.toWire());
     const result = await runBatch(wire);
-    return { values: result.values, errors: result.errors.map((e) => ({ offset: e.offset, error: e.error })), durationMs: result.durationMs };
+    // What any backend that runs batches elsewhere must do: turn the wire form back into values and errors.
+    return { values: restoreResults(result.values), errors: result.errors.map((e) => ({ offset: e.offset, error: decodeError(e.error) })), durationMs: result.durationMs };
   }
   async close() {}
 }
@@ -166,6 +169,17 @@ describe('batching', () => {
     const backend = new RecordingBackend();
     await parallel(Array.from({ length: 300 }, (_, i) => delayed(square)(i)), { backend, batchSize: 1 });
     expect(backend.sizes).toEqual(new Array(300).fill(1));
+  });
+
+  test('a task error through a backend of ours keeps its class and message', async () => {
+    const backend = new RecordingBackend();
+    const fail = (x: number) => {
+      if (x === 1) throw new RangeError(`bad ${x}`);
+      return x;
+    };
+    const error = await parallel([0, 1, 2].map((x) => delayed(fail)(x)), { backend }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RangeError);
+    expect((error as RangeError).message).toBe('bad 1');
   });
 
   test('a fixed batchSize is honoured', async () => {

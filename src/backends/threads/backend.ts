@@ -1,40 +1,13 @@
 import { Piscina } from 'piscina';
 import type { BatchResultWire, BatchClockWire, BatchWire, ClockSetupWire, ReleaseWire, WorkerNoticeWire, WorkerSetupWire } from '../../core/wire.js';
 import { CLOCK_CANCEL, CLOCK_OFFSET, CLOCK_SEQ, CLOCK_SLOT_INTS, CLOCK_START } from '../../core/wire.js';
-import { decodeError, registerErrorClass } from '../../core/error-wire.js';
+import { decodeError } from '../../core/error-wire.js';
 import { restoreResults } from '../../task/results.js';
-import { SerializationError } from '../../serialize/errors.js';
-import { ClosureCaptureError, UncaughtTaskError, UnshippableFunctionError } from '../../task/errors.js';
-import { TaskModuleError } from '../../task/ship.js';
-import { NonProxiableError, ProxyResolveError } from '../../proxy/index.js';
-import { KeyNotFoundError, StoreClosedError } from '../../store/index.js';
-import { IntegrityError, InvalidKeyError, StorageError, UnsafeDirectoryError } from '../../connectors/index.js';
 import { findCloneFailure, uncloneableError } from '../../task/cloneable.js';
 import type { Backend, BatchOutcome, BatchRequest, RunBatchOptions } from '../backend.js';
 import { BatchCancelledError, CANCEL_UNSTARTED } from '../backend.js';
 import { TaskTimeoutError, WorkerCrashedError, WorkerStartError } from '../errors.js';
 import type { ParallelOptions } from '../../executor/options.js';
-
-// Errors a worker may raise that callers check with instanceof.
-for (const ctor of [
-  SerializationError,
-  ClosureCaptureError,
-  UnshippableFunctionError,
-  UncaughtTaskError,
-  TaskModuleError,
-  TaskTimeoutError,
-  WorkerCrashedError,
-  ProxyResolveError,
-  NonProxiableError,
-  KeyNotFoundError,
-  StoreClosedError,
-  IntegrityError,
-  InvalidKeyError,
-  StorageError,
-  UnsafeDirectoryError,
-]) {
-  registerErrorClass(ctor);
-}
 
 const WORKER = new URL('./entry.cjs', import.meta.url);
 const SHARED_SLOTS = 1024;
@@ -281,10 +254,6 @@ export class ThreadsBackend implements Backend {
   #late(run: RunState, taskIndex: number, error: Error): void {
     if (run.onLateError) run.onLateError(taskIndex, error);
     else this.#onWorkerError(error);
-  }
-
-  get threadCount(): number {
-    return this.#pool.threads.length;
   }
 
   /**

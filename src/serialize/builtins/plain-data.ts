@@ -317,8 +317,3 @@ export function plainDataShape(value: unknown): { plain: boolean; records: boole
   const plain = walk.value(value, 0);
   return { plain, records: walk.records <= 16 || walk.repeated * 2 >= walk.records };
 }
-
-/** True when msgpackr round-trips `value` exactly (see the module comment for the rules). */
-export function isPlainData(value: unknown): boolean {
-  return new Walk().value(value, 0);
-}
