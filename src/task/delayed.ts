@@ -7,7 +7,8 @@ const DELAYED = Symbol.for('skein.delayed');
 // Objects already checked clean are not walked again, so a large value passed
 // to many tasks costs one walk. A later mutation that adds a function is still
 // caught when the batch is posted.
-const checked = new WeakSet<object>();
+/** Arguments found cloneable (without store proxies), with what they cost to clone. */
+const checked = new WeakMap<object, number>();
 
 /**
  * A call of a function, recorded but not run: what `parallel` schedules.
@@ -19,11 +20,18 @@ export class Delayed<R = unknown> {
   readonly args: readonly unknown[];
   /** Whether the arguments hold store proxies, which travel as references. */
   readonly hasReferences: boolean;
+  /**
+   * What the object arguments cost to clone, measured by the check in
+   * `delayed()` (Infinity when unknown): the offloader skips a task whose
+   * arguments are smaller than its threshold without walking them again.
+   */
+  readonly bytes: number;
 
-  constructor(shipped: ShippedFunction, args: readonly unknown[], hasReferences = false) {
+  constructor(shipped: ShippedFunction, args: readonly unknown[], hasReferences = false, bytes = Infinity) {
     this.shipped = shipped;
     this.args = args;
     this.hasReferences = hasReferences;
+    this.bytes = bytes;
   }
 
   get [DELAYED](): true {
@@ -65,15 +73,17 @@ const recorders = new WeakMap<Function, (...args: unknown[]) => Delayed>();
 
 function makeRecorder(shipped: ShippedFunction): (...args: unknown[]) => Delayed {
   let references = 0;
-  const options = { clean: checked, passThrough: isProxy, onPassThrough: (n: number) => (references += n) };
+  let bytes = 0;
+  const options = { clean: checked, passThrough: isProxy, onPassThrough: (n: number) => (references += n), onBytes: (n: number) => (bytes += n) };
   return (...args: unknown[]) => {
     references = 0;
+    bytes = 0;
     for (let i = 0; i < args.length; i++) {
       const arg: unknown = args[i];
       if (typeof arg === 'object' ? arg !== null : typeof arg === 'function' || typeof arg === 'symbol') {
         assertCloneable(arg, `args[${i}]`, options);
       }
     }
-    return new Delayed(shipped, args, references > 0);
+    return new Delayed(shipped, args, references > 0, bytes);
   };
 }

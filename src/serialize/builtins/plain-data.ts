@@ -308,6 +308,8 @@ class Walk {
 }
 
 /**
+ * (The records serializer's own walk: it decides shapes field by field and
+ * is the speed-critical path of large results, so it keeps its loop.)
  * Whether msgpackr round-trips `value` exactly (see the module comment), and
  * whether records pay off: they do for arrays of same-shaped objects, and
  * cost ~5x for many one-off shapes (a large nested config), where v8 is faster.
