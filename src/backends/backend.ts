@@ -1,7 +1,7 @@
 import type { BatchWire } from '../core/wire.js';
 import type { DecodedOutcome } from '../task/batch-wire.js';
 import type { Store } from '../store/store.js';
-import { SkeinError } from '../core/errors.js';
+import { SkeinError, registerErrorClass } from '../core/errors.js';
 
 /** One task of a batch as the calling thread has it: for backends that run tasks in this thread. */
 export interface LocalCall {
@@ -99,6 +99,8 @@ export class BatchCancelledError extends SkeinError {
     super('The batch was cancelled because its run ended', { code: 'ERR_SKEIN_BATCH_CANCELLED' });
   }
 }
+
+registerErrorClass(BatchCancelledError, 'ERR_SKEIN_BATCH_CANCELLED');
 
 /**
  * Names the task of its batch an error belongs to, when a backend rejects

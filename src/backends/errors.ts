@@ -1,4 +1,4 @@
-import { SkeinError } from '../core/errors.js';
+import { SkeinError, registerErrorClass } from '../core/errors.js';
 
 /** A task ran longer than `timeout`; the worker running it was terminated and replaced. */
 export class TaskTimeoutError extends SkeinError {
@@ -65,3 +65,9 @@ export class ParallelClosedError extends SkeinError {
     super('This Parallel is closed: create a new one to run more tasks.', { code: 'ERR_SKEIN_CLOSED' });
   }
 }
+
+// Rebuilt as these classes when they come back from another thread.
+registerErrorClass(TaskTimeoutError, 'ERR_SKEIN_TASK_TIMEOUT');
+registerErrorClass(WorkerCrashedError, 'ERR_SKEIN_WORKER_CRASHED');
+registerErrorClass(WorkerStartError, 'ERR_SKEIN_WORKER_START');
+registerErrorClass(ParallelClosedError, 'ERR_SKEIN_CLOSED');

@@ -1,4 +1,4 @@
-import { SkeinError, describeValue } from '../core/errors.js';
+import { SkeinError, registerErrorClass, describeValue } from '../core/errors.js';
 
 /**
  * A key this connector did not make: wrong shape, another store's key, or a
@@ -66,3 +66,9 @@ export class UnsafeDirectoryError extends SkeinError {
     this.path = dir;
   }
 }
+
+// Rebuilt as these classes when they come back from another thread.
+registerErrorClass(InvalidKeyError, 'ERR_SKEIN_INVALID_KEY');
+registerErrorClass(IntegrityError, 'ERR_SKEIN_INTEGRITY');
+registerErrorClass(StorageError, 'ERR_SKEIN_STORAGE');
+registerErrorClass(UnsafeDirectoryError, 'ERR_SKEIN_UNSAFE_DIRECTORY');

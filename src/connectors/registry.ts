@@ -1,4 +1,4 @@
-import { SkeinError, describeValue } from '../core/errors.js';
+import { SkeinError, describeValue, registerErrorClass } from '../core/errors.js';
 import type { Connector, ConnectorConfigBase } from './connector.js';
 
 /** Rebuilds a connector of one type from its config (in any thread), as a non-owner. */
@@ -22,6 +22,7 @@ export class UnknownConnectorError extends SkeinError {
     this.type = String(type);
   }
 }
+registerErrorClass(UnknownConnectorError, 'ERR_SKEIN_UNKNOWN_CONNECTOR');
 
 /**
  * Makes connectors of `type` rebuildable from config: stores and proxies

@@ -1,17 +1,10 @@
 import type { ErrorWire } from './wire.js';
 import { types } from 'node:util';
-
-type ErrorClass = abstract new (...args: never[]) => Error;
+import { errorClassFor, registerErrorClass, type ErrorClass } from './errors.js';
 
 const builtins: readonly ErrorClass[] = [Error, TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError, AggregateError];
 const builtinNames = new Set(builtins.map((c) => c.name));
-
-/** Error classes rebuilt by name on the receiving side, so `instanceof` holds across the thread. */
-const classes = new Map<string, ErrorClass>(builtins.map((c) => [c.name, c]));
-
-export function registerErrorClass(ctor: ErrorClass): void {
-  classes.set(ctor.name, ctor);
-}
+for (const ctor of builtins) registerErrorClass(ctor);
 
 function cloneOrString(value: unknown): unknown {
   try {
@@ -93,11 +86,12 @@ function define(target: object, key: string, value: unknown): void {
   Object.defineProperty(target, key, { value, writable: true, configurable: true, enumerable: false });
 }
 
-/** Rebuilds an error sent by `encodeError`, as an instance of its class where that class is known here. */
+/**
+ * Rebuilds an error sent by `encodeError`, as an instance of its class where
+ * that class is registered here: by its code, else the nearest of its class names.
+ */
 export function decodeError(wire: ErrorWire): Error {
-  let ctor = classes.get(wire.name);
-  for (let i = 0; ctor === undefined && wire.classes !== undefined && i < wire.classes.length; i++) ctor = classes.get(wire.classes[i]!);
-  ctor ??= Error;
+  const ctor = errorClassFor(wire.code, wire.classes === undefined ? [wire.name] : [wire.name, ...wire.classes]) ?? Error;
   const error = Object.create(ctor.prototype as object) as Error;
   define(error, 'message', wire.message);
   if (ctor.prototype.name !== wire.name || Object.prototype.hasOwnProperty.call(ctor.prototype, 'name') === false) {
@@ -114,8 +108,4 @@ export function decodeError(wire: ErrorWire): Error {
 
 function decodeNested(wire: ErrorWire | { readonly value: unknown }): unknown {
   return '__skeinError' in wire ? decodeError(wire) : wire.value;
-}
-
-export function isErrorWire(value: unknown): value is ErrorWire {
-  return typeof value === 'object' && value !== null && (value as { __skeinError?: unknown }).__skeinError === 1;
 }

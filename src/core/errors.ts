@@ -33,3 +33,43 @@ export function typeName(value: unknown): string {
   const ctor = (value as { constructor?: { name?: unknown } }).constructor?.name;
   return typeof ctor === 'string' && ctor !== '' && ctor !== tag ? ctor : tag;
 }
+
+/** Any error class; abstract so classes with required constructor arguments fit. */
+export type ErrorClass = abstract new (...args: never[]) => Error;
+
+// Error classes a thread can rebuild from an error's wire form, so `instanceof` holds across it.
+const byCode = new Map<string, ErrorClass[]>();
+const byName = new Map<string, ErrorClass>();
+
+/**
+ * Makes errors with this `code` come back from other threads as instances of
+ * `ctor`. Each error module registers its own classes; built-ins are keyed by
+ * name. Subclasses may share their base's code: the error's name picks among them.
+ */
+export function registerErrorClass(ctor: ErrorClass, code: string = ctor.name): void {
+  const list = byCode.get(code);
+  if (list === undefined) byCode.set(code, [ctor]);
+  else if (!list.includes(ctor)) list.push(ctor);
+  byName.set(ctor.name, ctor);
+}
+
+/**
+ * The registered class for an error's `code`, narrowed by its class `names`
+ * (its own first, then its bases'); without a registered code, the first of
+ * `names` registered here.
+ */
+export function errorClassFor(code: unknown, names: readonly string[]): ErrorClass | undefined {
+  const list = typeof code === 'string' ? byCode.get(code) : undefined;
+  if (list !== undefined) {
+    for (const name of names) {
+      const match = list.find((c) => c.name === name);
+      if (match !== undefined) return match;
+    }
+    return list[0];
+  }
+  for (const name of names) {
+    const ctor = byName.get(name);
+    if (ctor !== undefined) return ctor;
+  }
+  return undefined;
+}

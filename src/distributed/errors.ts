@@ -1,4 +1,4 @@
-import { SkeinError } from '../core/errors.js';
+import { SkeinError, registerErrorClass } from '../core/errors.js';
 
 /**
  * A batch's job can no longer complete because Redis lost it or cannot be
@@ -15,3 +15,5 @@ export class QueueLostError extends SkeinError {
     this.taskIndex = taskIndex;
   }
 }
+
+registerErrorClass(QueueLostError, 'ERR_SKEIN_QUEUE_LOST');

@@ -1,4 +1,4 @@
-import { SkeinError } from '../core/errors.js';
+import { SkeinError, registerErrorClass } from '../core/errors.js';
 
 /** Where in a task graph an error happened. */
 export interface NodeInfo {
@@ -17,7 +17,7 @@ export class DependencyFailedError extends SkeinError {
   constructor(node: NodeInfo, dependency: NodeInfo, cause: unknown) {
     const reason = typeof cause === 'object' && cause !== null && 'message' in cause ? `: ${String(cause.message)}` : '';
     super(`Node \`${node.name}\` (${node.key}) was not run: its dependency \`${dependency.name}\` (${dependency.key}) failed${reason}`, {
-      code: 'ERR_DEPENDENCY_FAILED',
+      code: 'ERR_SKEIN_DEPENDENCY_FAILED',
       cause,
     });
     this.node = node;
@@ -28,6 +28,9 @@ export class DependencyFailedError extends SkeinError {
 /** A graph could not be built or hashed (an argument of a pure node that cannot be serialized). */
 export class GraphError extends SkeinError {
   constructor(message: string, cause?: unknown) {
-    super(message, { code: 'ERR_GRAPH', cause });
+    super(message, { code: 'ERR_SKEIN_GRAPH', cause });
   }
 }
+
+registerErrorClass(DependencyFailedError, 'ERR_SKEIN_DEPENDENCY_FAILED');
+registerErrorClass(GraphError, 'ERR_SKEIN_GRAPH');

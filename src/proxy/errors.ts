@@ -1,4 +1,4 @@
-import { SkeinError, describeValue } from '../core/errors.js';
+import { SkeinError, registerErrorClass, describeValue } from '../core/errors.js';
 
 /**
  * A proxy could not produce its target: the factory threw, returned something
@@ -39,3 +39,7 @@ export class NonProxiableError extends SkeinError {
 export function isProxyResolveError(error: unknown): error is ProxyResolveError {
   return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === 'ERR_SKEIN_PROXY_RESOLVE';
 }
+
+// Rebuilt as these classes when they come back from another thread.
+registerErrorClass(ProxyResolveError, 'ERR_SKEIN_PROXY_RESOLVE');
+registerErrorClass(NonProxiableError, 'ERR_SKEIN_NON_PROXIABLE');

@@ -4,7 +4,6 @@ import { describeValue } from '../core/errors.js';
 import { SerializationError } from '../serialize/errors.js';
 import { shipFunction } from '../task/ship.js';
 import { assertCloneable } from '../task/cloneable.js';
-import { registerErrorClass } from '../core/error-wire.js';
 import { isProxy } from '../proxy/index.js';
 import { encodeReferences } from '../store/travel.js';
 import { SharedMemoryStore, type Store } from '../store/index.js';
@@ -16,7 +15,6 @@ import { detachLarge, installThrowHandler, storeLarge, takeStored } from './tran
 
 const WORKER = new URL('./worker.js', import.meta.url);
 
-for (const ctor of [EnvCrashedError, EnvClosedError, HandleReleasedError]) registerErrorClass(ctor);
 installThrowHandler();
 
 export interface RemoteEnvOptions {

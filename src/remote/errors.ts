@@ -1,4 +1,4 @@
-import { SkeinError } from '../core/errors.js';
+import { SkeinError, registerErrorClass } from '../core/errors.js';
 
 /** The worker of a remote environment died (process.exit, an uncaught error, out of memory under `resourceLimits`). */
 export class EnvCrashedError extends SkeinError {
@@ -37,3 +37,8 @@ export class HandleReleasedError extends SkeinError {
     this.handleId = handleId;
   }
 }
+
+// Rebuilt as these classes when they come back from another thread.
+registerErrorClass(EnvCrashedError, 'ERR_SKEIN_ENV_CRASHED');
+registerErrorClass(EnvClosedError, 'ERR_SKEIN_ENV_CLOSED');
+registerErrorClass(HandleReleasedError, 'ERR_SKEIN_HANDLE_RELEASED');

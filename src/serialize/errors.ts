@@ -1,4 +1,4 @@
-import { SkeinError } from '../core/errors.js';
+import { SkeinError, registerErrorClass } from '../core/errors.js';
 
 /**
  * A value that cannot be turned into bytes (or sent to a worker), or bytes
@@ -64,3 +64,8 @@ export class DeclinedError extends SerializationError {
     this.serializerId = serializerId;
   }
 }
+
+// Rebuilt as these classes when they come back from another thread.
+registerErrorClass(SerializationError, 'ERR_SKEIN_SERIALIZATION');
+registerErrorClass(UnknownSerializerError, 'ERR_SKEIN_SERIALIZATION');
+registerErrorClass(CorruptFrameError, 'ERR_SKEIN_SERIALIZATION');

@@ -4,6 +4,7 @@ import { types } from 'node:util';
 const SAMPLE = 64;
 
 /**
+ * (Samples rather than walks, so it keeps its own loop: see core/values.)
  * A cheap, bounded guess of what structured clone would copy: exact for
  * binary data, sampled for long arrays and wide objects, never a serialization.
  */

@@ -1,4 +1,4 @@
-import { SkeinError } from '../core/errors.js';
+import { SkeinError, registerErrorClass } from '../core/errors.js';
 
 /** `get` of a key that is not (or no longer) in the store: evicted, never put, or the store was closed. */
 export class KeyNotFoundError extends SkeinError {
@@ -41,3 +41,8 @@ export class SyncUnsupportedError extends SkeinError {
     this.connector = connector;
   }
 }
+
+// Rebuilt as these classes when they come back from another thread.
+registerErrorClass(KeyNotFoundError, 'ERR_SKEIN_KEY_NOT_FOUND');
+registerErrorClass(StoreClosedError, 'ERR_SKEIN_STORE_CLOSED');
+registerErrorClass(SyncUnsupportedError, 'ERR_SKEIN_SYNC_UNSUPPORTED');

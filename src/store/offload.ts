@@ -111,7 +111,8 @@ export class Offloader {
     let out: Delayed[] | undefined;
     for (let i = 0; i < tasks.length; i++) {
       const task = tasks[i]!;
-      if (task.shipped.wire.values.length === 0 && allPrimitive(task.args)) continue;
+      // Arguments measured below the threshold by delayed()'s check hold nothing to offload: no second walk.
+      if (task.shipped.wire.values.length === 0 && (task.bytes <= this.#threshold || allPrimitive(task.args))) continue;
       const args = this.#replace(task.args, 0, true) as readonly unknown[];
       const wire = this.#captures(task.shipped.wire);
       if (args !== task.args || wire !== task.shipped.wire) {
@@ -188,6 +189,7 @@ export class Offloader {
    * each value is measured once, on the way.
    */
   #replace(value: unknown, depth: number, root = false): unknown {
+    // Its own loop rather than core/values' walk: it copies on write and measures as it goes (see there).
     if (typeof value !== 'object' || value === null) {
       this.#size = typeof value === 'string' ? 16 + value.length * 2 : 8;
       return value;

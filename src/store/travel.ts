@@ -2,29 +2,8 @@ import { extract, isProxy, resolveAsync } from '../proxy/index.js';
 import type { BatchWire, CapturedFunctionWire, FunctionInstanceWire } from '../core/wire.js';
 import { getOrCreateStore, isStoreReference, proxyFromReference, storeReference } from './reference.js';
 import { createStoreFactory, type StoreReference } from './factory.js';
-import { isPlainObject } from '../core/values.js';
+import { isPlainObject, Visited as Walk } from '../core/values.js';
 
-/**
- * What one walk has met of the containers that hold containers (a cycle must
- * pass through those alone, so records of plain fields cost nothing). For
- * encoding, each maps to its result, or to `null` while it is being walked.
- * The outermost container has a field of its own: an argument list holding
- * records is the common case, and it then needs no map at all.
- */
-class Walk<T> {
-  rootState: T | undefined = undefined;
-  seen: Map<object, T> | undefined;
-  constructor(readonly root: object) {}
-
-  get(value: object): T | undefined {
-    return value === this.root ? this.rootState : this.seen?.get(value);
-  }
-
-  set(value: object, state: T): void {
-    if (value === this.root) this.rootState = state;
-    else (this.seen ??= new Map()).set(value, state);
-  }
-}
 
 /**
  * Replaces store proxies inside a value (top level, or nested in arrays and

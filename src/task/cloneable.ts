@@ -1,15 +1,12 @@
 import { types } from 'node:util';
 import { SerializationError } from '../serialize/errors.js';
 import { typeName } from '../core/errors.js';
+import { DESCEND, FOUND, SKIP, findInnermost, findPart, mapKeySegment, mapValueSegment, renderPath, setItemSegment, type PathSegment } from '../core/values.js';
 
 /** A value that may stand in an argument list without being cloned (a store proxy travels as its reference). */
 export type PassThrough = (value: object) => boolean;
 
 const noPassThrough: PassThrough = () => false;
-
-function key(k: string): string {
-  return /^[A-Za-z_$][\w$]*$/.test(k) ? `.${k}` : `[${JSON.stringify(k)}]`;
-}
 
 function uncloneableReason(value: unknown): string | undefined {
   switch (typeof value) {
@@ -53,13 +50,8 @@ function messageOf(error: unknown): string {
   return typeof error === 'object' && error !== null && 'message' in error ? String(error.message) : String(error);
 }
 
-type Segment = string | number | { readonly label: string };
-
-function render(root: string, segments: readonly Segment[]): string {
-  let path = root;
-  for (const seg of segments) path += typeof seg === 'number' ? `[${seg}]` : typeof seg === 'string' ? key(seg) : seg.label;
-  return path;
-}
+type Segment = PathSegment;
+const render = renderPath;
 
 /** Where a value cannot be sent and why; `cause` when reading it threw. */
 export interface Uncloneable {
@@ -82,7 +74,14 @@ export interface Uncloneable {
 export function findUncloneable(
   value: unknown,
   root: string,
-  options: { clean?: WeakSet<object>; passThrough?: PassThrough; onPassThrough?: (count: number) => void; strict?: boolean } = {},
+  options: {
+    clean?: WeakMap<object, number>;
+    passThrough?: PassThrough;
+    onPassThrough?: (count: number) => void;
+    /** Told what `value` would cost to clone, as the offloader measures it (Infinity when a shared part makes it unsure). */
+    onBytes?: (bytes: number) => void;
+    strict?: boolean;
+  } = {},
 ): Uncloneable | undefined {
   const clean = options.clean;
   const strict = options.strict === true;
@@ -90,6 +89,8 @@ export function findUncloneable(
   const seen = new Set<object>();
   const segments: Segment[] = [];
   let passed = 0;
+  // Counted on the way, so the offloader need not walk a small argument again.
+  let bytes = 0;
 
   const fail = (reason: string) => ({ path: render(root, segments), reason });
   /** Visits a child under `segment`; objects with no object inside them are never tracked. */
@@ -107,6 +108,7 @@ export function findUncloneable(
   const visit = (v: object): { path: string; reason: string } | undefined => {
     if (passThrough(v)) {
       passed++;
+      bytes += 64;
       return undefined;
     }
     // Arrays and plain objects (the bulk of any large argument) need none of
@@ -117,7 +119,10 @@ export function findUncloneable(
     if (proto !== Object.prototype && proto !== Array.prototype && proto !== null) {
       const reason = uncloneableReason(v);
       if (reason !== undefined) return fail(reason);
-      if (isOpaqueLeaf(v)) return undefined;
+      if (isOpaqueLeaf(v)) {
+        bytes += ArrayBuffer.isView(v) || types.isAnyArrayBuffer(v) ? v.byteLength : 64;
+        return undefined;
+      }
       if (strict && isHostObject(proto as object)) {
         try {
           structuredClone(v);
@@ -129,14 +134,21 @@ export function findUncloneable(
     } else if (typeof v === 'function') {
       return fail('a function');
     }
-    if (seen.has(v)) return undefined;
+    if (seen.has(v)) {
+      // Met again: its size was counted once, though each path to it is cloned.
+      bytes = Infinity;
+      return undefined;
+    }
     // Tracked for cycles only once it proves to hold an object: records of
     // plain fields never are.
     let tracked = false;
+    bytes += 16;
     if (Array.isArray(v)) {
+      bytes += 8 * v.length;
       for (let i = 0; i < v.length; i++) {
         const item: unknown = v[i];
-        if (typeof item === 'object' || typeof item === 'function' || typeof item === 'symbol') {
+        if (typeof item === 'string') bytes += 8 + 2 * item.length;
+        else if (typeof item === 'object' || typeof item === 'function' || typeof item === 'symbol') {
           if (!tracked) {
             tracked = true;
             seen.add(v);
@@ -148,19 +160,21 @@ export function findUncloneable(
     } else if (types.isMap(v)) {
       seen.add(v);
       for (const [k, item] of v) {
-        const found = child(k, { label: `<key ${String(k)}>` }) ?? child(item, { label: `.get(${JSON.stringify(k) ?? String(k)})` });
+        const found = child(k, mapKeySegment(k)) ?? child(item, mapValueSegment(k));
         if (found) return found;
       }
     } else if (types.isSet(v)) {
       seen.add(v);
       let i = 0;
       for (const item of v) {
-        const found = child(item, { label: `<Set item ${i++}>` });
+        const found = child(item, setItemSegment(i++));
         if (found) return found;
       }
     } else {
       const keys = Object.keys(v);
+      bytes += 8 * keys.length;
       for (let i = 0; i < keys.length; i++) {
+        bytes += 2 * keys[i]!.length;
         let item: unknown;
         try {
           item = (v as Record<string, unknown>)[keys[i]!];
@@ -169,7 +183,8 @@ export function findUncloneable(
           segments.push(keys[i]!);
           return fail(`a getter that throws (${messageOf(error)})`);
         }
-        if (typeof item === 'object' || typeof item === 'function' || typeof item === 'symbol') {
+        if (typeof item === 'string') bytes += 8 + 2 * item.length;
+        else if (typeof item === 'object' || typeof item === 'function' || typeof item === 'symbol') {
           if (!tracked) {
             tracked = true;
             seen.add(v);
@@ -181,7 +196,14 @@ export function findUncloneable(
     }
     return undefined;
   };
-  if (typeof value === 'object' && value !== null && clean?.has(value)) return undefined;
+  if (typeof value === 'object' && value !== null && clean !== undefined) {
+    const known = clean.get(value);
+    if (known !== undefined) {
+      options.onBytes?.(known);
+      options.onPassThrough?.(0);
+      return undefined;
+    }
+  }
   let found: Uncloneable | undefined;
   try {
     found = typeof value === 'symbol' ? fail('a symbol') : (typeof value === 'object' || typeof value === 'function') && value !== null ? visit(value) : undefined;
@@ -192,8 +214,9 @@ export function findUncloneable(
   }
   // Only the argument itself is remembered: a task that carries a pass-through
   // value is walked again, so that every such task is seen to carry one.
-  if (found === undefined && passed === 0 && typeof value === 'object' && value !== null) clean?.add(value);
+  if (found === undefined && passed === 0 && typeof value === 'object' && value !== null) clean?.set(value, bytes);
   options.onPassThrough?.(passed);
+  options.onBytes?.(bytes);
   return found;
 }
 
@@ -215,47 +238,30 @@ function errorText(error: unknown): string {
  * `value` whose reading throws, or undefined when none does this time.
  */
 function locateThrow(value: unknown, root: string, passThrough: PassThrough): Uncloneable | undefined {
-  const seen = new Set<object>();
-  const segments: Segment[] = [];
-  const threw = (reason: string, cause: unknown): Uncloneable => ({ path: render(root, segments), reason: `${reason} (${errorText(cause)})`, cause });
-  const visit = (v: unknown): Uncloneable | undefined => {
-    if ((typeof v !== 'object' && typeof v !== 'function') || v === null || seen.has(v)) return undefined;
-    seen.add(v);
-    const entries: [Segment, () => unknown][] = [];
+  let threw: { error: unknown } | undefined;
+  const found = findPart(value, root, (v) => {
+    if ((typeof v !== 'object' && typeof v !== 'function') || v === null) return SKIP;
     try {
-      if (passThrough(v)) return undefined;
+      if (passThrough(v)) return SKIP;
       const proto = Object.getPrototypeOf(v) as unknown;
-      if (proto !== Object.prototype && proto !== Array.prototype && proto !== null && (uncloneableReason(v) !== undefined || isOpaqueLeaf(v))) {
-        return undefined;
-      }
-      if (types.isMap(v)) {
-        for (const [k, item] of v) entries.push([{ label: `<key ${String(k)}>` }, () => k], [{ label: `.get(${JSON.stringify(k) ?? String(k)})` }, () => item]);
-      } else if (types.isSet(v)) {
-        let i = 0;
-        for (const item of v) entries.push([{ label: `<Set item ${i++}>` }, () => item]);
-      } else if (Array.isArray(v)) {
-        for (let i = 0; i < v.length; i++) entries.push([i, () => (v as unknown[])[i]]);
-      } else {
-        for (const k of Object.keys(v)) entries.push([k, () => (v as Record<string, unknown>)[k]]);
-      }
+      if (proto !== Object.prototype && proto !== Array.prototype && proto !== null && (uncloneableReason(v) !== undefined || isOpaqueLeaf(v))) return SKIP;
+      return DESCEND;
     } catch (error) {
-      return threw(types.isProxy(v) ? (/revoked/.test(errorText(error)) ? 'a revoked Proxy' : 'a Proxy that threw') : 'an object that threw when read', error);
+      threw = { error };
+      return FOUND;
     }
-    for (const [segment, read] of entries) {
-      segments.push(segment);
-      let item: unknown;
-      try {
-        item = read();
-      } catch (error) {
-        return threw('a getter that threw', error);
-      }
-      const found = visit(item);
-      if (found) return found;
-      segments.pop();
-    }
-    return undefined;
-  };
-  return visit(value);
+  });
+  if (found === undefined) return undefined;
+  const cause = found.thrown?.error ?? threw?.error;
+  const reason =
+    found.thrown?.container === false
+      ? 'a getter that threw'
+      : types.isProxy(found.part)
+        ? /revoked/.test(errorText(cause))
+          ? 'a revoked Proxy'
+          : 'a Proxy that threw'
+        : 'an object that threw when read';
+  return { path: found.path, reason: `${reason} (${errorText(cause)})`, cause };
 }
 
 export function uncloneableError(found: Uncloneable, cause: unknown = found.cause): SerializationError {
@@ -276,25 +282,14 @@ export function uncloneableError(found: Uncloneable, cause: unknown = found.caus
  * Returns undefined when `value` clones.
  */
 export function findCloneFailure(value: unknown, path: string): string | undefined {
-  return cloneFailure(value, path, new Set());
+  return findInnermost(value, path, refusedByClone)?.path;
 }
 
-/** `within`: the objects being searched further up, so a cycle back to one is not searched again. */
-function cloneFailure(value: unknown, path: string, within: Set<object>): string | undefined {
+function refusedByClone(value: unknown): boolean {
   try {
     structuredClone(value);
-    return undefined;
+    return false;
   } catch {
-    if (typeof value !== 'object' || value === null) return path;
-    if (within.has(value)) return undefined;
-    within.add(value);
-    const entries: [string, unknown][] = Array.isArray(value)
-      ? value.map((v, i) => [`${path}[${i}]`, v])
-      : Object.keys(value).map((k) => [path + key(k), (value as Record<string, unknown>)[k]]);
-    for (const [p, v] of entries) {
-      const inner = cloneFailure(v, p, within);
-      if (inner !== undefined) return inner;
-    }
-    return path;
+    return true;
   }
 }

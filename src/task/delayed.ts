@@ -8,7 +8,8 @@ const DELAYED = Symbol.for('skein.delayed');
 // Objects already checked clean are not walked again, so a large value passed
 // to many tasks costs one walk. A later mutation that adds a function is still
 // caught when the batch is posted.
-const checked = new WeakSet<object>();
+/** Arguments found cloneable (without store proxies), with what they cost to clone. */
+const checked = new WeakMap<object, number>();
 
 /**
  * A call of a function, recorded but not run: what `parallel` schedules.
@@ -22,15 +23,22 @@ export class Delayed<R = unknown> {
   readonly hasReferences: boolean;
   /** Whether the arguments hold other `Delayed` calls (graph dependencies), which only `compute` can run. */
   readonly hasDependencies: boolean;
+  /**
+   * What the object arguments cost to clone, measured by the check in
+   * `delayed()` (Infinity when unknown): the offloader skips a task whose
+   * arguments are smaller than its threshold without walking them again.
+   */
+  readonly bytes: number;
   /** The node options given to `delayed(fn, options)`. */
   readonly options: DelayedOptions;
 
-  constructor(shipped: ShippedFunction, args: readonly unknown[], hasReferences = false, hasDependencies = false, options: DelayedOptions = noOptions) {
+  constructor(shipped: ShippedFunction, args: readonly unknown[], hasReferences = false, hasDependencies = false, options: DelayedOptions = noOptions, bytes = Infinity) {
     this.shipped = shipped;
     this.args = args;
     this.hasReferences = hasReferences;
     this.hasDependencies = hasDependencies;
     this.options = options;
+    this.bytes = bytes;
   }
 
   get [DELAYED](): true {
@@ -111,18 +119,20 @@ function makeRecorder(shipped: ShippedFunction, nodeOptions?: DelayedOptions): (
   let references = 0;
   // A Delayed argument is a graph dependency: it passes the clone check and is counted apart from store proxies.
   let dependencies = 0;
+  let bytes = 0;
   // Proxies first: reading the Delayed brand off a proxy would resolve it.
   const passThrough = (v: object): boolean => isProxy(v) || (isDelayed(v) && ++dependencies > 0);
-  const options = { clean: checked, passThrough, onPassThrough: (n: number) => (references += n) };
+  const options = { clean: checked, passThrough, onPassThrough: (n: number) => (references += n), onBytes: (n: number) => (bytes += n) };
   return (...args: unknown[]) => {
     references = 0;
     dependencies = 0;
+    bytes = 0;
     for (let i = 0; i < args.length; i++) {
       const arg: unknown = args[i];
       if (typeof arg === 'object' ? arg !== null : typeof arg === 'function' || typeof arg === 'symbol') {
         assertCloneable(arg, `args[${i}]`, options);
       }
     }
-    return new Delayed(shipped, args, references > dependencies, dependencies > 0, nodeOptions);
+    return new Delayed(shipped, args, references > dependencies, dependencies > 0, nodeOptions, dependencies > 0 ? Infinity : bytes);
   };
 }

@@ -1,4 +1,4 @@
-import { SkeinError } from '../core/errors.js';
+import { SkeinError, registerErrorClass } from '../core/errors.js';
 
 /**
  * A function given to `delayed()` uses variables from an enclosing scope.
@@ -101,3 +101,9 @@ export class UncaughtTaskError extends SkeinError {
     this.afterReturn = afterReturn;
   }
 }
+
+// Rebuilt as these classes when they come back from another thread.
+registerErrorClass(ClosureCaptureError, 'ERR_SKEIN_CLOSURE_CAPTURE');
+registerErrorClass(UnshippableFunctionError, 'ERR_SKEIN_UNSHIPPABLE_FUNCTION');
+registerErrorClass(TaskModuleError, 'ERR_SKEIN_TASK_MODULE');
+registerErrorClass(UncaughtTaskError, 'ERR_SKEIN_UNCAUGHT_TASK_ERROR');

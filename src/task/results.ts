@@ -21,6 +21,7 @@ let found: ArrayBuffer[] = [];
 let binaries = 0;
 
 /**
+ * (Its own loop rather than core/values' walk, as every hot walk: see there.)
  * Estimated bytes of `value`, recording its binary parts above `threshold`
  * (in arrays and plain objects up to three levels down) for transfer. One
  * pass, and no allocation for the small results most tasks return.
@@ -127,6 +128,7 @@ function pooledSharing(buffer: SharedArrayBuffer): SharedArrayBuffer | undefined
  * views. A framed result is already a copy.
  */
 export function flagPooledResults(result: BatchResultWire): void {
+  // An explicit stack, not core/values' recursive walk: results may nest deeper than the call stack.
   if (pooled.length === 0) return;
   const stack: object[] = [result.values, result.errors];
   // Only containers are remembered (for cycles): most results are records of primitives.

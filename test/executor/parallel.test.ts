@@ -15,6 +15,8 @@ import {
   type BatchOutcome,
   type Batch,
 } from 'skein';
+import { decodeError } from '#src/core/error-wire.js';
+import { restoreResults } from '#src/task/results.js';
 
 const square = (x: number) => x * x;
 const sleep = async (ms: number, value: unknown) => {
@@ -166,6 +168,17 @@ describe('batching', () => {
     const backend = new RecordingBackend();
     await parallel(Array.from({ length: 300 }, (_, i) => delayed(square)(i)), { backend, batchSize: 1 });
     expect(backend.sizes).toEqual(new Array(300).fill(1));
+  });
+
+  test('a task error through a backend of ours keeps its class and message', async () => {
+    const backend = new RecordingBackend();
+    const fail = (x: number) => {
+      if (x === 1) throw new RangeError(`bad ${x}`);
+      return x;
+    };
+    const error = await parallel([0, 1, 2].map((x) => delayed(fail)(x)), { backend }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RangeError);
+    expect((error as RangeError).message).toBe('bad 1');
   });
 
   test('a fixed batchSize is honoured', async () => {

@@ -199,7 +199,7 @@ describe('errors', () => {
     expect(x.status).toBe('rejected');
     const reason = (x as PromiseRejectedResult).reason as Error & { code: string; dependency: { name: string } };
     expect(reason.name).toBe('DependencyFailedError');
-    expect(reason.code).toBe('ERR_DEPENDENCY_FAILED');
+    expect(reason.code).toBe('ERR_SKEIN_DEPENDENCY_FAILED');
     expect(reason.dependency.name).toBe('bad');
     expect(reason.message).toMatch(/dependency `bad`.*failed: broken/);
     expect((reason.cause as Error).message).toBe('broken');

@@ -330,9 +330,15 @@ describe('compression', () => {
   });
 
   it('honours the level', () => {
-    const fast = serialize(text, { compression: 'gzip', compressionLevel: 1 });
-    const best = serialize(text, { compression: 'gzip', compressionLevel: 9 });
-    expect(best.length).toBeLessThanOrEqual(fast.length);
+    const raw = serialize(text, { compression: 'none' });
+    const payload = raw.subarray(inspectFrame(raw).headerLength);
+    // gzip's header records the level class (byte 8: 4 = fastest, 2 = best), and the bytes are zlib's at that level.
+    for (const level of [1, 9]) {
+      const frame = serialize(text, { compression: 'gzip', compressionLevel: level });
+      const compressed = frame.subarray(inspectFrame(frame).headerLength);
+      expect(Buffer.from(compressed).equals(zlib.gzipSync(payload, { level }))).toBe(true);
+      expect(compressed[8]).toBe(level === 1 ? 4 : 2);
+    }
   });
 
   it('rejects an unknown compression', () => {

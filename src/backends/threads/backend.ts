@@ -2,7 +2,7 @@ import { Piscina } from 'piscina';
 import type { BatchResultWire } from '../../core/wire.js';
 import type { BatchClockWire, BatchMessage, ClockSetupWire, ProbeMessage, ReleaseMessage, WorkerNoticeWire, WorkerSetupWire } from './protocol.js';
 import { CLOCK_CANCEL, CLOCK_OFFSET, CLOCK_SEQ, CLOCK_SLOT_INTS, CLOCK_START } from './clock.js';
-import { decodeError, registerErrorClass } from '../../core/error-wire.js';
+import { decodeError } from '../../core/error-wire.js';
 import { restoreResults } from '../../task/results.js';
 import { decodeOutcome } from '../../task/batch-wire.js';
 import { SerializationError } from '../../serialize/errors.js';
@@ -17,27 +17,6 @@ import { BatchCancelledError, CANCEL_UNSTARTED, atOffset } from '../backend.js';
 import { SharedMemoryStore } from '../../store/index.js';
 import { TaskTimeoutError, WorkerCrashedError, WorkerStartError } from '../errors.js';
 import type { ParallelOptions } from '../../executor/options.js';
-
-// Errors a worker may raise that callers check with instanceof.
-for (const ctor of [
-  SerializationError,
-  ClosureCaptureError,
-  UnshippableFunctionError,
-  UncaughtTaskError,
-  TaskModuleError,
-  TaskTimeoutError,
-  WorkerCrashedError,
-  ProxyResolveError,
-  NonProxiableError,
-  KeyNotFoundError,
-  StoreClosedError,
-  IntegrityError,
-  InvalidKeyError,
-  StorageError,
-  UnsafeDirectoryError,
-]) {
-  registerErrorClass(ctor);
-}
 
 const WORKER = new URL('./entry.cjs', import.meta.url);
 const SHARED_SLOTS = 1024;
