@@ -104,27 +104,7 @@ export function detachLarge(value: unknown, minBytes: number, transfer: unknown[
     transfer.push(copy);
     return copy;
   }
-  if (depth > 0) return value;
-  if (Array.isArray(value)) {
-    if (value.length > 1024) return value;
-    let copy: unknown[] | undefined;
-    for (let i = 0; i < value.length; i++) {
-      const item: unknown = value[i];
-      const out = detachLarge(item, minBytes, transfer, depth + 1);
-      if (out !== item) (copy ??= value.slice())[i] = out;
-    }
-    return copy ?? value;
-  }
-  if (!isPlainObject(value)) return value;
-  const keys = Object.keys(value);
-  if (keys.length > 1024) return value;
-  let copy: Record<string, unknown> | undefined;
-  for (const k of keys) {
-    const item = (value as Record<string, unknown>)[k];
-    const out = detachLarge(item, minBytes, transfer, depth + 1);
-    if (out !== item) (copy ??= { ...(value as Record<string, unknown>) })[k] = out;
-  }
-  return copy ?? value;
+  return depth > 0 ? value : mapMembers(value, (item) => detachLarge(item, minBytes, transfer, depth + 1));
 }
 
 /** A large value put in the environment's store: the receiver gets it from there and evicts it. */
@@ -179,27 +159,7 @@ function replaceLarge(value: unknown, minBytes: number, replace: (large: ArrayBu
     if (value.byteLength < minBytes || (ArrayBuffer.isView(value) && types.isSharedArrayBuffer(value.buffer))) return value;
     return replace(value);
   }
-  if (depth > 0) return value;
-  if (Array.isArray(value)) {
-    if (value.length > 1024) return value;
-    let copy: unknown[] | undefined;
-    for (let i = 0; i < value.length; i++) {
-      const item: unknown = value[i];
-      const out = replaceLarge(item, minBytes, replace, depth + 1);
-      if (out !== item) (copy ??= value.slice())[i] = out;
-    }
-    return copy ?? value;
-  }
-  if (!isPlainObject(value)) return value;
-  const keys = Object.keys(value);
-  if (keys.length > 1024) return value;
-  let copy: Record<string, unknown> | undefined;
-  for (const k of keys) {
-    const item = (value as Record<string, unknown>)[k];
-    const out = replaceLarge(item, minBytes, replace, depth + 1);
-    if (out !== item) (copy ??= { ...(value as Record<string, unknown>) })[k] = out;
-  }
-  return copy ?? value;
+  return depth > 0 ? value : mapMembers(value, (item) => replaceLarge(item, minBytes, replace, depth + 1));
 }
 
 /**
@@ -225,4 +185,32 @@ export async function takeStored(value: unknown, storeOf: (config: StoreConfig) 
   if (!isRecord(value)) return value;
   for (const k of Object.keys(value)) value[k] = await takeStored(value[k], storeOf, 1);
   return value;
+}
+
+/**
+ * `value` with `fn` applied to each member of an array or plain object (one
+ * level; none past 1,024 members, where scanning costs more than it finds),
+ * copied only where a member changed.
+ */
+function mapMembers(value: unknown, fn: (item: unknown) => unknown): unknown {
+  if (Array.isArray(value)) {
+    if (value.length > 1024) return value;
+    let copy: unknown[] | undefined;
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      const out = fn(item);
+      if (out !== item) (copy ??= value.slice())[i] = out;
+    }
+    return copy ?? value;
+  }
+  if (typeof value !== 'object' || value === null || !isPlainObject(value)) return value;
+  const keys = Object.keys(value);
+  if (keys.length > 1024) return value;
+  let copy: Record<string, unknown> | undefined;
+  for (const k of keys) {
+    const item = (value as Record<string, unknown>)[k];
+    const out = fn(item);
+    if (out !== item) (copy ??= { ...(value as Record<string, unknown>) })[k] = out;
+  }
+  return copy ?? value;
 }
