@@ -298,9 +298,18 @@ function connectionConfig(connection: RedisConnection): string | RedisOptions {
 
 function client(connection: RedisConnection): [Redis, boolean] {
   if (connection instanceof Redis) return [connection, false];
-  // A request made while Redis is unreachable fails after a few retries instead of waiting forever.
-  const options: RedisOptions = { maxRetriesPerRequest: 3 };
-  return [typeof connection === 'string' ? new Redis(connection, options) : new Redis({ ...options, ...connection }), true];
+  return [redisClient(connection), true];
+}
+
+/**
+ * A client of our own for a URL or options. A request made while Redis is
+ * unreachable fails after a few retries instead of waiting forever. (The
+ * casts: ioredis's `RedisOptions` is not assignable to its own constructor
+ * under `exactOptionalPropertyTypes`.)
+ */
+export function redisClient(connection: string | RedisOptions): Redis {
+  if (typeof connection === 'string') return new Redis(connection, { maxRetriesPerRequest: 3 });
+  return new Redis({ maxRetriesPerRequest: 3, ...connection } as never);
 }
 
 function checkTtl(ttl: unknown): number | null {

@@ -10,7 +10,7 @@ import { BatchCancelledError, CANCEL_UNSTARTED } from '../backends/backend.js';
 import { TaskTimeoutError, WorkerCrashedError } from '../backends/errors.js';
 import { decodeError } from '../core/error-wire.js';
 import { restoreResults } from '../task/results.js';
-import { RedisConnector } from '../connectors/redis.js';
+import { RedisConnector, redisClient } from '../connectors/redis.js';
 import { loadFrame, storeFrame } from './frames.js';
 import { QueueLostError } from './errors.js';
 import { JOB_NAME, cancelChannel, skeinPrefix, type CancelMessage, type FrameRef, type JobData, type JobOutcome, type WorkerIdentity } from './protocol.js';
@@ -119,7 +119,7 @@ export class BullmqBackend implements Backend, AsyncDisposable {
     const bullConnection = (typeof connection === 'string' ? { url: connection } : connection) as ConnectionOptions;
     const common = { connection: bullConnection, ...(prefix === undefined ? {} : { prefix }) };
     this.#queue = new Queue(queue, common);
-    this.#client = typeof connection === 'string' ? new Redis(connection, { maxRetriesPerRequest: 3 }) : new Redis({ maxRetriesPerRequest: 3, ...connection });
+    this.#client = redisClient(connection);
     this.#client.on('error', () => {});
     this.#client.on('close', () => this.#connectionLost());
     this.#client.on('ready', () => this.#connectionBack());

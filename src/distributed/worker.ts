@@ -8,7 +8,7 @@ import type { BatchResultWire, BatchWire } from '../core/wire.js';
 import type { BatchMessage, WorkerSetupWire } from '../backends/threads/protocol.js';
 import { CLOCK_CANCEL, CLOCK_OFFSET, CLOCK_SEQ, CLOCK_SLOT_INTS, CLOCK_START } from '../backends/threads/clock.js';
 import { encodeError } from '../core/error-wire.js';
-import { RedisConnector } from '../connectors/redis.js';
+import { RedisConnector, redisClient } from '../connectors/redis.js';
 import { loadFrame, storeFrame } from './frames.js';
 import { JOB_NAME, cancelChannel, type CancelMessage, type JobData, type JobOutcome, type JobReturn, type WorkerIdentity } from './protocol.js';
 
@@ -75,7 +75,7 @@ export async function runWorker(options: RunWorkerOptions): Promise<SkeinWorker>
   pool.on('error', () => {});
 
   // Payload and result frames: one client for every run's namespace.
-  const client = typeof connection === 'string' ? new Redis(connection, { maxRetriesPerRequest: 3 }) : new Redis({ maxRetriesPerRequest: 3, ...connection });
+  const client = redisClient(connection);
   client.on('error', () => {});
   const connectors = new LRUCache<string, RedisConnector>({ max: 256 });
   const connectorFor = (ns: string, ttl: number | null): RedisConnector => {

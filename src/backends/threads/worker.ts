@@ -35,7 +35,7 @@ function optionsFor(message: BatchMessage): PoolRunBatchOptions {
     scope,
     tag,
     first,
-    publish: message.inline ? undefined : (offset, outcome) => publish({ __skeinNotice: 'outcome', tag, offset, ...outcome }),
+    ...(message.inline ? {} : { publish: (offset: number, outcome: Parameters<NonNullable<PoolRunBatchOptions['publish']>>[1]) => publish({ __skeinNotice: 'outcome', tag, offset, ...outcome }) }),
     onTaskStart(offset) {
       if (Atomics.load(ticks, base + CLOCK_CANCEL) !== 0) return false;
       ticks[base + CLOCK_START] = Date.now() - origin;
