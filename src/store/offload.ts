@@ -1,7 +1,7 @@
 import { types } from 'node:util';
 import { describeValue } from '../core/errors.js';
 import { isProxy } from '../proxy/index.js';
-import { FileStore, SharedMemoryStore, storeReference, type Store, type StoreReference } from './index.js';
+import { FileStore, SharedMemoryStore, type Store, type StoreReference } from './index.js';
 import { kindOf } from './store.js';
 import type { FunctionInstanceWire } from '../core/wire.js';
 import { encodeReferences } from './travel.js';
@@ -149,7 +149,7 @@ export class Offloader {
       if (this.#store.sync) {
         const key: unknown = this.#store.putSync(stored);
         this.#keys.push(key);
-        reference = { ...storeReference(this.#store.proxyFromKey(key))!, eager: true, ...(stored === value ? {} : { pooled: true }) };
+        reference = { ...this.#store.referenceOf(key), eager: true, ...(stored === value ? {} : { pooled: true }) };
       } else {
         reference = this.#putLater(stored);
       }

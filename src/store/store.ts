@@ -473,20 +473,29 @@ export class Store<K = unknown> {
   /** A proxy of what is already stored under `key` (ProxyStore's `proxy_from_key`). */
   proxyFromKey<T extends object>(key: K, options: ProxyFromKeyOptions<T> = {}): T {
     this.#open('make a proxy');
-    const k = this.#connector.checkKey(key);
-    const kind = options.kind ?? this.#held.get(this.#connector.keyId(k))?.kind ?? 'object';
-    const reference: StoreReference<K> = {
-      __skeinStoreReference: 1,
-      key: k,
-      storeConfig: this.config(),
-      evict: options.evict === true,
-      kind,
-    };
+    const reference = this.referenceOf(key, options);
+    const { kind } = reference;
     const factory = createStoreFactory<T>(reference, {
       store: this as Store<unknown> as Store<K>,
       ...(options.deserializer === undefined ? {} : { deserializer: options.deserializer }),
     });
     return makeProxy(factory, { kind });
+  }
+
+  /**
+   * What travels for `key`: the plain reference a proxy of it carries, for
+   * code that sends keys to other threads without making a proxy first.
+   */
+  referenceOf(key: K, options: { kind?: ProxyKind; evict?: boolean } = {}): StoreReference<K> {
+    this.#open('make a reference');
+    const k = this.#connector.checkKey(key);
+    return {
+      __skeinStoreReference: 1,
+      key: k,
+      storeConfig: this.config(),
+      evict: options.evict === true,
+      kind: options.kind ?? this.#held.get(this.#connector.keyId(k))?.kind ?? 'object',
+    };
   }
 
   config(): StoreConfig {

@@ -193,7 +193,8 @@ function revive(
 
 function reviveOne(reference: StoreReference, onPooled: ((value: unknown) => void) | undefined): unknown {
   if (reference.eager !== true) return proxyFromReference(reference);
-  const resolved = extract(proxyFromReference(reference));
+  // Eager: the task gets the value itself, so no proxy is made only to be unwrapped.
+  const resolved = createStoreFactory<unknown>(reference)();
   if (reference.pooled === true) onPooled?.(resolved);
   return resolved;
 }
