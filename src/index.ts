@@ -17,6 +17,7 @@ export {
   type BatchOutcome,
   type LocalCall,
   type RunContext,
+  type RunHooks,
 } from './backends/backend.js';
 export type { BatchWire, BatchResultWire, ErrorWire, FunctionInstanceWire, TaskErrorWire } from './core/wire.js';
 export {

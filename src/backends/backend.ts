@@ -25,8 +25,10 @@ export interface Batch {
   wire(): BatchWire;
   /** The original functions and arguments, for backends that run tasks in the calling thread. */
   readonly local: readonly LocalCall[];
-  /** The run's index of the task at `offset`: only to word messages made where the task ran. */
+  /** The run's id of the task at `offset`: only to word messages made where the task ran. */
   taskIndex(offset: number): number;
+  /** Every task's id when they are not consecutive from `taskIndex(0)` (ready graph nodes); otherwise absent. */
+  readonly taskIds?: readonly number[] | undefined;
 }
 
 export interface BatchOutcome extends DecodedOutcome {
@@ -66,12 +68,17 @@ export interface BatchOptions {
   readonly run?: RunContext;
   /** Per-task time limit in ms; reject with `TaskTimeoutError` (its `offset` set) past it. */
   readonly timeout: number | undefined;
+}
+
+/** What the caller hears about a run from a backend outside its batches' outcomes. */
+export interface RunHooks {
   /**
-   * Takes an error that escaped the task at `offset` after the batch's
-   * outcome was delivered (a callback it left behind threw), for backends
-   * that can tell. Good until the run's context is closed.
+   * Takes an error that escaped task `taskIndex` (as its batch's
+   * `taskIndex(offset)` names it) after its batch's outcome was delivered
+   * (a callback it left behind threw), for backends that can tell. Good
+   * until the run's context is closed.
    */
-  readonly onLateError?: (offset: number, error: unknown) => void;
+  readonly onLateError?: (taskIndex: number, error: unknown) => void;
 }
 
 /** What a backend is able to do, which decides how the caller prepares batches for it. */
@@ -133,7 +140,7 @@ export interface Backend {
   /** Absent: the backend shares no memory and names no store, so nothing is offloaded. */
   readonly capabilities?: BackendCapabilities;
   /** A context for one run, handed back in the options of each of its batches. */
-  openRun?(): RunContext;
+  openRun?(hooks?: RunHooks): RunContext;
   runBatch(batch: Batch, options: BatchOptions): Promise<BatchOutcome>;
   /** A run's offloaded values (`bytes` of them) were evicted: let go of what was cached of them. */
   release?(bytes: number): void;

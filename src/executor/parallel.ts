@@ -7,11 +7,33 @@ import { resolveOptions, type ParallelOptions, type ResolvedOptions } from './op
 import { Progress } from './progress.js';
 import { SequentialBackend } from '../backends/sequential.js';
 import { ThreadsBackend } from '../backends/threads/backend.js';
-import { TaskRun, type Outcome, type TaskSource } from './run.js';
+import { TaskRun, type TaskSource } from './run.js';
+import { Dispatcher, type DispatcherSettings, type Outcome } from './dispatcher.js';
 import { Offloader, SharedBufferPool, makeOwnedStore } from '../store/offload.js';
 import type { Store } from '../store/index.js';
 
 export type ErrorMode = 'raise' | 'settle';
+
+/**
+ * Opens a dispatcher on a `Parallel`'s backend for a feeder other than a
+ * loop (the graph scheduler submits ready nodes): internal to skein, not
+ * exported from the package.
+ */
+export const openFeed: unique symbol = Symbol('skein.openFeed');
+
+/** What a feeder gives: where outcomes go, when to submit more, and the first fatal error. */
+export type FeedSettings = Pick<DispatcherSettings, 'emit' | 'onRoom' | 'onFail' | 'onUnitDone' | 'progress' | 'total' | 'limit'>;
+
+/** A feeder's dispatcher, and how to end it: `end(completed)` frees what the run offloaded. */
+export interface Feed {
+  readonly dispatcher: Dispatcher;
+  end(completed: boolean): Promise<void>;
+}
+
+/** What `close()` cancels. */
+interface Cancellable {
+  cancel(reason?: unknown): void;
+}
 
 /** What a run yields per task: the value, or with `errors: 'settle'` an allSettled-style record. */
 export type TaskOutcome<R, E extends ErrorMode> = E extends 'settle' ? PromiseSettledResult<R> : R;
@@ -47,7 +69,7 @@ export class Parallel<E extends ErrorMode = 'raise'> extends EventEmitter<Parall
   readonly #options: ResolvedOptions;
   #backend: Backend | undefined;
   #closed = false;
-  readonly #runs = new Set<TaskRun>();
+  readonly #runs = new Set<Cancellable>();
   #ownedStore: Store<any> | undefined;
   readonly #pool = new SharedBufferPool();
 
@@ -162,6 +184,32 @@ export class Parallel<E extends ErrorMode = 'raise'> extends EventEmitter<Parall
     });
     this.#runs.add(run);
     return { run, offloader };
+  }
+
+  /**
+   * A dispatcher in settle mode (every task's error is an outcome; the
+   * feeder decides what fails), with this executor's backend, timeout and
+   * offloading. `close()` stops it through `onFail`.
+   */
+  [openFeed](feed: FeedSettings): Feed {
+    const backend = this.#ensureBackend();
+    const offloader = this.#offloader(backend);
+    const dispatcher = new Dispatcher({ ...feed, backend, timeout: this.#options.timeout, settle: true, offloader, workerError: this.#workerError });
+    const handle: Cancellable = {
+      cancel: (reason) => {
+        dispatcher.stop(reason, true);
+        feed.onFail(reason);
+      },
+    };
+    this.#runs.add(handle);
+    return {
+      dispatcher,
+      end: async (completed) => {
+        this.#runs.delete(handle);
+        dispatcher.close();
+        await offloader?.free(completed);
+      },
+    };
   }
 
   /** Runs every task and resolves with the results in input order. */

@@ -1,5 +1,8 @@
 import { Delayed, isDelayed, type DelayedResult } from '../task/delayed.js';
-import { Parallel } from '../executor/parallel.js';
+import { Parallel, openFeed, type Feed } from '../executor/parallel.js';
+import { AutoBatchSize } from '../executor/auto-batch.js';
+import { CANCEL_UNSTARTED } from '../backends/backend.js';
+import type { ProgressSink } from '../executor/progress.js';
 import { Progress } from '../executor/progress.js';
 import type { ProgressCallback } from '../executor/options.js';
 import { describeValue } from '../core/errors.js';
@@ -34,33 +37,8 @@ function defaultParallel(): Parallel {
 
 type Outcome = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: unknown };
 
-/** A node whose inputs are known: the call to run, its dependency values in place. */
-export interface ReadyCall {
-  readonly node: GraphNode;
-  readonly task: Delayed;
-}
-
-/**
- * The one step that runs nodes: hands `calls` to the executor and reports
- * each outcome as it lands, so no call waits for another. One run per call
- * until the dispatcher keyed by id (issue 10) can take them one by one.
- */
-export function dispatchReady(par: Parallel<any>, calls: readonly ReadyCall[], report: (call: ReadyCall, outcome: Outcome) => void): void {
-  const settle = par.errorMode === 'settle';
-  for (const call of calls) {
-    par.run([call.task]).then(
-      (results) => {
-        const r = results[0] as unknown;
-        if (!settle) report(call, { ok: true, value: r });
-        else {
-          const s = r as PromiseSettledResult<unknown>;
-          report(call, s.status === 'fulfilled' ? { ok: true, value: s.value } : { ok: false, error: s.reason });
-        }
-      },
-      (error: unknown) => report(call, { ok: false, error }),
-    );
-  }
-}
+/** The graph counts nodes itself (skipped dependents included): the dispatcher reports nothing. */
+const SILENT: ProgressSink = { update() {}, finish() {} };
 
 function info(node: GraphNode, targets: readonly GraphNode[]): NodeInfo {
   return { name: node.label, key: node.key, path: pathTo(targets, node) };
@@ -121,23 +99,33 @@ async function run(targets: readonly GraphNode[], options: ComputeOptions): Prom
   if (total === 0) return targets.map((t) => ({ ok: true, value: values.get(t) }));
 
   const par = options.parallel ?? defaultParallel();
-  const limit = Math.max(1, par.nJobs);
   const progress = new Progress({ verbose: options.verbose ?? 0, progress: options.progress ?? false, nJobs: par.nJobs, backendName: par.backendName });
+  // Ready nodes go in units sized as joblib sizes batches: one node each
+  // while nodes are slow, more while they are quick.
+  const auto = new AutoBatchSize();
+  const byId: GraphNode[] = [];
   let done = 0;
-  let inflight = 0;
   let stopped = false;
 
   return new Promise<Outcome[]>((resolve, reject) => {
-    const finish = (error?: { error: unknown }): void => {
+    let feed: Feed | undefined;
+    // A failing node lets running ones finish (their results are kept); an abort stops them.
+    const finish = (error?: { error: unknown; kill?: true }): void => {
       if (stopped) return;
       stopped = true;
       options.signal?.removeEventListener('abort', onAbort);
       progress.finish(done, total, error !== undefined || failed.size > 0);
-      if (error !== undefined) reject(error.error);
-      else resolve(targets.map((t) => (failed.has(t) ? { ok: false, error: failed.get(t) } : { ok: true, value: values.get(t) })));
+      if (error !== undefined) feed?.dispatcher.stop(error.kill ? error.error : CANCEL_UNSTARTED, true);
+      const ended = feed?.end(error === undefined) ?? Promise.resolve();
+      ended.then(
+        () => {
+          if (error !== undefined) reject(error.error);
+          else resolve(targets.map((t) => (failed.has(t) ? { ok: false, error: failed.get(t) } : { ok: true, value: values.get(t) })));
+        },
+        reject,
+      );
     };
-    const onAbort = (): void => finish({ error: options.signal!.reason });
-    options.signal?.addEventListener('abort', onAbort, { once: true });
+    const onAbort = (): void => finish({ error: options.signal!.reason, kill: true });
 
     /** A finished node's inputs are released once no pending node needs them. */
     const release = (node: GraphNode): void => {
@@ -159,9 +147,8 @@ async function run(targets: readonly GraphNode[], options: ComputeOptions): Prom
         stack.push(...(consumers.get(n) ?? []));
       }
     };
-    const report = (call: ReadyCall, outcome: Outcome): void => {
-      const { node } = call;
-      inflight--;
+    const report = (id: number, outcome: Outcome): void => {
+      const node = byId[id]!;
       node.running--;
       if (outcome.ok) {
         node.error = undefined;
@@ -190,7 +177,11 @@ async function run(targets: readonly GraphNode[], options: ComputeOptions): Prom
         release(node);
         skipDependents(node, error);
       }
-      pump();
+    };
+    const call = (node: GraphNode): Delayed => {
+      const d = node.delayed;
+      const args = d.hasDependencies ? substitute(d.args, (dep) => values.get(nodeOf(dep))) : d.args;
+      return new Delayed(d.shipped, args, d.hasReferences);
     };
     const pump = (): void => {
       if (stopped) return;
@@ -198,17 +189,39 @@ async function run(targets: readonly GraphNode[], options: ComputeOptions): Prom
         finish();
         return;
       }
-      const calls: ReadyCall[] = [];
-      while (inflight < limit && ready.length > 0) {
-        const node = ready.shift()!;
-        const d = node.delayed;
-        const args = d.hasDependencies ? substitute(d.args, (dep) => values.get(nodeOf(dep))) : d.args;
-        inflight++;
-        node.running++;
-        calls.push({ node, task: new Delayed(d.shipped, args, d.hasReferences) });
+      const d = feed!.dispatcher;
+      while (d.hasRoom && ready.length > 0) {
+        const free = Math.max(1, limit - d.pending);
+        const size = Math.max(1, Math.min(auto.size, Math.ceil(ready.length / free)));
+        const nodes = ready.splice(0, size);
+        const ids: number[] = [];
+        const tasks: Delayed[] = [];
+        for (const node of nodes) {
+          node.running++;
+          ids.push(byId.length);
+          byId.push(node);
+          tasks.push(call(node));
+        }
+        d.submit({ ids, tasks });
       }
-      if (calls.length > 0) dispatchReady(par, calls, report);
     };
+
+    const limit = 2 * Math.max(1, par.nJobs);
+    try {
+      feed = par[openFeed]({
+        limit,
+        progress: SILENT,
+        total: () => total,
+        emit: report,
+        onUnitDone: (size, durationMs) => auto.record(size, durationMs),
+        onRoom: pump,
+        onFail: (error) => finish({ error }),
+      });
+    } catch (error) {
+      finish({ error });
+      return;
+    }
+    options.signal?.addEventListener('abort', onAbort, { once: true });
     pump();
   });
 }

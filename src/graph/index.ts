@@ -4,7 +4,7 @@ import { drop, isCached } from './cache.js';
 import { ancestors, descendants, nodeOf } from './graph.js';
 import { toDot, toMermaid, toSVG, type DrawOptions } from './draw.js';
 
-export { compute, dispatchReady, type ComputeOptions, type ComputeResults, type SettledResults } from './compute.js';
+export { compute, type ComputeOptions, type ComputeResults, type SettledResults } from './compute.js';
 export { configureGraphCache, graphCacheStats, clearGraphCache, type GraphCacheOptions } from './cache.js';
 export { DependencyFailedError, GraphError, type NodeInfo } from './errors.js';
 export { STATE_COLORS, type DrawOptions, type NodeState } from './draw.js';

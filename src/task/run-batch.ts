@@ -30,6 +30,8 @@ export interface PoolRunBatchOptions extends RunBatchOptions {
   readonly publish?: (offset: number, outcome: { value?: unknown; error?: ErrorWire; fault?: true }) => void;
   /** Index of the batch's first task, to word errors that escape its tasks. */
   readonly first?: number;
+  /** Every task's index, when they are not consecutive from `first`. */
+  readonly ids?: readonly number[];
   /** Names the batch in what the worker sends about it outside its reply. */
   readonly tag?: number;
 }
@@ -159,7 +161,7 @@ function runFrom(
     options,
     fault(offset, cause, source) {
       if (!open || outer === undefined) return false;
-      const error = new UncaughtTaskError(cause, { source, taskIndex: (options.first ?? 0) + offset, afterReturn: offset !== waiting });
+      const error = new UncaughtTaskError(cause, { source, taskIndex: options.ids?.[offset] ?? (options.first ?? 0) + offset, afterReturn: offset !== waiting });
       if (offset === waiting) {
         // The task fails with it now: waiting longer for its own promise could be forever.
         waiting = -1;

@@ -12,7 +12,7 @@ import { NonProxiableError, ProxyResolveError } from '../../proxy/index.js';
 import { KeyNotFoundError, StoreClosedError } from '../../store/index.js';
 import { IntegrityError, InvalidKeyError, StorageError, UnsafeDirectoryError } from '../../connectors/index.js';
 import { findCloneFailure, uncloneableError } from '../../task/cloneable.js';
-import type { Backend, BackendCapabilities, Batch, BatchOptions, BatchOutcome, RunContext } from '../backend.js';
+import type { Backend, BackendCapabilities, Batch, BatchOptions, BatchOutcome, RunContext, RunHooks } from '../backend.js';
 import { BatchCancelledError, CANCEL_UNSTARTED, atOffset } from '../backend.js';
 import { SharedMemoryStore } from '../../store/index.js';
 import { TaskTimeoutError, WorkerCrashedError, WorkerStartError } from '../errors.js';
@@ -79,20 +79,25 @@ interface InFlight {
   readonly clock: Clock;
 }
 
-/** A run, as `openRun` gave it to the caller: its batches in flight, and its batches' tags that still take late errors. */
+/** A run, as `openRun` gave it to the caller: its batches in flight, its batches' tags that still take late errors, and where those go. */
 interface RunState extends RunContext {
   readonly batches: Set<InFlight>;
   readonly tags: number[];
+  readonly onLateError: ((taskIndex: number, error: unknown) => void) | undefined;
   closed: boolean;
 }
 
-type LateHandler = (offset: number, error: unknown) => void;
+/** Where a late error of a batch's task goes: its run's one handler, given the task's index. */
+interface LateTarget {
+  readonly run: RunState;
+  readonly batch: Batch;
+}
 
 type Outcome = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: unknown };
 
 /** A batch on its way, as far as the notices its worker sent outside the reply tell. */
 interface Tracker {
-  readonly onLateError: LateHandler | undefined;
+  readonly late: LateTarget;
   /** Settle mode: each task's outcome, sent as soon as the task was over. */
   readonly outcomes: Map<number, Outcome>;
   received: number;
@@ -133,7 +138,7 @@ export class ThreadsBackend implements Backend {
   // that run fails at once rather than killing workers batch after batch; a new run tries again.
   #broken: WorkerStartError | undefined;
   /** Late-error handlers by batch tag, while their run lasts: errors that escape a task after its batch name the batch. */
-  readonly #late = new Map<number, LateHandler>();
+  readonly #late = new Map<number, LateTarget>();
   readonly #batches = new Map<number, Tracker>();
   #nextId = 1;
   readonly #onWorkerError: (error: Error) => void;
@@ -236,15 +241,15 @@ export class ThreadsBackend implements Backend {
           notice.error === undefined ? { ok: true, value: restoreResults([notice.value])[0] } : { ok: false, error: decodeError(notice.error) };
         const before = tracker.outcomes.get(notice.offset);
         // A task has one outcome: a second error from it is reported on its own.
-        if (notice.fault && before !== undefined && !before.ok) this.#lateError(tracker.onLateError, notice.offset, (outcome as { error: Error }).error);
+        if (notice.fault && before !== undefined && !before.ok) this.#lateError(tracker.late, notice.offset, (outcome as { error: Error }).error);
         else tracker.outcomes.set(notice.offset, outcome);
         if (tracker.received >= tracker.want) tracker.wake?.();
         return;
       }
       case 'fault': {
         const error = decodeError(notice.error);
-        const handler = notice.tag === undefined ? undefined : this.#late.get(notice.tag);
-        if (notice.offset !== undefined) this.#lateError(handler, notice.offset, error);
+        const target = notice.tag === undefined ? undefined : this.#late.get(notice.tag);
+        if (notice.offset !== undefined) this.#lateError(target, notice.offset, error);
         else this.#onWorkerError(error);
         return;
       }
@@ -256,8 +261,9 @@ export class ThreadsBackend implements Backend {
     }
   }
 
-  #lateError(handler: LateHandler | undefined, offset: number, error: Error): void {
-    if (handler) handler(offset, error);
+  #lateError(target: LateTarget | undefined, offset: number, error: Error): void {
+    const handler = target === undefined || target.run.closed ? undefined : target.run.onLateError;
+    if (handler) handler(target!.batch.taskIndex(offset), error);
     else this.#onWorkerError(error);
   }
 
@@ -266,13 +272,14 @@ export class ThreadsBackend implements Backend {
    * terminates a worker whose task is aborted); a cancellation after a
    * failure only flags them, and workers skip what they have not started.
    */
-  openRun(): RunContext {
+  openRun(hooks: RunHooks = {}): RunContext {
     // A new run tries workers again.
     this.#broken = undefined;
     const late = this.#late;
     const run: RunState = {
       batches: new Set(),
       tags: [],
+      onLateError: hooks.onLateError,
       closed: false,
       cancel() {
         for (const batch of run.batches) Atomics.store(batch.clock.ticks, CLOCK_CANCEL, 1);
@@ -334,13 +341,13 @@ export class ThreadsBackend implements Backend {
     }
 
     const tag = this.#nextId++;
-    const { onLateError } = options;
-    if (onLateError !== undefined && !run.closed) {
-      this.#late.set(tag, onLateError);
+    const late: LateTarget = { run, batch };
+    if (run.onLateError !== undefined && !run.closed) {
+      this.#late.set(tag, late);
       run.tags.push(tag);
     }
     const tracker: Tracker = {
-      onLateError,
+      late,
       outcomes: new Map(),
       received: 0,
       want: Number.POSITIVE_INFINITY,
@@ -350,7 +357,8 @@ export class ThreadsBackend implements Backend {
     this.#batches.set(tag, tracker);
     const started = performance.now();
     try {
-      const message: BatchMessage = { type: 'batch', batch: batch.wire(), clock: clock.wire, tag, first: batch.taskIndex(0) };
+      const ids = batch.taskIds;
+      const message: BatchMessage = { type: 'batch', batch: batch.wire(), clock: clock.wire, tag, first: batch.taskIndex(0), ...(ids === undefined ? {} : { ids }) };
       const result = (await this.#pool.run(message, { signal: kill.signal })) as BatchResultWire;
       this.#startFailures = 0;
       this.#broken = undefined;
@@ -358,10 +366,19 @@ export class ThreadsBackend implements Backend {
       if (result.published !== undefined) {
         // Posted before the reply but on another port: they may still be on their way.
         if (tracker.received < result.published) {
-          await new Promise<void>((resolve) => {
-            tracker.want = result.published!;
-            tracker.wake = resolve;
-          });
+          // The pool unrefs a worker once it is idle, and a message still on
+          // its way from an unref'd worker does not keep the process alive:
+          // without a handle of our own the process could exit with the run
+          // unsettled (exit code 13 under a top-level await).
+          const alive = setInterval(() => {}, 2 ** 30);
+          try {
+            await new Promise<void>((resolve) => {
+              tracker.want = result.published!;
+              tracker.wake = resolve;
+            });
+          } finally {
+            clearInterval(alive);
+          }
         }
         return this.#collect(batch, tracker, result.durationMs);
       }

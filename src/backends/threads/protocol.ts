@@ -42,6 +42,8 @@ export interface BatchMessage {
   readonly tag: number;
   /** Index of the batch's first task, only to word errors that escape its tasks. */
   readonly first: number;
+  /** Every task's index, when they are not consecutive from `first`. */
+  readonly ids?: readonly number[];
   /**
    * Every outcome in the reply, none sent ahead as a notice: for a runner that
    * does not listen for notices (the BullMQ worker process), at the price of

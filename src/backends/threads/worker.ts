@@ -28,13 +28,14 @@ const { origin } = setup.clock;
 
 /** Options for one batch: its clock slot marks each task's start, and tells when the caller cancelled. */
 function optionsFor(message: BatchMessage): PoolRunBatchOptions {
-  const { clock, tag, first } = message;
+  const { clock, tag, first, ids } = message;
   const ticks = clock.buffer ? new Int32Array(clock.buffer) : sharedTicks;
   const base = clock.buffer ? 0 : clock.slot * CLOCK_SLOT_INTS;
   return {
     scope,
     tag,
     first,
+    ...(ids === undefined ? {} : { ids }),
     ...(message.inline ? {} : { publish: (offset: number, outcome: Parameters<NonNullable<PoolRunBatchOptions['publish']>>[1]) => publish({ __skeinNotice: 'outcome', tag, offset, ...outcome }) }),
     onTaskStart(offset) {
       if (Atomics.load(ticks, base + CLOCK_CANCEL) !== 0) return false;
@@ -170,7 +171,7 @@ function escaped(cause: unknown, source: EscapeSource): void {
     if (count > REPORT_LIMIT) return;
     if (token?.batch.fault(token.offset, cause, source)) return;
     const opts = token?.batch.options;
-    const task = token === undefined ? undefined : (opts!.first ?? 0) + token.offset;
+    const task = token === undefined ? undefined : (opts!.ids?.[token.offset] ?? (opts!.first ?? 0) + token.offset);
     const last = count === REPORT_LIMIT;
     const error = encodeError(new UncaughtTaskError(cause, { source, taskIndex: task, afterReturn: token !== undefined, last }));
     post(token !== undefined && opts!.tag !== undefined ? { __skeinNotice: 'fault', error, tag: opts!.tag, offset: token.offset } : { __skeinNotice: 'fault', error });

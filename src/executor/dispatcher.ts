@@ -1,0 +1,295 @@
+import { SerializationError } from '../serialize/errors.js';
+import type { Backend, Batch, BatchOutcome, LocalCall, RunContext } from '../backends/backend.js';
+import { CANCEL_UNSTARTED } from '../backends/backend.js';
+import { encodeBatch } from '../task/batch-wire.js';
+import type { BatchWire } from '../core/wire.js';
+import type { Delayed } from '../task/delayed.js';
+import { TaskTimeoutError, WorkerCrashedError } from '../backends/errors.js';
+import type { Offloader } from '../store/offload.js';
+import type { ProgressSink } from './progress.js';
+
+export type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
+
+/**
+ * Tasks sent together, each named by an id its feeder chose: consecutive
+ * from `first` (a loop's slice), or listed in `ids` (ready graph nodes).
+ */
+export type Unit = { readonly tasks: readonly Delayed[]; readonly first: number; readonly ids?: undefined } | { readonly tasks: readonly Delayed[]; readonly ids: readonly number[] };
+
+function idOf(unit: Unit, offset: number): number {
+  return unit.ids === undefined ? unit.first + offset : unit.ids[offset]!;
+}
+
+function single(unit: Unit, offset: number): Unit {
+  return { tasks: [unit.tasks[offset]!], first: idOf(unit, offset) };
+}
+
+export interface DispatcherSettings {
+  readonly backend: Backend;
+  /** Units in flight at most; more wait in the dispatcher's queue. */
+  readonly limit: number;
+  readonly timeout: number | undefined;
+  /** Settle mode: a failing task is an outcome, not the end of everything. */
+  readonly settle: boolean;
+  readonly progress: ProgressSink;
+  /** How many tasks there are in all, once known (for progress). */
+  readonly total: () => number | undefined;
+  /** Each task's outcome by id, in completion order. */
+  readonly emit: (id: number, outcome: Outcome) => void;
+  /** A unit ran whole in `durationMs` (auto batching learns from it). */
+  readonly onUnitDone?: (size: number, durationMs: number) => void;
+  /** There is room for more units, or the last one just finished. */
+  readonly onRoom: () => void;
+  /** The first fatal error: everything is already stopped. */
+  readonly onFail: (error: unknown) => void;
+  /** Replaces large arguments with store references before dispatch. */
+  readonly offloader?: Offloader | undefined;
+  /**
+   * Settle mode: turns task `id`, already emitted as fulfilled, into a
+   * rejection with `error` (a callback it left behind threw). False when
+   * that can no longer be done (the consumer has the value already).
+   */
+  readonly revise?: ((id: number, error: unknown) => boolean) | undefined;
+  /** Takes errors that escaped a task and that cannot be reported as that task's outcome. */
+  readonly workerError?: ((error: unknown) => void) | undefined;
+}
+
+/** A unit as a backend sees it: encoded on first need, once. */
+class BatchRequest implements Batch {
+  readonly size: number;
+  readonly stopOnError: boolean;
+  readonly #unit: Unit;
+  #wire: BatchWire | undefined;
+
+  constructor(unit: Unit, tasks: readonly Delayed[], stopOnError: boolean) {
+    this.#unit = tasks === unit.tasks ? unit : { ...unit, tasks };
+    this.size = tasks.length;
+    this.stopOnError = stopOnError;
+  }
+
+  wire(): BatchWire {
+    return (this.#wire ??= encodeBatch(this.#unit.tasks, this.stopOnError));
+  }
+
+  get local(): readonly LocalCall[] {
+    return this.#unit.tasks.map((t) => ({ fn: t.shipped.local, args: t.args }));
+  }
+
+  taskIndex(offset: number): number {
+    return idOf(this.#unit, offset);
+  }
+
+  get taskIds(): readonly number[] | undefined {
+    return this.#unit.ids;
+  }
+}
+
+/** An error a backend raised for one task of a unit names it by offset: give it the task's id (timeouts and crashes are reworded with it). */
+function located(error: unknown, unit: Unit): unknown {
+  if (error instanceof TaskTimeoutError && error.offset !== undefined && error.taskIndex < 0) {
+    return new TaskTimeoutError(idOf(unit, error.offset), error.timeout, error.offset);
+  }
+  if (error instanceof WorkerCrashedError && error.offset !== undefined && error.taskIndex < 0) {
+    return new WorkerCrashedError(idOf(unit, error.offset), error.cause, error.offset);
+  }
+  if (typeof error === 'object' && error !== null && typeof (error as { offset?: unknown }).offset === 'number' && !Object.hasOwn(error, 'taskIndex')) {
+    return withTaskIndex(error, idOf(unit, (error as { offset: number }).offset));
+  }
+  return error;
+}
+
+export function withTaskIndex(error: unknown, taskIndex: number): unknown {
+  if ((typeof error === 'object' && error !== null) || typeof error === 'function') {
+    try {
+      Object.defineProperty(error, 'taskIndex', { value: taskIndex, writable: true, configurable: true, enumerable: false });
+    } catch {
+      // A frozen error keeps its identity; it just goes without the index.
+    }
+  }
+  return error;
+}
+
+/**
+ * Runs units of tasks keyed by id on a backend, whoever feeds them (a loop's
+ * source, a graph's ready nodes): at most `limit` in flight, fail-fast or
+ * settle, timeouts, cancellation, tasks of a dead worker run again, and
+ * progress. It knows nothing of where units come from or when there are no
+ * more: its feeder ends it with `close()` or `stop()`.
+ */
+export class Dispatcher {
+  readonly #s: DispatcherSettings;
+  readonly #queue: Unit[] = [];
+  readonly #inFlight = new Set<Unit>();
+  // One signal for every unit: a unit needs no controller of its own.
+  readonly #controller = new AbortController();
+  readonly #context: RunContext | undefined;
+  #done = 0;
+  #stopped = false;
+
+  constructor(settings: DispatcherSettings) {
+    this.#s = settings;
+    const { revise, settle } = settings;
+    this.#context = settings.backend.openRun?.({
+      onLateError: (id, error) => {
+        if (!this.#stopped && !settle) this.#fail(withTaskIndex(error, id));
+        else if (this.#stopped || !(revise?.(id, withTaskIndex(error, id)) ?? false)) settings.workerError?.(error);
+      },
+    });
+  }
+
+  /** Tasks with an outcome so far. */
+  get done(): number {
+    return this.#done;
+  }
+
+  /** Units submitted and not finished (queued or in flight). */
+  get pending(): number {
+    return this.#queue.length + this.#inFlight.size;
+  }
+
+  /** The feeder may submit more without units waiting in the queue. */
+  get hasRoom(): boolean {
+    return !this.#stopped && this.pending < this.#s.limit;
+  }
+
+  get stopped(): boolean {
+    return this.#stopped;
+  }
+
+  /** Runs `unit` as soon as a slot is free. */
+  submit(unit: Unit): void {
+    if (this.#stopped || unit.tasks.length === 0) return;
+    this.#queue.push(unit);
+    this.#pump();
+  }
+
+  #pump(): void {
+    while (!this.#stopped && this.#inFlight.size < this.#s.limit && this.#queue.length > 0) this.#send(this.#queue.shift()!);
+  }
+
+  #send(unit: Unit): void {
+    this.#inFlight.add(unit);
+    const stopOnError = !this.#s.settle;
+    let outcome: Promise<BatchOutcome>;
+    try {
+      const send = (tasks: readonly Delayed[]): Promise<BatchOutcome> =>
+        this.#s.backend.runBatch(new BatchRequest(unit, tasks, stopOnError), {
+          signal: this.#controller.signal,
+          ...(this.#context ? { run: this.#context } : {}),
+          timeout: this.#s.timeout,
+        });
+      const tasks = this.#s.offloader ? this.#s.offloader.tasks(unit.tasks as Delayed[]) : unit.tasks;
+      // A store without sync puts asynchronously: the unit leaves once its keys are known.
+      outcome = tasks instanceof Promise ? tasks.then(send) : send(tasks);
+    } catch (error) {
+      outcome = Promise.reject(error);
+    }
+    outcome.then(
+      (result) => this.#onDone(unit, result),
+      (error: unknown) => this.#onFailed(unit, error),
+    );
+  }
+
+  #onDone(unit: Unit, result: BatchOutcome): void {
+    this.#inFlight.delete(unit);
+    if (this.#stopped) return;
+    const { tasks } = unit;
+    const { values, errors, unfinished } = result;
+    // Tasks a dead worker never ran go again, one by one; the others keep their outcome.
+    const rerun = unfinished !== undefined && unfinished.length > 0 ? new Set(unfinished) : undefined;
+    if (rerun === undefined) this.#s.onUnitDone?.(tasks.length, result.durationMs);
+    let e = 0;
+    for (let i = 0; i < tasks.length; i++) {
+      if (rerun?.has(i)) continue;
+      const err = errors[e];
+      if (err !== undefined && err.offset === i) {
+        e++;
+        // A crash or timeout reported inside the outcome (settle mode) is worded with the task's id, as one that rejects the unit.
+        const error = withTaskIndex(located(err.error, unit), idOf(unit, i));
+        if (!this.#s.settle) {
+          this.#fail(error);
+          return;
+        }
+        this.#s.emit(idOf(unit, i), { ok: false, error });
+      } else if (!this.#s.settle && i >= values.length) {
+        break;
+      } else {
+        this.#s.emit(idOf(unit, i), { ok: true, value: values[i] });
+      }
+      this.#done++;
+    }
+    if (rerun) this.#queue.unshift(...[...rerun].map((i) => single(unit, i)));
+    this.#next();
+  }
+
+  #onFailed(unit: Unit, failure: unknown): void {
+    this.#inFlight.delete(unit);
+    if (this.#stopped) return;
+    const error = located(failure, unit);
+    if (!this.#s.settle || error instanceof SerializationError) {
+      this.#fail(error);
+      return;
+    }
+    if (error instanceof TaskTimeoutError || error instanceof WorkerCrashedError) {
+      // The worker died with the unit: the task that killed it gets the
+      // error, the others run again one by one so none is lost.
+      const bad = error.taskIndex;
+      this.#s.emit(bad, { ok: false, error });
+      this.#done++;
+      const again: Unit[] = [];
+      for (let i = 0; i < unit.tasks.length; i++) if (idOf(unit, i) !== bad) again.push(single(unit, i));
+      this.#queue.unshift(...again);
+    } else {
+      for (let i = 0; i < unit.tasks.length; i++) {
+        this.#s.emit(idOf(unit, i), { ok: false, error: withTaskIndex(error, idOf(unit, i)) });
+        this.#done++;
+      }
+    }
+    this.#next();
+  }
+
+  #next(): void {
+    this.#s.progress.update(this.#done, this.#s.total());
+    this.#pump();
+    if (!this.#stopped) this.#s.onRoom();
+  }
+
+  #fail(error: unknown): void {
+    if (this.#stopped) return;
+    this.stop(CANCEL_UNSTARTED, true);
+    this.#s.onFail(error);
+  }
+
+  /**
+   * Ends the dispatch early: nothing new starts and queued units are
+   * dropped. With `CANCEL_UNSTARTED` running tasks finish and the rest of
+   * their units are skipped; with any other reason (a user's abort) running
+   * tasks are stopped too.
+   */
+  stop(reason: unknown, failed: boolean): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.#queue.length = 0;
+    if (this.#context) {
+      if (reason === CANCEL_UNSTARTED) this.#context.cancel();
+      else this.#context.abort(reason);
+    }
+    this.#controller.abort(reason);
+    this.#inFlight.clear();
+    this.#end(failed);
+  }
+
+  /** Every submitted unit is done and the feeder has nothing more: the run ends well. */
+  close(): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    // Tells the backend the run is over (it forgets the run).
+    this.#controller.abort(CANCEL_UNSTARTED);
+    this.#end(false);
+  }
+
+  #end(failed: boolean): void {
+    this.#context?.close();
+    this.#s.progress.finish(this.#done, this.#s.total(), failed, this.#s.offloader);
+  }
+}
