@@ -61,6 +61,19 @@ export interface BatchWire {
   readonly stopOnError: boolean;
   /** Some arguments hold store references, to be turned back into proxies. */
   readonly refs?: true;
+  /** Results to leave where they were made: see `KeepWire`. */
+  readonly keep?: KeepWire;
+}
+
+/**
+ * Results above `above` bytes stay in the store `store` (a `StoreConfig`)
+ * and come back as references, when the executing side can put there
+ * synchronously: intermediate values of a task graph, which the next task
+ * reads from the store rather than through the caller.
+ */
+export interface KeepWire {
+  readonly store: object;
+  readonly above: number;
 }
 
 /** An error as it crosses a thread: enough to rebuild it with its class name, stack and fields. */

@@ -2,7 +2,7 @@ import { SerializationError } from '../serialize/errors.js';
 import type { Backend, Batch, BatchOutcome, LocalCall, RunContext } from '../backends/backend.js';
 import { CANCEL_UNSTARTED } from '../backends/backend.js';
 import { encodeBatch } from '../task/batch-wire.js';
-import type { BatchWire } from '../core/wire.js';
+import type { BatchWire, KeepWire } from '../core/wire.js';
 import type { Delayed } from '../task/delayed.js';
 import { TaskTimeoutError, WorkerCrashedError } from '../backends/errors.js';
 import type { Offloader } from '../store/offload.js';
@@ -14,14 +14,17 @@ export type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown
  * Tasks sent together, each named by an id its feeder chose: consecutive
  * from `first` (a loop's slice), or listed in `ids` (ready graph nodes).
  */
-export type Unit = { readonly tasks: readonly Delayed[]; readonly first: number; readonly ids?: undefined } | { readonly tasks: readonly Delayed[]; readonly ids: readonly number[] };
+export type Unit = ({ readonly tasks: readonly Delayed[]; readonly first: number; readonly ids?: undefined } | { readonly tasks: readonly Delayed[]; readonly ids: readonly number[] }) & {
+  /** Large results stay in this store where they were made (graph intermediates). */
+  readonly keep?: KeepWire | undefined;
+};
 
 function idOf(unit: Unit, offset: number): number {
   return unit.ids === undefined ? unit.first + offset : unit.ids[offset]!;
 }
 
 function single(unit: Unit, offset: number): Unit {
-  return { tasks: [unit.tasks[offset]!], first: idOf(unit, offset) };
+  return { tasks: [unit.tasks[offset]!], first: idOf(unit, offset), keep: unit.keep };
 }
 
 export interface DispatcherSettings {
@@ -68,7 +71,7 @@ class BatchRequest implements Batch {
   }
 
   wire(): BatchWire {
-    return (this.#wire ??= encodeBatch(this.#unit.tasks, this.stopOnError));
+    return (this.#wire ??= encodeBatch(this.#unit.tasks, this.stopOnError, this.#unit.keep));
   }
 
   get local(): readonly LocalCall[] {

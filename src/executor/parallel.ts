@@ -11,6 +11,7 @@ import { TaskRun, type TaskSource } from './run.js';
 import { Dispatcher, type DispatcherSettings, type Outcome } from './dispatcher.js';
 import { Offloader, SharedBufferPool, makeOwnedStore } from '../store/offload.js';
 import type { Store } from '../store/index.js';
+import type { KeepWire } from '../core/wire.js';
 
 export type ErrorMode = 'raise' | 'settle';
 
@@ -27,6 +28,12 @@ export type FeedSettings = Pick<DispatcherSettings, 'emit' | 'onRoom' | 'onFail'
 /** A feeder's dispatcher, and how to end it: `end(completed)` frees what the run offloaded. */
 export interface Feed {
   readonly dispatcher: Dispatcher;
+  /**
+   * Where large results can stay where they were made (the offload store and
+   * size), when the backend's workers share this process's memory; units
+   * that carry it get references back instead of values.
+   */
+  readonly keep: KeepWire | undefined;
   end(completed: boolean): Promise<void>;
 }
 
@@ -202,8 +209,10 @@ export class Parallel<E extends ErrorMode = 'raise'> extends EventEmitter<Parall
       },
     };
     this.#runs.add(handle);
+    const keep = offloader !== undefined && backend.capabilities?.sharesMemory === true ? { store: offloader.store.config(), above: offloader.threshold } : undefined;
     return {
       dispatcher,
+      keep,
       end: async (completed) => {
         this.#runs.delete(handle);
         dispatcher.close();

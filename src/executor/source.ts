@@ -81,6 +81,9 @@ export class BatchSource {
     if (!isDelayed(value)) {
       throw new TypeError(`Expected task ${this.#pulled} to be a delayed call such as delayed(fn)(...args), got ${describeValue(value)}`);
     }
+    if (value.options.where === 'caller') {
+      throw new TypeError(`Expected task ${this.#pulled} (${value.name || 'anonymous'}) to run in a worker: \`where: 'caller'\` nodes run with \`compute()\`, not \`parallel()\``);
+    }
     if (value.hasDependencies) {
       throw new TypeError(`Expected task ${this.#pulled} (${value.name || 'anonymous'}) to have no delayed calls among its arguments: a task graph runs with \`compute()\`, not \`parallel()\``);
     }

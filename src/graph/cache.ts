@@ -1,6 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import { estimateBytes } from '../serialize/estimate.js';
 import { describeValue } from '../core/errors.js';
+import { isKept, isReadable, setCached } from './kept.js';
 
 /** Computed results of graph nodes, by node key, bounded by an estimated byte budget (LRU). */
 interface Entry {
@@ -12,13 +13,24 @@ const DEFAULT_MAX_BYTES = 256 * 1024 * 1024;
 
 function makeCache(maxBytes: number): LRUCache<string, Entry> {
   // lru-cache wants sizes >= 1; a result too large for the budget is simply not kept.
-  return new LRUCache<string, Entry>({ maxSize: maxBytes, sizeCalculation: (entry) => Math.max(1, Math.ceil(estimateBytes(entry.value))) });
+  // A result kept in a store counts its stored bytes: the budget is memory, wherever it is.
+  return new LRUCache<string, Entry>({
+    maxSize: maxBytes,
+    sizeCalculation: (entry) => Math.max(1, Math.ceil(isKept(entry.value) ? entry.value.bytes! : estimateBytes(entry.value))),
+    dispose: (entry) => setCached(entry.value, false),
+  });
 }
 
 let results = makeCache(DEFAULT_MAX_BYTES);
 
 export function cached(key: string): Entry | undefined {
-  return results.get(key);
+  const entry = results.get(key);
+  // A result left in the store of an executor since closed is gone with it: computed again.
+  if (entry !== undefined && !isReadable(entry.value)) {
+    results.delete(key);
+    return undefined;
+  }
+  return entry;
 }
 
 export function isCached(key: string): boolean {
@@ -26,7 +38,9 @@ export function isCached(key: string): boolean {
 }
 
 export function keep(key: string, value: unknown): void {
-  results.set(key, { value });
+  const entry = { value };
+  results.set(key, entry);
+  if (results.peek(key) === entry) setCached(value, true);
 }
 
 export function drop(key: string): void {
@@ -50,8 +64,10 @@ export function configureGraphCache(options: GraphCacheOptions): void {
   }
   const next = makeCache(maxBytes);
   // Oldest first, so the most recently used survive the new budget.
-  for (const [key, entry] of [...results.entries()].reverse()) next.set(key, entry);
+  const entries = [...results.entries()].reverse();
+  for (const [key, entry] of entries) next.set(key, entry);
   results = next;
+  for (const [key, entry] of entries) if (next.peek(key) !== entry) setCached(entry.value, false);
 }
 
 /** What the cache of graph results holds now. */

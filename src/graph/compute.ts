@@ -7,6 +7,7 @@ import { Progress } from '../executor/progress.js';
 import type { ProgressCallback } from '../executor/options.js';
 import { describeValue } from '../core/errors.js';
 import { cached, keep } from './cache.js';
+import { fetchKept, hold, isKept, letGo } from './kept.js';
 import { ancestors, nodeOf, pathTo, substitute, type GraphNode } from './graph.js';
 import { DependencyFailedError, type NodeInfo } from './errors.js';
 
@@ -73,8 +74,10 @@ async function run(targets: readonly GraphNode[], options: ComputeOptions): Prom
   for (const node of ancestors(targets, true)) {
     const hit = cached(node.key);
     // Pinned here, so an eviction while this compute runs costs nothing.
-    if (hit !== undefined) values.set(node, hit.value);
-    else toRun.add(node);
+    if (hit !== undefined) {
+      values.set(node, hit.value);
+      hold(hit.value);
+    } else toRun.add(node);
   }
   const isTarget = new Set(targets);
   const waiting = new Map<GraphNode, number>();
@@ -96,7 +99,16 @@ async function run(targets: readonly GraphNode[], options: ComputeOptions): Prom
     if (n === 0) ready.push(node);
   }
   const total = toRun.size;
-  if (total === 0) return targets.map((t) => ({ ok: true, value: values.get(t) }));
+  try {
+    const outcomes = total === 0 ? targets.map((t): Outcome => ({ ok: true, value: values.get(t) })) : await schedule();
+    // Results left in the workers' store come to the caller only when asked for.
+    return await Promise.all(outcomes.map(async (o): Promise<Outcome> => (o.ok && isKept(o.value) ? { ok: true, value: await fetchKept(o.value) } : o)));
+  } finally {
+    for (const value of values.values()) letGo(value);
+    values.clear();
+  }
+
+  function schedule(): Promise<Outcome[]> {
 
   const par = options.parallel ?? defaultParallel();
   const progress = new Progress({ verbose: options.verbose ?? 0, progress: options.progress ?? false, nJobs: par.nJobs, backendName: par.backendName });
@@ -132,7 +144,10 @@ async function run(targets: readonly GraphNode[], options: ComputeOptions): Prom
       for (const dep of node.deps) {
         const left = (refs.get(dep) ?? 1) - 1;
         refs.set(dep, left);
-        if (left === 0 && !isTarget.has(dep)) values.delete(dep);
+        if (left === 0 && !isTarget.has(dep)) {
+          letGo(values.get(dep));
+          values.delete(dep);
+        }
       }
     };
     /** Settle mode: everything downstream of a failure in this compute is reported, not run. */
@@ -152,6 +167,8 @@ async function run(targets: readonly GraphNode[], options: ComputeOptions): Prom
       node.running--;
       if (outcome.ok) {
         node.error = undefined;
+        // Held before the cache sees it: a result too large to cache must outlive this compute's use of it.
+        if (!stopped) hold(outcome.value);
         keep(node.key, outcome.value);
       } else {
         node.error = outcome.error;
@@ -180,8 +197,37 @@ async function run(targets: readonly GraphNode[], options: ComputeOptions): Prom
     };
     const call = (node: GraphNode): Delayed => {
       const d = node.delayed;
-      const args = d.hasDependencies ? substitute(d.args, (dep) => values.get(nodeOf(dep))) : d.args;
-      return new Delayed(d.shipped, args, d.hasReferences);
+      if (!d.hasDependencies) return new Delayed(d.shipped, d.args, d.hasReferences);
+      // A result left in the store goes on as its reference: the next worker reads it there.
+      let kept = false;
+      const args = substitute(d.args, (dep) => {
+        const value = values.get(nodeOf(dep));
+        kept ||= isKept(value);
+        return value;
+      });
+      return new Delayed(d.shipped, args, d.hasReferences || kept);
+    };
+    /** A `where: 'caller'` node: its inputs fetched here, its function called here. */
+    const runHere = (node: GraphNode): void => {
+      node.running++;
+      const id = byId.push(node) - 1;
+      const d = node.delayed;
+      const inputs = async (): Promise<unknown[]> => {
+        if (!d.hasDependencies) return d.args as unknown[];
+        const here = new Map<GraphNode, unknown>();
+        for (const dep of node.deps) {
+          const value = values.get(dep);
+          here.set(dep, isKept(value) ? await fetchKept(value) : value);
+        }
+        return substitute(d.args, (dep) => here.get(nodeOf(dep)));
+      };
+      inputs()
+        .then((args) => d.shipped.local(...args))
+        .then(
+          (value) => report(id, { ok: true, value }),
+          (error: unknown) => report(id, { ok: false, error }),
+        )
+        .finally(pump);
     };
     const pump = (): void => {
       if (stopped) return;
@@ -190,6 +236,9 @@ async function run(targets: readonly GraphNode[], options: ComputeOptions): Prom
         return;
       }
       const d = feed!.dispatcher;
+      for (let i = ready.length - 1; i >= 0; i--) {
+        if (ready[i]!.delayed.options.where === 'caller') runHere(ready.splice(i, 1)[0]!);
+      }
       while (d.hasRoom && ready.length > 0) {
         const free = Math.max(1, limit - d.pending);
         const size = Math.max(1, Math.min(auto.size, Math.ceil(ready.length / free)));
@@ -202,7 +251,7 @@ async function run(targets: readonly GraphNode[], options: ComputeOptions): Prom
           byId.push(node);
           tasks.push(call(node));
         }
-        d.submit({ ids, tasks });
+        d.submit({ ids, tasks, keep: feed!.keep });
       }
     };
 
@@ -224,6 +273,7 @@ async function run(targets: readonly GraphNode[], options: ComputeOptions): Prom
     options.signal?.addEventListener('abort', onAbort, { once: true });
     pump();
   });
+  }
 }
 
 function split(args: readonly unknown[]): { ds: Delayed[]; options: ComputeOptions } {

@@ -29,6 +29,8 @@ export interface StoreReference<K = unknown> {
    * that returns it must say so.
    */
   readonly pooled?: boolean;
+  /** The stored size, when the side that stored it measured it (results kept in a store). */
+  readonly bytes?: number;
 }
 
 /** A proxy factory backed by a store entry. */

@@ -1,7 +1,7 @@
 import { types } from 'node:util';
 import { describeValue } from '../core/errors.js';
 import { isProxy } from '../proxy/index.js';
-import { FileStore, SharedMemoryStore, type Store, type StoreReference } from './index.js';
+import { FileStore, SharedMemoryStore, isStoreReference, type Store, type StoreReference } from './index.js';
 import { kindOf } from './store.js';
 import type { FunctionInstanceWire } from '../core/wire.js';
 import { encodeReferences } from './travel.js';
@@ -94,6 +94,11 @@ export class Offloader {
   }
 
   /** Values estimated above this many bytes travel by reference. */
+  /** Where offloaded values go. */
+  get store(): Store<any> {
+    return this.#store;
+  }
+
   get threshold(): number {
     return this.#threshold;
   }
@@ -195,7 +200,8 @@ export class Offloader {
       return value;
     }
     this.#size = REFERENCE_BYTES;
-    if (isProxy(value)) return value;
+    // A reference already (a graph result left in a store) travels as it is.
+    if (isProxy(value) || isStoreReference(value)) return value;
     const reference = this.#references?.get(value);
     if (reference !== undefined) return reference;
     const inline = this.#inline?.get(value);

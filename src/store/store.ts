@@ -418,6 +418,12 @@ export class Store<K = unknown> {
     return this.#connector.exists(this.#connector.checkKey(key));
   }
 
+  /** `exists`, blocking. Throws SyncUnsupportedError when the connector has no `sync`. */
+  existsSync(key: K): boolean {
+    this.#open('check a key');
+    return this.#needSync('check a key synchronously', '`await store.exists(key)`').exists(this.#connector.checkKey(key));
+  }
+
   /** Removes the entry, in every thread; evicting a missing key is not an error. */
   async evict(key: K): Promise<void> {
     this.#open('evict');

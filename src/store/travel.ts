@@ -1,5 +1,7 @@
 import { extract, isProxy, resolveAsync } from '../proxy/index.js';
-import type { BatchWire, CapturedFunctionWire, FunctionInstanceWire } from '../core/wire.js';
+import type { BatchWire, CapturedFunctionWire, FunctionInstanceWire, KeepWire } from '../core/wire.js';
+import { estimateBytes } from '../serialize/estimate.js';
+import type { StoreConfig } from './store.js';
 import { getOrCreateStore, isStoreReference, proxyFromReference, storeReference } from './reference.js';
 import { createStoreFactory, type StoreReference } from './factory.js';
 import { isPlainObject, Visited as Walk } from '../core/values.js';
@@ -233,4 +235,20 @@ function reviveLater(
   // Never rejects: a failure is raised by the task's first use of the proxy, as on the sync path.
   pending.push(resolveAsync(p));
   return p;
+}
+
+/**
+ * Executing side: a result worth keeping where it was made (`KeepWire`) is
+ * put into the store and replaced by an eager reference to it. Values at or
+ * below the size, and stores that cannot put synchronously, pass as they are.
+ */
+export function keepResult(value: unknown, keep: KeepWire): unknown {
+  if (typeof value !== 'object' || value === null || isStoreReference(value)) return value;
+  const bytes = ArrayBuffer.isView(value) ? value.byteLength : estimateBytes(value, 0, isProxy);
+  if (bytes <= keep.above) return value;
+  const store = getOrCreateStore(keep.store as StoreConfig);
+  if (!store.sync) return value;
+  const key = store.putSync(value);
+  const reference: StoreReference = { ...store.referenceOf(key), eager: true, bytes };
+  return reference;
 }

@@ -6,7 +6,7 @@
  * backend's business; structured clone, or any encoding that keeps what
  * structured clone keeps, will do.
  */
-import type { BatchResultWire, BatchWire, FunctionInstanceWire } from '../core/wire.js';
+import type { BatchResultWire, BatchWire, FunctionInstanceWire, KeepWire } from '../core/wire.js';
 import { decodeError } from '../core/error-wire.js';
 import { encodeReferences } from '../store/travel.js';
 import type { Delayed } from './delayed.js';
@@ -19,7 +19,7 @@ export { runBatch, type RunBatchOptions } from './run-batch.js';
  * module reference (shared by identical calls), arguments by column when
  * every call has the same arity, store references encoded.
  */
-export function encodeBatch(tasks: readonly Delayed[], stopOnError: boolean): BatchWire {
+export function encodeBatch(tasks: readonly Delayed[], stopOnError: boolean, keep?: KeepWire): BatchWire {
   const first = tasks[0]!.shipped.wire;
   let fns: FunctionInstanceWire[] = [first];
   let fnIndex: number[] | undefined;
@@ -64,6 +64,7 @@ export function encodeBatch(tasks: readonly Delayed[], stopOnError: boolean): Ba
     wire.args = rows;
   }
   if (refs) wire.refs = true;
+  if (keep) wire.keep = keep;
   return wire;
 }
 

@@ -61,8 +61,12 @@ export interface DelayedOptions {
   readonly name?: string;
   /** Equal calls (same function source, equal arguments) are one node with one cached result. @default false */
   readonly pure?: boolean;
-  /** Where the node runs; only `'worker'` for now. @default 'worker' */
-  readonly where?: 'worker';
+  /**
+   * Where the node runs: a worker, or `'caller'`, the calling thread, for
+   * I/O-bound steps that must not occupy a worker (the function does not
+   * travel, so it may close over anything; `compute()` only). @default 'worker'
+   */
+  readonly where?: 'worker' | 'caller';
 }
 
 const noOptions: DelayedOptions = Object.freeze({});
@@ -94,7 +98,10 @@ export function delayed<F extends (...args: any[]) => any>(
   fn: F,
   options?: DelayedOptions,
 ): (...args: LazyArgs<Parameters<F>>) => Delayed<Awaited<ReturnType<F>>> {
-  if (options !== undefined) return makeRecorder(shipFunction(fn), checkOptions(options)) as (...args: LazyArgs<Parameters<F>>) => Delayed<Awaited<ReturnType<F>>>;
+  if (options !== undefined) {
+    const checked = checkOptions(options);
+    return makeRecorder(checked.where === 'caller' ? stayingHere(fn) : shipFunction(fn), checked) as (...args: LazyArgs<Parameters<F>>) => Delayed<Awaited<ReturnType<F>>>;
+  }
   // `xs.map((x) => delayed(f)(x))` asks for the same recorder once per item.
   let recorder = recorders.get(fn);
   if (recorder === undefined) {
@@ -109,11 +116,23 @@ function checkOptions(options: DelayedOptions): DelayedOptions {
   const { name, pure, where } = options;
   if (name !== undefined && typeof name !== 'string') throw new TypeError(`Expected \`name\` to be a string, got ${describeValue(name)}`);
   if (pure !== undefined && typeof pure !== 'boolean') throw new TypeError(`Expected \`pure\` to be a boolean, got ${describeValue(pure)}`);
-  if (where !== undefined && where !== 'worker') throw new TypeError(`Expected \`where\` to be 'worker' (nodes in the calling thread are not supported yet), got ${describeValue(where)}`);
+  if (where !== undefined && where !== 'worker' && where !== 'caller') throw new TypeError(`Expected \`where\` to be 'worker' or 'caller', got ${describeValue(where)}`);
   return Object.freeze({ ...options });
 }
 
 const recorders = new WeakMap<Function, (...args: unknown[]) => Delayed>();
+
+/**
+ * A function that runs in the calling thread only (`where: 'caller'`): not
+ * analysed or shipped. Its wire carries the source for `pure` keys alone and
+ * is never sent anywhere (`parallel()` refuses such calls).
+ */
+function stayingHere(fn: Function): ShippedFunction {
+  if (typeof fn !== 'function') throw new TypeError(`Expected \`fn\` to be a function, got ${describeValue(fn)}`);
+  const body = Function.prototype.toString.call(fn);
+  const name = fn.name || 'anonymous';
+  return { name, local: fn as (...args: unknown[]) => unknown, wire: { fn: { kind: 'source', id: `caller:${body}`, name, body, valueNames: [] }, values: [] } };
+}
 
 function makeRecorder(shipped: ShippedFunction, nodeOptions?: DelayedOptions): (...args: unknown[]) => Delayed {
   let references = 0;

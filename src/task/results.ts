@@ -28,8 +28,11 @@ let binaries = 0;
  */
 function scan(value: unknown, threshold: number, depth: number): number {
   if (typeof value !== 'object' || value === null) return typeof value === 'string' ? 16 + 2 * value.length : 8;
+  // Shared memory crosses by reference, whatever its size; so does what a store reference holds of it.
+  if (types.isSharedArrayBuffer(value) || (value as { __skeinStoreReference?: unknown }).__skeinStoreReference === 1) return 64;
   if (ArrayBuffer.isView(value) || types.isArrayBuffer(value)) {
     const buffer = ArrayBuffer.isView(value) ? value.buffer : value;
+    if (types.isSharedArrayBuffer(buffer)) return 8;
     if (types.isArrayBuffer(buffer) && value.byteLength > threshold) {
       binaries++;
       if (!found.includes(buffer)) found.push(buffer);

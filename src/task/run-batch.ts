@@ -2,6 +2,7 @@ import type { AsyncLocalStorage } from 'node:async_hooks';
 import type { BatchResultWire, BatchWire, ErrorWire, TaskErrorWire } from '../core/wire.js';
 import { instantiate } from './compile.js';
 import { encodeError } from '../core/error-wire.js';
+import { keepResult } from '../store/travel.js';
 import { findUncloneable, uncloneableError } from './cloneable.js';
 import { isThenable } from '../core/values.js';
 import { UncaughtTaskError, type EscapeSource } from './errors.js';
@@ -125,7 +126,16 @@ function runFrom(
     }
     return true;
   };
-  const settle = (i: number, value: unknown): boolean => {
+  const { keep } = batch;
+  const settle = (i: number, result: unknown): boolean => {
+    let value = result;
+    if (keep !== undefined && typeof value === 'object' && value !== null) {
+      try {
+        value = keepResult(value, keep);
+      } catch (error) {
+        return fail(i, error);
+      }
+    }
     if (typeof value === 'object' || typeof value === 'function' || typeof value === 'symbol') {
       const bad = findUncloneable(value, 'result', { strict: true });
       if (bad) return fail(i, uncloneableError(bad));

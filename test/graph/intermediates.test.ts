@@ -1,0 +1,157 @@
+import { afterAll, afterEach, describe, expect, test } from '@jest/globals';
+import { isMainThread } from 'node:worker_threads';
+import { Parallel, clearGraphCache, compute, configureGraphCache, delayed, parallel, type Backend, type Batch, type BatchOptions, type BatchOutcome } from 'skein';
+import { ThreadsBackend } from '#src/backends/threads/backend.js';
+
+const MB = 2 ** 20;
+
+/**
+ * The real threads backend, watched from the calling side: every argument a
+ * batch carries and every value it brings back, as the caller sees them.
+ */
+class Watched implements Backend {
+  readonly name = 'watched';
+  readonly inner = new ThreadsBackend({ nJobs: 2, resourceLimits: undefined, resultBytes: MB, onWorkerError: () => {} });
+  readonly concurrency = 2;
+  readonly capabilities = this.inner.capabilities;
+  /** Typed arrays above 1 MB that crossed the caller, either way. */
+  largeSeen = 0;
+  /** Store references batches brought back: results left in the workers' store. */
+  readonly kept: { key: unknown }[] = [];
+  openRun = (hooks?: Parameters<NonNullable<Backend['openRun']>>[0]) => this.inner.openRun(hooks);
+  release = (bytes: number) => this.inner.release(bytes);
+
+  #count(value: unknown): void {
+    if (ArrayBuffer.isView(value) && value.byteLength > MB) this.largeSeen++;
+    else if (Array.isArray(value)) value.forEach((v) => this.#count(v));
+  }
+
+  async runBatch(batch: Batch, options: BatchOptions): Promise<BatchOutcome> {
+    const wire = batch.wire();
+    for (const column of wire.columns ?? wire.args ?? []) this.#count(column);
+    const outcome = await this.inner.runBatch(batch, options);
+    this.#count(outcome.values);
+    for (const v of outcome.values) if ((v as { __skeinStoreReference?: unknown } | null)?.__skeinStoreReference === 1) this.kept.push(v as { key: unknown });
+    return outcome;
+  }
+
+  close = () => this.inner.close();
+}
+
+const watched = new Watched();
+const par = new Parallel({ backend: watched });
+afterAll(async () => {
+  await par.close();
+  await watched.close();
+});
+afterEach(() => {
+  clearGraphCache();
+  configureGraphCache({});
+});
+
+/** Entries of results left in the store that are still there. */
+const live = (p: Parallel = par) => watched.kept.filter((r) => p.offloadStore!.existsSync(r.key as never)).length;
+
+const make = (n: number, v: number) => new Float64Array(n).fill(v);
+const scale = (xs: Float64Array, k: number) => xs.map((x) => x * k);
+const total = (xs: Float64Array) => xs.reduce((a, b) => a + b, 0);
+
+describe('intermediates stay in the workers’ store', () => {
+  test('a large result another node needs goes to it by reference, never through the caller', async () => {
+    watched.largeSeen = 0;
+    const n = (4 * MB) / 8;
+    const a = delayed(make)(n, 1);
+    const b = delayed(scale)(a, 3);
+    const c = delayed(total)(b);
+    expect(await compute(c, { parallel: par })).toEqual([3 * n]);
+    expect(watched.largeSeen).toBe(0);
+  });
+
+  test('a large result asked for comes to the caller whole, and is its own copy to keep', async () => {
+    const n = (2 * MB) / 8;
+    const [xs] = await compute(delayed(scale)(delayed(make)(n, 2), 2), { parallel: par });
+    expect(xs).toBeInstanceOf(Float64Array);
+    expect(xs.length).toBe(n);
+    expect(xs[0]).toBe(4);
+    watched.kept.length = 0;
+    const [again] = await compute(delayed(scale)(delayed(make)(n, 3), 2), { parallel: par });
+    expect(watched.kept.length).toBe(2);
+    // Both results are kept by the cache, in the store.
+    expect(live()).toBe(2);
+    clearGraphCache();
+    // The entries are gone from the store; what the caller holds is not.
+    expect(live()).toBe(0);
+    expect(again[0]).toBe(6);
+    expect(xs[n - 1]).toBe(4);
+  });
+
+  test('entries are freed once no pending node needs them, unless the cache keeps them', async () => {
+    configureGraphCache({ maxBytes: 1024 });
+    const n = (2 * MB) / 8;
+    const seen: number[] = [];
+    watched.kept.length = 0;
+    const store = () => live();
+    // A caller-side node at the end of a chain reads how many entries are held while it runs.
+    const look = delayed(
+      (x: number) => {
+        seen.push(store());
+        return x;
+      },
+      { where: 'caller' },
+    );
+    let step = delayed(make)(n, 1);
+    for (let i = 0; i < 4; i++) step = delayed(scale)(step, 2);
+    expect(await compute(look(delayed(total)(step)), { parallel: par })).toEqual([16 * n]);
+    // Five results of 2 MB left in the store: by the time the last node runs, none is held (the total is small).
+    expect(watched.kept.length).toBe(5);
+    expect(seen).toEqual([0]);
+    expect(store()).toBe(0);
+  });
+
+  test('a cached intermediate is reused by a later compute from the store, and recomputed once its executor closed', async () => {
+    const counter = new Int32Array(new SharedArrayBuffer(4));
+    const n = (2 * MB) / 8;
+    const counted = (c: Int32Array, len: number) => {
+      Atomics.add(c, 0, 1);
+      return new Float64Array(len).fill(5);
+    };
+    const own = new Parallel({ backend: watched });
+    watched.kept.length = 0;
+    const a = delayed(counted)(counter, n);
+    expect(await compute(delayed(total)(a), { parallel: own })).toEqual([5 * n]);
+    expect(live(own)).toBe(1);
+    expect(await compute(delayed(scale)(a, 2), { parallel: own }).then(([xs]) => xs[0])).toBe(10);
+    expect(Atomics.load(counter, 0)).toBe(1);
+    await own.close();
+    expect(await compute(delayed(total)(a), { parallel: par })).toEqual([5 * n]);
+    expect(Atomics.load(counter, 0)).toBe(2);
+  });
+});
+
+describe("where: 'caller'", () => {
+  test('runs in the calling thread, with a function that could not travel, between worker nodes', async () => {
+    const client = { calls: 0, fetch: (x: number) => x + 0.5 };
+    const io = delayed(
+      (x: number) => {
+        client.calls++;
+        return { main: isMainThread, value: client.fetch(x) };
+      },
+      { where: 'caller', name: 'fetch' },
+    );
+    const inWorker = (r: { main: boolean; value: number }) => ({ callerRanInMain: r.main, value: r.value * 2 });
+    const [out] = await compute(delayed(inWorker)(io(delayed((x: number) => x * 10)(4))), { parallel: par });
+    expect(out).toEqual({ callerRanInMain: true, value: 81 });
+    expect(client.calls).toBe(1);
+  });
+
+  test('a large input left in the store is fetched for a caller node', async () => {
+    const n = (2 * MB) / 8;
+    const here = delayed((xs: Float64Array) => (isMainThread ? xs.length : -1), { where: 'caller' });
+    expect(await compute(here(delayed(make)(n, 1)), { parallel: par })).toEqual([n]);
+  });
+
+  test('parallel() refuses it, naming compute()', async () => {
+    const d = delayed((x: number) => x, { where: 'caller' })(1);
+    await expect(parallel([d], { nJobs: 1 })).rejects.toThrow("`where: 'caller'` nodes run with `compute()`");
+  });
+});
