@@ -63,6 +63,13 @@ export interface BatchWire {
   readonly refs?: true;
   /** Results to leave where they were made: see `KeepWire`. */
   readonly keep?: KeepWire;
+  /**
+   * Arguments that are the result of an earlier task of the same batch
+   * (`[task, argument, from]`: argument `argument` of task `task` is what
+   * task `from` returned): a chain of graph nodes runs as one batch. A task
+   * whose source failed fails without running.
+   */
+  readonly links?: readonly (readonly [task: number, argument: number, from: number])[];
 }
 
 /**

@@ -17,6 +17,13 @@ export type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown
 export type Unit = ({ readonly tasks: readonly Delayed[]; readonly first: number; readonly ids?: undefined } | { readonly tasks: readonly Delayed[]; readonly ids: readonly number[] }) & {
   /** Large results stay in this store where they were made (graph intermediates). */
   readonly keep?: KeepWire | undefined;
+  /**
+   * Tasks fed the result of an earlier task of the unit (a chain of graph
+   * nodes, see `BatchWire.links`). Such a unit is never split to run its
+   * tasks again: what a dead worker left unfinished depends on the task that
+   * killed it, and its feeder reports it so.
+   */
+  readonly links?: BatchWire['links'];
 };
 
 function idOf(unit: Unit, offset: number): number {
@@ -71,7 +78,7 @@ class BatchRequest implements Batch {
   }
 
   wire(): BatchWire {
-    return (this.#wire ??= encodeBatch(this.#unit.tasks, this.stopOnError, this.#unit.keep));
+    return (this.#wire ??= encodeBatch(this.#unit.tasks, this.stopOnError, this.#unit.keep, this.#unit.links));
   }
 
   get local(): readonly LocalCall[] {
@@ -221,7 +228,7 @@ export class Dispatcher {
       }
       this.#done++;
     }
-    if (rerun) this.#queue.unshift(...[...rerun].map((i) => single(unit, i)));
+    if (rerun && unit.links === undefined) this.#queue.unshift(...[...rerun].map((i) => single(unit, i)));
     this.#next();
   }
 
@@ -240,7 +247,7 @@ export class Dispatcher {
       this.#s.emit(bad, { ok: false, error });
       this.#done++;
       const again: Unit[] = [];
-      for (let i = 0; i < unit.tasks.length; i++) if (idOf(unit, i) !== bad) again.push(single(unit, i));
+      if (unit.links === undefined) for (let i = 0; i < unit.tasks.length; i++) if (idOf(unit, i) !== bad) again.push(single(unit, i));
       this.#queue.unshift(...again);
     } else {
       for (let i = 0; i < unit.tasks.length; i++) {

@@ -34,6 +34,11 @@ export interface Feed {
    * that carry it get references back instead of values.
    */
   readonly keep: KeepWire | undefined;
+  /**
+   * Units may chain tasks (`Unit.links`): the backend runs batches from
+   * their wire (threads), not from the original calls in this thread.
+   */
+  readonly fuse: boolean;
   end(completed: boolean): Promise<void>;
 }
 
@@ -213,6 +218,7 @@ export class Parallel<E extends ErrorMode = 'raise'> extends EventEmitter<Parall
     return {
       dispatcher,
       keep,
+      fuse: backend.capabilities?.sharesMemory === true,
       end: async (completed) => {
         this.#runs.delete(handle);
         dispatcher.close();

@@ -6,6 +6,7 @@ import type { ProgressSink } from '../executor/progress.js';
 import { Progress } from '../executor/progress.js';
 import type { ProgressCallback } from '../executor/options.js';
 import { describeValue } from '../core/errors.js';
+import { isProxy } from '../proxy/index.js';
 import { cached, keep } from './cache.js';
 import { fetchKept, hold, isKept, letGo } from './kept.js';
 import { ancestors, nodeOf, pathTo, substitute, type GraphNode } from './graph.js';
@@ -37,6 +38,9 @@ function defaultParallel(): Parallel {
 }
 
 type Outcome = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: unknown };
+
+/** Links of one chain sent as one batch, at most. */
+const MAX_CHAIN = 4096;
 
 /** The graph counts nodes itself (skipped dependents included): the dispatcher reports nothing. */
 const SILENT: ProgressSink = { update() {}, finish() {} };
@@ -173,7 +177,8 @@ async function run(targets: readonly GraphNode[], options: ComputeOptions): Prom
       } else {
         node.error = outcome.error;
       }
-      if (stopped) return;
+      // A chained node whose input failed: reported already, as not run.
+      if (stopped || failed.has(node)) return;
       done++;
       progress.update(done, total);
       if (outcome.ok) {
@@ -182,7 +187,7 @@ async function run(targets: readonly GraphNode[], options: ComputeOptions): Prom
         for (const next of consumers.get(node) ?? []) {
           const left = waiting.get(next)! - 1;
           waiting.set(next, left);
-          if (left === 0 && !failed.has(next)) ready.push(next);
+          if (left === 0 && !failed.has(next) && !fused.has(next)) ready.push(next);
         }
       } else {
         const error = mark(outcome.error, info(node, targets));
@@ -194,6 +199,34 @@ async function run(targets: readonly GraphNode[], options: ComputeOptions): Prom
         release(node);
         skipDependents(node, error);
       }
+    };
+    /** Nodes sent in a batch behind their only input (a chain): never ready on their own. */
+    const fused = new Set<GraphNode>();
+    /**
+     * The node that takes `node`'s result, as a top-level argument, and
+     * nothing else from the graph: it can run right after `node` in the same
+     * batch. Other arguments must be plain values (no containers that could
+     * hold `node` again deeper down).
+     */
+    const chained = (node: GraphNode): { next: GraphNode; argument: number } | undefined => {
+      const cs = consumers.get(node);
+      if (cs === undefined || cs.length !== 1) return undefined;
+      const next = cs[0]!;
+      if (next.deps.length !== 1 || waiting.get(next) !== 1 || next.delayed.options.where === 'caller' || failed.has(next)) return undefined;
+      const args = next.delayed.args;
+      let argument = -1;
+      for (let j = 0; j < args.length; j++) {
+        const a = args[j];
+        // A store proxy is a plain value here; touching it any other way would resolve it.
+        if (isProxy(a)) continue;
+        if (isDelayed(a)) {
+          if (argument >= 0 || nodeOf(a) !== node) return undefined;
+          argument = j;
+        } else if (typeof a === 'object' && a !== null && !ArrayBuffer.isView(a)) {
+          return undefined;
+        }
+      }
+      return argument >= 0 ? { next, argument } : undefined;
     };
     const call = (node: GraphNode): Delayed => {
       const d = node.delayed;
@@ -245,13 +278,26 @@ async function run(targets: readonly GraphNode[], options: ComputeOptions): Prom
         const nodes = ready.splice(0, size);
         const ids: number[] = [];
         const tasks: Delayed[] = [];
-        for (const node of nodes) {
+        const links: [number, number, number][] = [];
+        const add = (node: GraphNode): number => {
           node.running++;
           ids.push(byId.length);
           byId.push(node);
-          tasks.push(call(node));
+          return tasks.push(call(node)) - 1;
+        };
+        for (const node of nodes) {
+          let from = add(node);
+          if (!feed!.fuse) continue;
+          // A chain goes whole: each link runs in the same worker, right after
+          // its input, instead of a round trip through this thread per link.
+          for (let cur = node, link = chained(cur); link !== undefined && tasks.length < MAX_CHAIN; cur = link.next, link = chained(cur)) {
+            fused.add(link.next);
+            const at = add(link.next);
+            links.push([at, link.argument, from]);
+            from = at;
+          }
         }
-        d.submit({ ids, tasks, keep: feed!.keep });
+        d.submit(links.length > 0 ? { ids, tasks, keep: feed!.keep, links } : { ids, tasks, keep: feed!.keep });
       }
     };
 

@@ -19,7 +19,7 @@ export { runBatch, type RunBatchOptions } from './run-batch.js';
  * module reference (shared by identical calls), arguments by column when
  * every call has the same arity, store references encoded.
  */
-export function encodeBatch(tasks: readonly Delayed[], stopOnError: boolean, keep?: KeepWire): BatchWire {
+export function encodeBatch(tasks: readonly Delayed[], stopOnError: boolean, keep?: KeepWire, links?: BatchWire['links']): BatchWire {
   const first = tasks[0]!.shipped.wire;
   let fns: FunctionInstanceWire[] = [first];
   let fnIndex: number[] | undefined;
@@ -65,6 +65,7 @@ export function encodeBatch(tasks: readonly Delayed[], stopOnError: boolean, kee
   }
   if (refs) wire.refs = true;
   if (keep) wire.keep = keep;
+  if (links && links.length > 0) wire.links = links;
   return wire;
 }
 

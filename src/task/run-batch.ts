@@ -93,7 +93,30 @@ function runFrom(
   const arity = columns?.length ?? 0;
   const c0 = columns?.[0];
   const c1 = columns?.[1];
+  // Chained tasks: what each source task returned, before it was kept in a store.
+  let linked: Map<number, (readonly [number, number])[]> | undefined;
+  let sources: Map<number, { ok: boolean; value: unknown }> | undefined;
+  if (batch.links !== undefined) {
+    linked = new Map();
+    sources = new Map();
+    for (const [task, argument, from] of batch.links) {
+      let list = linked.get(task);
+      if (list === undefined) linked.set(task, (list = []));
+      list.push([argument, from]);
+      sources.set(from, { ok: false, value: undefined });
+    }
+  }
   const call = (fn: Callable, i: number): unknown => {
+    const links = linked?.get(i);
+    if (links !== undefined) {
+      const args = rows ? [...rows[i]!] : columns!.map((c) => c[i]);
+      for (const [argument, from] of links) {
+        const source = sources!.get(from)!;
+        if (!source.ok) throw new Error(`The input of this task, task ${options.ids?.[from] ?? (options.first ?? 0) + from} of the batch, failed`);
+        args[argument] = source.value;
+      }
+      return fn(...args);
+    }
     if (rows) return fn(...rows[i]!);
     switch (arity) {
       case 0:
@@ -128,6 +151,11 @@ function runFrom(
   };
   const { keep } = batch;
   const settle = (i: number, result: unknown): boolean => {
+    const source = sources?.get(i);
+    if (source !== undefined) {
+      source.ok = true;
+      source.value = result;
+    }
     let value = result;
     if (keep !== undefined && typeof value === 'object' && value !== null) {
       try {

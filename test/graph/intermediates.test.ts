@@ -16,6 +16,7 @@ class Watched implements Backend {
   readonly capabilities = this.inner.capabilities;
   /** Typed arrays above 1 MB that crossed the caller, either way. */
   largeSeen = 0;
+  batches = 0;
   /** Store references batches brought back: results left in the workers' store. */
   readonly kept: { key: unknown }[] = [];
   openRun = (hooks?: Parameters<NonNullable<Backend['openRun']>>[0]) => this.inner.openRun(hooks);
@@ -27,6 +28,7 @@ class Watched implements Backend {
   }
 
   async runBatch(batch: Batch, options: BatchOptions): Promise<BatchOutcome> {
+    this.batches++;
     const wire = batch.wire();
     for (const column of wire.columns ?? wire.args ?? []) this.#count(column);
     const outcome = await this.inner.runBatch(batch, options);
@@ -125,6 +127,43 @@ describe('intermediates stay in the workers’ store', () => {
     await own.close();
     expect(await compute(delayed(total)(a), { parallel: par })).toEqual([5 * n]);
     expect(Atomics.load(counter, 0)).toBe(2);
+  });
+});
+
+describe('chains', () => {
+  const inc = (x: number) => x + 1;
+  const boom = (x: number) => {
+    if (x === 25) throw new RangeError('at 25');
+    return x + 1;
+  };
+
+  test('a chain of nodes runs as one batch, each link in the worker right after its input', async () => {
+    watched.batches = 0;
+    let x = delayed(inc)(0);
+    for (let i = 1; i < 2000; i++) x = delayed(inc)(x);
+    expect(await compute(x, { parallel: par })).toEqual([2000]);
+    expect(watched.batches).toBe(1);
+    // Every link's result is kept, as for any node: a later compute of a middle link runs nothing.
+    watched.batches = 0;
+    let y = delayed(inc)(0);
+    const links = [y];
+    for (let i = 1; i < 10; i++) links.push((y = delayed(inc)(y)));
+    await compute(y, { parallel: par });
+    expect(await compute(links[4]!, { parallel: par })).toEqual([5]);
+    expect(watched.batches).toBe(1);
+  });
+
+  test('a failing link: its own error, and the links after it reported as not run (settle), or the error (raise)', async () => {
+    let x = delayed(boom)(0);
+    const all = [x];
+    for (let i = 1; i < 40; i++) all.push((x = delayed(boom)(x)));
+    const settled = await compute(all[24]!, all[25]!, x, { parallel: par, errors: 'settle' });
+    expect(settled[0]).toEqual({ status: 'fulfilled', value: 25 });
+    expect(settled[1].status).toBe('rejected');
+    expect((settled[1] as PromiseRejectedResult).reason).toMatchObject({ name: 'RangeError', message: 'at 25' });
+    expect((settled[2] as PromiseRejectedResult).reason).toMatchObject({ name: 'DependencyFailedError' });
+    clearGraphCache();
+    await expect(compute(x, { parallel: par })).rejects.toThrow('at 25');
   });
 });
 
