@@ -95,7 +95,7 @@ function runFrom(
   const c1 = columns?.[1];
   // Chained tasks: what each source task returned, before it was kept in a store.
   let linked: Map<number, (readonly [number, number])[]> | undefined;
-  let sources: Map<number, { ok: boolean; value: unknown }> | undefined;
+  let sources: Map<number, { ok: boolean; value: unknown; uses: number }> | undefined;
   if (batch.links !== undefined) {
     linked = new Map();
     sources = new Map();
@@ -103,7 +103,9 @@ function runFrom(
       let list = linked.get(task);
       if (list === undefined) linked.set(task, (list = []));
       list.push([argument, from]);
-      sources.set(from, { ok: false, value: undefined });
+      const source = sources.get(from);
+      if (source === undefined) sources.set(from, { ok: false, value: undefined, uses: 1 });
+      else source.uses++;
     }
   }
   const call = (fn: Callable, i: number): unknown => {
@@ -114,6 +116,8 @@ function runFrom(
         const source = sources!.get(from)!;
         if (!source.ok) throw new Error(`The input of this task, task ${options.ids?.[from] ?? (options.first ?? 0) + from} of the batch, failed`);
         args[argument] = source.value;
+        // Its last reader has it: a chain holds one link's value at a time, not all of them.
+        if (--source.uses === 0) source.value = undefined;
       }
       return fn(...args);
     }
