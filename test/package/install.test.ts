@@ -44,6 +44,12 @@ describe('a clean install prints no warning', () => {
     expect(narrower).toEqual([]);
   });
 
+  // skein is ES modules; CommonJS callers get it through require(esm), which
+  // Node runs unflagged from 20.19 and 22.12 (ERR_REQUIRE_ESM before).
+  test('every Node that engines allows can require() skein', () => {
+    expect(semver.subset(manifest.engines.node, '^20.19.0 || >=22.12.0')).toBe(true);
+  });
+
   test('every install script is allowed or denied in allowScripts', () => {
     const undecided = installed
       .filter(([, pkg]) => pkg.hasInstallScript)
