@@ -1,5 +1,5 @@
 // `npm run docs`: the API reference, generated from the doc comments into
-// docs/api (not committed).
+// docs/api (not committed). The guides in docs/*.md come along as documents.
 /** @type {Partial<import('typedoc').TypeDocOptions>} */
 export default {
   entryPoints: ['src/index.ts', 'src/distributed/index.ts'],
@@ -7,6 +7,7 @@ export default {
   out: 'docs/api',
   name: 'skein',
   readme: 'README.md',
+  projectDocuments: ['docs/*.md'],
   excludePrivate: true,
   excludeExternals: true,
   // Public signatures name helper types that are not exported themselves
