@@ -32,8 +32,8 @@ const limits = Array.from({ length: 16 }, (_, i) => 400_000 + i * 20_000);
 
 console.log(`skein quickstart — ${os.availableParallelism()} cores, Node ${process.version}\n`);
 
-// `await using par = new Parallel()` is TypeScript (and Node 24) syntax; on
-// Node 20 plain JavaScript closes the pool in `finally`, which is the same.
+// `await using par = new Parallel()` is TypeScript syntax, a SyntaxError in
+// plain JavaScript on Node 20: close the pool in `finally`, which is the same.
 const par = new Parallel({ nJobs: -1 });
 try {
   // 1. A parallel loop, compared with the same loop in this thread.
