@@ -31,6 +31,8 @@ export interface FileConnectorOptions {
    * directory is never removed; `close()` deletes only the files this store
    * wrote.
    * @default a new private temporary directory, removed by `close()`
+   * @example
+   * new FileStore({ dir: '/var/tmp/my-cache' });
    */
   readonly dir?: string;
 }

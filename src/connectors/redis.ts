@@ -9,23 +9,34 @@ import { IntegrityError, InvalidKeyError, StorageError } from './errors.js';
 export type RedisConnection = string | RedisOptions | Redis;
 
 export interface RedisConnectorOptions {
+  /**
+   * A URL, ioredis options, or a client you keep (and close). Required.
+   * @example
+   * new RedisConnector({ connection: 'redis://localhost:6379' });
+   */
   readonly connection: RedisConnection;
   /**
    * Start of every key this store writes (`<prefix>:<random id>:…`), so
    * stores sharing a server never collide and one store's keys can be listed.
    * @default 'skein:store'
+   * @example
+   * new RedisStore({ connection, prefix: 'my-app:cache' });
    */
   readonly prefix?: string;
   /**
    * Every entry expires after this many ms even if nobody evicts it: the
    * backstop for an owner that dies before `close()`. `null`: never.
    * @default 86_400_000 (one day)
+   * @example
+   * new RedisStore({ connection, ttl: null }); // entries stay until evicted or closed
    */
   readonly ttl?: number | null;
   /**
    * Values are split into Redis strings of at most this many bytes (Redis
    * caps a string at 512 MB, and one huge reply blocks the server longer).
    * @default 67_108_864 (64 MB)
+   * @example
+   * new RedisStore({ connection, chunkBytes: 8 * 2 ** 20 });
    */
   readonly chunkBytes?: number;
 }

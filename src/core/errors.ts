@@ -1,3 +1,9 @@
+// Our declarations name these globals (SharedArrayBuffer, AsyncIterable,
+// WeakRef, PromiseSettledResult, Symbol.asyncDispose); every Node that
+// `engines` allows has them, so a consumer whose `lib` stops earlier, without
+// @types/node, still type-checks. Every entry's .d.ts loads this file.
+/// <reference lib="es2022" preserve="true" />
+/// <reference lib="esnext.disposable" preserve="true" />
 /**
  * Every error skein raises extends SkeinError: a stable `code` for programs,
  * a message for people, and `cause` chained as in ES2022.

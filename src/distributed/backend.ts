@@ -16,22 +16,39 @@ import { QueueLostError } from './errors.js';
 import { JOB_NAME, cancelChannel, skeinPrefix, type CancelMessage, type FrameRef, type JobData, type JobOutcome, type WorkerIdentity } from './protocol.js';
 
 export interface BullmqBackendOptions extends Omit<JobsOptions, 'jobId' | 'removeOnComplete' | 'removeOnFail' | 'repeat' | 'parent'> {
-  /** The Redis the workers use: a URL or ioredis options. */
+  /**
+   * The Redis the workers use: a URL or ioredis options. Required.
+   * @example
+   * bullmq({ connection: { host: '10.0.0.5', port: 6379, password }, queue: 'jobs' });
+   */
   readonly connection: string | RedisOptions;
-  /** The queue `skein-worker --queue` serves. */
+  /**
+   * The queue `skein-worker --queue` serves. Required.
+   * @example
+   * bullmq({ connection: 'redis://10.0.0.5:6379', queue: 'jobs' });
+   */
   readonly queue: string;
-  /** BullMQ key prefix; workers must use the same. @default 'bull' */
+  /**
+   * BullMQ key prefix; workers must use the same (`skein-worker --prefix`).
+   * @default 'bull'
+   * @example
+   * bullmq({ connection, queue: 'jobs', prefix: 'team-a' });
+   */
   readonly prefix?: string;
   /**
    * Batches in flight at once (jobs waiting or running): about the number of
    * worker threads across all worker processes.
    * @default 16
+   * @example
+   * bullmq({ connection, queue: 'jobs', concurrency: 64 }); // 8 machines of 8 threads
    */
   readonly concurrency?: number;
   /**
    * Batch and result frames in Redis expire after this many ms even if the
    * run never deletes them (the caller died): the backstop.
    * @default 86_400_000 (one day)
+   * @example
+   * bullmq({ connection, queue: 'jobs', ttl: 3_600_000 }); // an hour
    */
   readonly ttl?: number;
   /**
@@ -39,9 +56,16 @@ export interface BullmqBackendOptions extends Omit<JobsOptions, 'jobId' | 'remov
    * `QueueLostError` if it is not back within this many ms, or if it comes
    * back without their jobs (a restarted server without persistence).
    * @default 10_000
+   * @example
+   * bullmq({ connection, queue: 'jobs', reconnectGrace: 60_000 });
    */
   readonly reconnectGrace?: number;
-  /** Called with the worker that ran each batch (host and pid), e.g. to show where work went. */
+  /**
+   * Called with the worker that ran each batch (host and pid), e.g. to show where work went.
+   * @default undefined
+   * @example
+   * bullmq({ connection, queue: 'jobs', onBatchDone: ({ size, worker }) => console.log(`${size} tasks on ${worker.host}:${worker.pid}`) });
+   */
   readonly onBatchDone?: (info: { readonly firstIndex: number; readonly size: number; readonly worker: WorkerIdentity }) => void;
 }
 

@@ -4,12 +4,19 @@ import type { Compression } from '../serialize/serializer.js';
 import { RedisConnector, type RedisConnectorConfig, type RedisConnectorOptions } from '../connectors/redis.js';
 
 export interface RedisStoreOptions extends RedisConnectorOptions {
-  /** Compression of what `put` serializes. @default 'none' */
+  /**
+   * Compression of what `put` serializes.
+   * @default 'none'
+   * @example
+   * new RedisStore({ connection: 'redis://localhost:6379', compression: 'zstd' });
+   */
   readonly compression?: Compression;
   /**
    * Deserialized values kept per process by key, so a worker reading the same
    * large argument for many batches fetches it once (0 disables it).
    * @default 16
+   * @example
+   * new RedisStore({ connection: 'redis://localhost:6379', cacheSize: 0 });
    */
   readonly cacheSize?: number;
 }

@@ -16,16 +16,31 @@ import { JOB_NAME, cancelChannel, type CancelMessage, type JobData, type JobOutc
 const ENTRY = new URL('../backends/threads/entry.cjs', import.meta.url);
 
 export interface RunWorkerOptions extends Omit<WorkerOptions, 'connection' | 'concurrency' | 'autorun'> {
-  /** The Redis the callers' queue is on: a URL or ioredis options. */
+  /**
+   * The Redis the callers' queue is on: a URL or ioredis options. Required.
+   * @example
+   * await runWorker({ connection: 'redis://10.0.0.5:6379', queue: 'jobs' });
+   */
   readonly connection: string | RedisOptions;
-  /** The queue name the callers' `bullmq({ queue })` uses. */
+  /**
+   * The queue name the callers' `bullmq({ queue })` uses. Required.
+   * @example
+   * await runWorker({ connection, queue: 'jobs' });
+   */
   readonly queue: string;
   /**
    * Batches run at once, each on a thread of this process's pool.
    * @default os.availableParallelism()
+   * @example
+   * await runWorker({ connection, queue: 'jobs', concurrency: 4 });
    */
   readonly concurrency?: number;
-  /** Errors of the worker itself (lost connection, a job it could not finish). @default written to stderr */
+  /**
+   * Errors of the worker itself (lost connection, a job it could not finish).
+   * @default written to stderr
+   * @example
+   * await runWorker({ connection, queue: 'jobs', onError: (error) => log.error(error) });
+   */
   readonly onError?: (error: Error) => void;
 }
 

@@ -18,41 +18,67 @@ export interface ParallelOptions {
   /**
    * Workers to use, joblib style: `-1` all cores, `-2` all but one, `1` runs inline in the calling thread.
    * @default os.availableParallelism()
+   * @example
+   * new Parallel({ nJobs: -2 }); // every core but one
    */
   nJobs?: number;
   /**
    * `'threads'` (a Piscina pool of worker threads), `'sequential'` (the calling thread), or your own `Backend`.
    * @default 'threads'
+   * @example
+   * new Parallel({ backend: 'sequential' }); // original functions in this thread: breakpoints work
    */
   backend?: 'threads' | 'sequential' | Backend;
   /**
    * Tasks per message to a worker. `'auto'` adapts from measured batch durations (aiming at 0.2–2 s per batch).
    * @default 'auto'
+   * @example
+   * new Parallel({ batchSize: 1 }); // one task per message
    */
   batchSize?: 'auto' | number;
   /**
    * Batches in flight at once, as a number or an expression of `nJobs` such as `'3*nJobs'`; `'all'` dispatches everything at once.
    * @default '2*nJobs'
+   * @example
+   * new Parallel({ preDispatch: '3*nJobs' });
    */
   preDispatch?: number | string;
   /**
    * Milliseconds a single task may run; past it, its worker is terminated and the run rejects with `TaskTimeoutError`.
    * At most 2147483647 (about 24.8 days), the longest delay Node's timers support.
+   * @default undefined (no limit)
+   * @example
+   * new Parallel({ timeout: 60_000 }); // a task may run for a minute
    */
   timeout?: number;
-  /** Aborting rejects the run with the signal's reason and cancels what has not started. */
+  /**
+   * Aborting rejects the run with the signal's reason and cancels what has not started.
+   * @default undefined
+   * @example
+   * await parallel(tasks, { signal: AbortSignal.timeout(10_000) }); // the whole run within 10 s
+   */
   signal?: AbortSignal;
   /**
    * 0 silent; above 0, joblib-style progress lines on stderr; 10 or more prints every batch.
    * @default 0
+   * @example
+   * new Parallel({ verbose: 10 }); // a line per batch, and what was offloaded
    */
   verbose?: number;
-  /** `true` draws a progress bar on a TTY (stderr); a function is called with `{ done, total, elapsedMs }`. */
+  /**
+   * `true` draws a progress bar on a TTY (stderr); a function is called with `{ done, total, elapsedMs }`.
+   * @default false
+   * @example
+   * await parallel(tasks, { progress: ({ done, total }) => console.log(`${done}/${total ?? '?'}`) });
+   */
   progress?: boolean | ProgressCallback;
   /**
    * `'raise'`: the first failing task rejects the run and cancels what has not started.
    * `'settle'`: the run resolves with `Promise.allSettled`-style records.
    * @default 'raise'
+   * @example
+   * const records = await parallel(tasks, { errors: 'settle' });
+   * const failed = records.filter((r) => r.status === 'rejected');
    */
   errors?: 'raise' | 'settle';
   /**
@@ -61,19 +87,32 @@ export interface ParallelOptions {
    * rather than copied. A number of bytes or `'512K'`, `'1M'`, `'2G'`; `null` turns both off.
    * Applies to the `'threads'` backend.
    * @default '1M'
+   * @example
+   * new Parallel({ maxNbytes: '64M' }); // offload only values above 64 MiB
+   * new Parallel({ maxNbytes: null }); // plain structured clone
    */
   maxNbytes?: number | string | null;
   /**
    * Where large arguments go: `'shared'` (SharedArrayBuffers, zero-copy for typed
    * arrays), `'file'` (a FileStore in `tempFolder`), or a Store of yours (left open).
    * @default 'shared'
+   * @example
+   * new Parallel({ store: 'file', tempFolder: '/scratch/tmp' });
    */
   store?: OffloadStore;
-  /** Directory for `store: 'file'`. Default: a private temporary directory, removed on close. */
+  /**
+   * Directory for `store: 'file'`.
+   * @default a private temporary directory, removed on close
+   * @example
+   * new Parallel({ store: 'file', tempFolder: '/scratch/tmp' });
+   */
   tempFolder?: string;
   /**
    * Resource limits for each worker thread (e.g. `{ maxOldGenerationSizeMb: 256 }`). Limits too small for a
    * worker to start are refused: `maxOldGenerationSizeMb` below 16, `stackSizeMb` below 1, `codeRangeSizeMb` above 4096.
+   * @default Node's own limits
+   * @example
+   * new Parallel({ resourceLimits: { maxOldGenerationSizeMb: 512 } }); // a task past it fails with WorkerCrashedError
    */
   resourceLimits?: { maxOldGenerationSizeMb?: number; maxYoungGenerationSizeMb?: number; codeRangeSizeMb?: number; stackSizeMb?: number };
 }

@@ -14,15 +14,41 @@ import { DependencyFailedError, type NodeInfo } from './errors.js';
 
 /** Options of `compute()` and `d.compute()`. */
 export interface ComputeOptions {
-  /** The executor nodes run on. @default a process-wide `Parallel` started on first use */
+  /**
+   * The executor nodes run on.
+   * @default a process-wide `Parallel` started on first use
+   * @example
+   * await using par = new Parallel({ nJobs: 4 });
+   * await compute(c, d, { parallel: par });
+   */
   readonly parallel?: Parallel<any>;
-  /** `'raise'`: the first failing node rejects; `'settle'`: a settled record per requested output. @default 'raise' */
+  /**
+   * `'raise'`: the first failing node rejects; `'settle'`: a settled record per requested output.
+   * @default 'raise'
+   * @example
+   * const [rc, rd] = await compute(c, d, { errors: 'settle' }); // { status, value } or { status, reason }
+   */
   readonly errors?: 'raise' | 'settle';
-  /** joblib-style progress lines on stderr, counting nodes. @default 0 */
+  /**
+   * joblib-style progress lines on stderr, counting nodes.
+   * @default 0
+   * @example
+   * await c.compute({ verbose: 1 });
+   */
   readonly verbose?: number;
-  /** A progress bar on a TTY, or a callback, counting nodes. @default false */
+  /**
+   * A progress bar on a TTY, or a callback, counting nodes.
+   * @default false
+   * @example
+   * await c.compute({ progress: ({ done, total }) => console.log(`${done}/${total ?? '?'} nodes`) });
+   */
   readonly progress?: boolean | ProgressCallback;
-  /** Aborting stops dispatching nodes and rejects with the signal's reason. */
+  /**
+   * Aborting stops dispatching nodes and rejects with the signal's reason.
+   * @default undefined
+   * @example
+   * await c.compute({ signal: AbortSignal.timeout(60_000) });
+   */
   readonly signal?: AbortSignal;
 }
 

@@ -29,6 +29,8 @@ export interface ProxyOptions {
    * The kind of target, so that `typeof p === 'function'` or
    * `Array.isArray(p)` hold before and after resolving.
    * @default factory.kind ?? 'object'
+   * @example
+   * const rows = proxy(() => loadRows(), { kind: 'array' }); // Array.isArray(rows) before it loads
    */
   readonly kind?: ProxyKind;
 }

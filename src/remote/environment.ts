@@ -18,9 +18,19 @@ const WORKER = new URL('./worker.js', import.meta.url);
 installThrowHandler();
 
 export interface RemoteEnvOptions {
-  /** Shown in errors and in the worker's thread name. @default 'remote' */
+  /**
+   * Shown in errors and in the worker's thread name.
+   * @default 'remote'
+   * @example
+   * await createRemoteEnv({ name: 'model' });
+   */
   name?: string;
-  /** V8 limits of the worker; past them it dies with `EnvCrashedError` rather than taking the process down. */
+  /**
+   * V8 limits of the worker; past them it dies with `EnvCrashedError` rather than taking the process down.
+   * @default Node's own limits
+   * @example
+   * await createRemoteEnv({ resourceLimits: { maxOldGenerationSizeMb: 512 } });
+   */
   resourceLimits?: ResourceLimits;
   /**
    * Values (typed arrays, ArrayBuffers) of at least this many bytes, at the top
@@ -28,6 +38,8 @@ export interface RemoteEnvOptions {
    * transferred by `put`, `fetch` and moves instead of being structured-cloned
    * (which copies twice). Values in shared memory are never copied.
    * @default 65536
+   * @example
+   * await createRemoteEnv({ transferBytes: 1 << 20 }); // transfer from 1 MiB up
    */
   transferBytes?: number;
   /**
@@ -38,12 +50,19 @@ export interface RemoteEnvOptions {
    * copied twice nor cloned. A Store of yours (a FileStore, ...) stays open on
    * `close()`, which evicts the entries still in transit.
    * @default undefined (copy once and transfer)
+   * @example
+   * await using env = await createRemoteEnv({ store: 'shared' });
    */
   store?: 'shared' | Store<unknown>;
 }
 
 export interface PutOptions {
-  /** ArrayBuffers (or ports) to move into the worker, as with postMessage: the caller's copies are detached. */
+  /**
+   * ArrayBuffers (or ports) to move into the worker, as with postMessage: the caller's copies are detached.
+   * @default []
+   * @example
+   * const h = env.put(bytes, { transfer: [bytes.buffer] });
+   */
   transfer?: readonly Transferable[];
 }
 

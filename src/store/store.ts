@@ -38,21 +38,29 @@ export interface StoreOptions {
   /**
    * Shown in errors and stats.
    * @default `<type>-<random id>`
+   * @example
+   * new FileStore({ name: 'models', dir: '/var/tmp/models' });
    */
   readonly name?: string;
   /**
    * Deserialized objects kept per thread in an LRU cache (0 disables it).
    * @default 16
+   * @example
+   * new SharedMemoryStore({ cacheSize: 0 }); // every get reads and decodes
    */
   readonly cacheSize?: number;
   /**
    * Upper bound on the stored size of what the cache holds, per thread.
    * @default 268435456 (256 MiB)
+   * @example
+   * new FileStore({ cacheBytes: 64 * 2 ** 20 }); // 64 MiB per thread
    */
   readonly cacheBytes?: number;
   /**
    * Compression of what `put` serializes, unless a call says otherwise.
    * @default 'none'
+   * @example
+   * new FileStore({ dir: '/var/tmp/cache', compression: 'zstd' });
    */
   readonly compression?: Compression;
   /**
@@ -61,21 +69,43 @@ export interface StoreOptions {
    * value (the frame header is checked either way). On by default where the
    * bytes leave the process, off in memory; a call can say otherwise.
    * @default the connector's: true for FileStore, false for SharedMemoryStore and the local connector
+   * @example
+   * new SharedMemoryStore({ checksum: true });
    */
   readonly checksum?: boolean;
 }
 
 export interface PutOptions {
-  /** Turns the value into bytes instead of skein's serializer registry; `get` then needs the matching `deserializer`. */
+  /**
+   * Turns the value into bytes instead of skein's serializer registry; `get` then needs the matching `deserializer`.
+   * @default undefined (the serializer registry)
+   * @example
+   * const key = await store.put(model, { serializer: (m) => encodeModel(m as Model) });
+   */
   readonly serializer?: (value: unknown) => Uint8Array;
-  /** Compression for the serializer registry (ignored with a custom `serializer`). */
+  /**
+   * Compression for the serializer registry (ignored with a custom `serializer`).
+   * @default the store's `compression`
+   * @example
+   * await store.put(records, { compression: 'gzip' });
+   */
   readonly compression?: Compression;
-  /** Payload checksum for the serializer registry (ignored with a custom `serializer`). @default the store's `checksum` */
+  /**
+   * Payload checksum for the serializer registry (ignored with a custom `serializer`).
+   * @default the store's `checksum`
+   * @example
+   * await store.put(value, { checksum: true });
+   */
   readonly checksum?: boolean;
 }
 
 export interface GetOptions<T = unknown> {
-  /** Turns the stored bytes back into a value, for entries put with a custom `serializer`. Bypasses the cache. */
+  /**
+   * Turns the stored bytes back into a value, for entries put with a custom `serializer`. Bypasses the cache.
+   * @default undefined (the serializer registry)
+   * @example
+   * const model = await store.get(key, { deserializer: (bytes) => decodeModel(bytes) });
+   */
   readonly deserializer?: (bytes: Uint8Array) => T;
 }
 
@@ -84,12 +114,16 @@ export interface StoreProxyOptions<T = unknown> extends PutOptions, GetOptions<T
    * Ephemeral: the entry is evicted as soon as the proxy (in whatever thread)
    * first resolves.
    * @default false
+   * @example
+   * const once = store.proxy(batch, { evict: true });
    */
   readonly evict?: boolean;
   /**
    * Return primitives (which no proxy can stand in for) as they are instead
    * of raising NonProxiableError.
    * @default false
+   * @example
+   * store.proxy(42, { passthrough: true }); // 42
    */
   readonly passthrough?: boolean;
 }
@@ -102,14 +136,26 @@ export interface CloseOptions {
    * ignore it (their entries cannot outlive the process, so they are always
    * freed).
    * @default true
+   * @example
+   * await store.close({ clear: false }); // keep the files for the next run
    */
   readonly clear?: boolean;
 }
 
 export interface ProxyFromKeyOptions<T = unknown> extends GetOptions<T> {
-  /** @default false */
+  /**
+   * Ephemeral: the entry is evicted once the proxy first resolves.
+   * @default false
+   * @example
+   * const p = store.proxyFromKey(key, { evict: true });
+   */
   readonly evict?: boolean;
-  /** @default what was stored, when this store stored it; else 'object' */
+  /**
+   * The target's kind, so `Array.isArray(p)` or `typeof p === 'function'` hold before it resolves.
+   * @default what was stored, when this store stored it; else 'object'
+   * @example
+   * const rows = store.proxyFromKey(key, { kind: 'array' });
+   */
   readonly kind?: ProxyKind;
 }
 

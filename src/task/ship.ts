@@ -173,6 +173,32 @@ function typeScriptLoader(url: string): string | undefined {
   return pathToFileURL(path.join(path.dirname(manifest), entry)).href;
 }
 
+// The sources a missing module may have been compiled from, in the order
+// TypeScript looks for them when a `.ts` file imports `./fib.js`.
+const TYPESCRIPT_SOURCES: Readonly<Record<string, readonly string[]>> = {
+  '.js': ['.ts', '.tsx'],
+  '.jsx': ['.tsx'],
+  '.mjs': ['.mts'],
+  '.cjs': ['.cts'],
+};
+
+/**
+ * `url` if its file exists, else the TypeScript source beside it: TypeScript
+ * code names `fib.ts` by the `./fib.js` it compiles to, and under tsx there
+ * is no build to make that file.
+ */
+function existingModule(url: string): string | undefined {
+  const target = new URL(url);
+  if (existsSync(target)) return url;
+  const extension = path.posix.extname(target.pathname);
+  for (const source of TYPESCRIPT_SOURCES[extension] ?? []) {
+    const candidate = new URL(target.href);
+    candidate.pathname = target.pathname.slice(0, -extension.length) + source;
+    if (existsSync(candidate)) return candidate.href;
+  }
+  return undefined;
+}
+
 /** A function named by reference to a module export; calling it locally imports the module. */
 export type TaskFunction<F extends (...args: any[]) => any> = ((...args: Parameters<F>) => Promise<Awaited<ReturnType<F>>>) & {
   readonly url: string;
@@ -181,7 +207,9 @@ export type TaskFunction<F extends (...args: any[]) => any> = ((...args: Paramet
 
 /**
  * Names a function by module and export, for functions that use imports. Each
- * worker imports the module once. `.ts` modules work when the caller runs under tsx.
+ * worker imports the module once. `.ts` modules work when the caller runs under
+ * tsx, named either way: `./fib.ts`, or `./fib.js` as TypeScript imports it
+ * (a missing `.js`, `.mjs`, `.cjs` stands for the `.ts`, `.mts`, `.cts` beside it).
  *
  * @example
  * const fib = task<typeof import('./fib.js').fib>(new URL('./fib.js', import.meta.url), 'fib');
@@ -207,8 +235,10 @@ export function task<F extends (...args: any[]) => any = (...args: any[]) => any
   if (typeof exportName !== 'string' || exportName === '') {
     throw new TypeError(`Expected \`exportName\` to be a non-empty string, got ${describeValue(exportName)}`);
   }
-  if (url.startsWith('file:') && !existsSync(new URL(url))) {
-    throw new TaskModuleError(`Task module not found: ${url}`, url);
+  if (url.startsWith('file:')) {
+    const found = existingModule(url);
+    if (found === undefined) throw new TaskModuleError(`Task module not found: ${url}`, url);
+    url = found;
   }
   const call = async (...args: unknown[]): Promise<unknown> => {
     const mod = await importModule(url);

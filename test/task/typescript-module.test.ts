@@ -1,0 +1,28 @@
+import { describe, expect, test } from '@jest/globals';
+import { fileURLToPath } from 'node:url';
+import { task } from 'skein';
+import { runNode } from '../helpers.js';
+
+const fixture = (name: string) => new URL(`../fixtures/${name}`, import.meta.url);
+
+describe('task() names a TypeScript module as TypeScript does', () => {
+  test('under tsx, `./ts-task.js` runs ts-task.ts in the workers', async () => {
+    const tsx = fileURLToPath(new URL('../../node_modules/tsx/dist/cli.mjs', import.meta.url));
+    const result = await runNode([tsx, fileURLToPath(fixture('run-ts-task-by-js-name.ts'))], 30000);
+    expect(result.stderr).toBe('');
+    expect(JSON.parse(result.stdout)).toEqual({ url: 'ts-task.ts', out: ['A:0cc175', 'B:92eb5f'] });
+  });
+
+  test('a .js file that exists is used as it is', () => {
+    expect(task(fixture('math-task.mjs'), 'digest').url).toBe(fixture('math-task.mjs').href);
+  });
+
+  test('without tsx, the .ts found for a .js name asks for tsx or a build, rather than saying not found', () => {
+    expect(() => task(fixture('ts-task.js'), 'shout')).toThrow(/ts-task\.ts is TypeScript: run the caller under tsx/);
+  });
+
+  test('a name with neither file is still not found', () => {
+    expect(() => task(fixture('no-such-task.js'), 'f')).toThrow(/Task module not found: .*no-such-task\.js$/);
+    expect(() => task(fixture('no-such-task.mjs'), 'f')).toThrow(/Task module not found/);
+  });
+});
