@@ -2,6 +2,7 @@ import { shipFunction, type ShippedFunction } from './ship.js';
 import { assertCloneable } from './cloneable.js';
 import { isProxy } from '../proxy/index.js';
 import { describeValue } from '../core/errors.js';
+import { checkKnownOptions } from '../core/options.js';
 
 const DELAYED = Symbol.for('skein.delayed');
 
@@ -106,6 +107,7 @@ export function delayed<F extends (...args: any[]) => any>(
 
 function checkOptions(options: DelayedOptions): DelayedOptions {
   if (typeof options !== 'object' || options === null) throw new TypeError(`Expected \`options\` to be an object, got ${describeValue(options)}`);
+  checkKnownOptions(options, ['name', 'pure', 'where'] satisfies (keyof DelayedOptions)[]);
   const { name, pure, where } = options;
   if (name !== undefined && typeof name !== 'string') throw new TypeError(`Expected \`name\` to be a string, got ${describeValue(name)}`);
   if (pure !== undefined && typeof pure !== 'boolean') throw new TypeError(`Expected \`pure\` to be a boolean, got ${describeValue(pure)}`);
