@@ -113,7 +113,8 @@ export class Offloader {
       const task = tasks[i]!;
       // Arguments measured below the threshold by delayed()'s check hold nothing to offload: no second walk.
       if (task.shipped.wire.values.length === 0 && (task.bytes <= this.#threshold || allPrimitive(task.args))) continue;
-      const args = this.#replace(task.args, 0, true) as readonly unknown[];
+      // Class instances must reach the worker encoded (task/instances.ts), which a store does not do.
+      const args = task.shipped.encodeArgs ? task.args : (this.#replace(task.args, 0, true) as readonly unknown[]);
       const wire = this.#captures(task.shipped.wire);
       if (args !== task.args || wire !== task.shipped.wire) {
         out ??= tasks.slice();
@@ -130,7 +131,7 @@ export class Offloader {
     let replaced = this.#wires?.get(wire);
     if (replaced === undefined) {
       const values = this.#replace(wire.values, 0, true) as readonly unknown[];
-      replaced = values === wire.values ? wire : { fn: wire.fn, values: encodeReferences(values) as readonly unknown[], refs: true };
+      replaced = values === wire.values ? wire : { ...wire, values: encodeReferences(values) as readonly unknown[], refs: true };
       (this.#wires ??= new Map()).set(wire, replaced);
     }
     return replaced;

@@ -11,6 +11,8 @@ import { decodeError } from '../core/error-wire.js';
 import { encodeReferences } from '../store/travel.js';
 import type { Delayed } from './delayed.js';
 import { restoreResults } from './results.js';
+import { encodeInstances } from './instances.js';
+import { classCollector } from './ship.js';
 
 export { runBatch, type RunBatchOptions } from './run-batch.js';
 
@@ -39,10 +41,13 @@ export function encodeBatch(tasks: readonly Delayed[], stopOnError: boolean): Ba
     }
   }
   let refs = false;
+  let classes: Map<string, FunctionInstanceWire> | undefined;
   const rows = tasks.map((t) => {
-    if (!t.hasReferences) return t.args;
+    let args = t.args;
+    if (t.shipped.encodeArgs) args = encodeInstances(args, classCollector((classes ??= new Map()))) as readonly unknown[];
+    if (!t.hasReferences) return args;
     refs = true;
-    return encodeReferences(t.args) as readonly unknown[];
+    return encodeReferences(args) as readonly unknown[];
   });
   const size = tasks.length;
   const arity = rows[0]!.length;
@@ -64,6 +69,7 @@ export function encodeBatch(tasks: readonly Delayed[], stopOnError: boolean): Ba
     wire.args = rows;
   }
   if (refs) wire.refs = true;
+  if (classes !== undefined) wire.classes = [...classes.values()];
   return wire;
 }
 

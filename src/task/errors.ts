@@ -34,13 +34,21 @@ export class ClosureCaptureError extends SkeinError {
 export class UnshippableFunctionError extends SkeinError {
   readonly functionName: string;
 
-  constructor(functionName: string, reason: 'native' | 'bound' | 'unparsable' | 'class', detail?: string) {
+  constructor(functionName: string, reason: 'native' | 'bound' | 'unparsable' | 'class' | 'this' | 'outer-this', detail?: string) {
     const shown = functionName || 'anonymous';
+    const method = /^[A-Za-z_$][\w$]*$/.test(shown) ? shown : 'method';
     const text = {
       native: `\`${shown}\` is a built-in (native) function and has no source to send to a worker. Wrap it: \`(...args) => ${shown}(...args)\` if it is a global, or export a wrapper from a module and use task(url, name).`,
       bound: `\`${shown}\` is a bound function: its bound \`this\` and arguments cannot travel. Pass them as arguments instead, or use wrapNonSerializable(fn, { ... }) with the original function.`,
       unparsable: `The source of \`${shown}\` could not be parsed for shipping to a worker${detail ? ` (${detail})` : ''}. Export it from a module and use task(url, name).`,
       class: `\`${shown}\` is a class, not a function: tasks must be callable. Pass a function that constructs it, and send the class along with wrapNonSerializable(fn, { ${shown} }).`,
+      this:
+        `\`${shown}\` uses \`this\`, but it travels to the worker by its source alone, without the object it belongs to: there \`this\` would not be that object. ` +
+        `Fix: call it on the object inside a function that sends the object along, delayed(wrapNonSerializable((x) => obj.${method}(x), { obj })) (obj must be data, or an instance of a class that can travel), ` +
+        'or export a function that takes the object as an argument and use task(url, name).',
+      'outer-this':
+        `\`${shown}\` uses the \`this\` of the code around it, which does not travel to the worker. ` +
+        'Fix: pass what it needs as arguments, or name the object and send it along: const self = this; wrapNonSerializable((x) => self.method(x), { self }).',
     }[reason];
     super(text, { code: 'ERR_SKEIN_UNSHIPPABLE_FUNCTION' });
     this.functionName = functionName;

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
@@ -11,9 +10,11 @@ import { ClosureCaptureError, TaskModuleError, UnshippableFunctionError } from '
 import { importModule } from './import-module.js';
 
 export { TaskModuleError };
-import { assertCloneable } from './cloneable.js';
+import { assertCloneable, type OnInstance } from './cloneable.js';
 import { isProxy } from '../proxy/index.js';
 import { encodeReferences } from '../store/travel.js';
+import { encodeInstances, instanceKind, registerClass, sourceId, type Refusal } from './instances.js';
+import { SerializationError } from '../serialize/errors.js';
 
 /** A function ready to travel: its wire form plus the original, for running inline. */
 export interface ShippedFunction {
@@ -21,6 +22,8 @@ export interface ShippedFunction {
   readonly wire: FunctionInstanceWire;
   /** The function to call when running in the calling thread. */
   readonly local: (...args: unknown[]) => unknown;
+  /** Calls made with this hold class instances or errors in their arguments: encode them to travel (task/instances.ts). */
+  readonly encodeArgs?: true;
 }
 
 const wrapped = new WeakSet<Function>();
@@ -44,22 +47,34 @@ function sourceUrl(name: string, id: string): string {
   return `//# sourceURL=skein-task:///${safe}-${id.slice(0, 8)}.js`;
 }
 
-function sourceWire(name: string, prelude: string, expression: string, valueNames: readonly string[]): SourceFunctionWire {
-  const id = createHash('sha1').update(valueNames.join(',')).update('\0').update(prelude).update('\0').update(expression).digest('hex');
+function sourceWire(
+  name: string,
+  prelude: string,
+  expression: string,
+  valueNames: readonly string[],
+  more: { isClass?: boolean; classIds?: readonly string[] } = {},
+): SourceFunctionWire {
+  const id = sourceId(valueNames, prelude, expression);
   const helpers = /\b__name\(/.test(prelude + expression) ? BUNDLER_PRELUDE : '';
   const body = `${helpers}${prelude}return ${expression};\n${sourceUrl(name, id)}`;
-  return { kind: 'source', id, name, body, valueNames };
+  const wire: { -readonly [K in keyof SourceFunctionWire]: SourceFunctionWire[K] } = { kind: 'source', id, name, body, valueNames };
+  if (more.isClass) wire.isClass = true;
+  if (more.classIds !== undefined && more.classIds.length > 0) wire.classIds = more.classIds;
+  return wire;
 }
 
 function shipPlain(fn: Function): ShippedFunction {
   const info = analyzeCached(fn);
   if (info.isClass) throw new UnshippableFunctionError(info.name, 'class');
+  // Before captures: a method's fix is about its object, whatever else it uses.
+  if (info.usesThis !== undefined) throw new UnshippableFunctionError(info.name, info.usesThis === 'own' ? 'this' : 'outer-this');
   if (info.free.length > 0) throw new ClosureCaptureError(info.name, info.free);
   return { name: info.name, wire: { fn: sourceWire(fn.name, '', info.expression, []), values: [] }, local: fn as ShippedFunction['local'] };
 }
 
 function shipWrapped(wrapper: Function, fn: Function, captures: Record<string, unknown>): ShippedFunction {
   const info = analyzeFunction(fn);
+  if (!info.isClass && info.usesThis !== undefined) throw new UnshippableFunctionError(info.name, info.usesThis === 'own' ? 'this' : 'outer-this');
   const names = Object.keys(captures);
   const missing = info.free.filter((id) => !names.includes(id));
   if (missing.length > 0) throw new ClosureCaptureError(info.name, missing, { alreadyCaptured: names });
@@ -69,6 +84,8 @@ function shipWrapped(wrapper: Function, fn: Function, captures: Record<string, u
   let prelude = '';
   const valueNames: string[] = [];
   const values: unknown[] = [];
+  const classIds: string[] = [];
+  const classes = new Map<string, FunctionInstanceWire>();
   let references = 0;
   for (const name of names) {
     const value = captures[name];
@@ -77,21 +94,131 @@ function shipWrapped(wrapper: Function, fn: Function, captures: Record<string, u
       const unknown = inner.free.filter((id) => !names.includes(id));
       if (unknown.length > 0) throw new ClosureCaptureError(inner.name || name, unknown, { alreadyCaptured: names });
       prelude += `const ${name} = ${inner.expression};\n`;
+      if (inner.isClass && classRefusal(value as Function, inner) === undefined) {
+        // Instances of it made in the worker may come back: the caller knows it by its source.
+        const id = sourceId([], '', inner.expression);
+        registerClass(id, value);
+        classIds.push(id);
+      }
     } else if (typeof value === 'function') {
       valueNames.push(name);
       values.push({ __skeinFunction: shipFunction(value).wire } satisfies CapturedFunctionWire);
     } else {
       let found = 0;
-      assertCloneable(value, `captures.${name}`, { passThrough: isProxy, onPassThrough: (n) => (found = n) });
+      let encoded = 0;
+      assertCloneable(value, `captures.${name}`, { passThrough: isProxy, onPassThrough: (n) => (found = n), onInstance: callerInstance, onEncoded: (n) => (encoded = n) });
       valueNames.push(name);
+      const data = encoded > 0 ? encodeInstances(value, classCollector(classes)) : value;
       // Store proxies travel as references; the caller's stay unresolved.
-      values.push(found > 0 ? encodeReferences(value) : value);
+      values.push(found > 0 ? encodeReferences(data) : data);
       references += found;
     }
   }
-  const fnWire = sourceWire(fn.name, prelude, info.expression, valueNames);
-  const wire: FunctionInstanceWire = references > 0 ? { fn: fnWire, values, refs: true } : { fn: fnWire, values };
+  const fnWire = sourceWire(fn.name, prelude, info.expression, valueNames, { isClass: info.isClass, classIds });
+  const wire: { -readonly [K in keyof FunctionInstanceWire]: FunctionInstanceWire[K] } = { fn: fnWire, values };
+  if (references > 0) wire.refs = true;
+  if (classes.size > 0) wire.classes = [...classes.values()];
   return { name: info.name, wire, local: wrapper as ShippedFunction['local'] };
+}
+
+/**
+ * Why instances of `ctor` cannot travel with their class, or undefined when
+ * they can: its source (all that travels) must hold the whole class.
+ */
+function classRefusal(ctor: Function, info: FunctionSource): Refusal | undefined {
+  const name = ctor.name || 'anonymous';
+  if (!info.isClass) {
+    return {
+      reason: `an instance of ${name}, made by a function-style constructor`,
+      fix: 'Its methods are assigned outside its source, and only the source travels. Fix: declare it with `class`, or send plain data and rebuild the instance in the task.',
+    };
+  }
+  if (info.privateMembers.length > 0) {
+    return {
+      reason: `an instance of class ${name}, which has private members ${info.privateMembers.map((m) => `\`${m}\``).join(', ')}`,
+      fix: 'A copy of an instance cannot have them. Fix: make them ordinary fields, or send plain data and rebuild the instance in the task.',
+    };
+  }
+  if (info.methods !== undefined) {
+    const declared = new Set(info.methods);
+    const added = Object.getOwnPropertyNames(ctor.prototype).filter((k) => k !== 'constructor' && !declared.has(k));
+    if (added.length > 0) {
+      return {
+        reason: `an instance of class ${name}, whose prototype has members added outside its class body (${added.map((m) => `\`${m}\``).join(', ')})`,
+        fix: "Only the class's source travels. Fix: declare them in the class body.",
+      };
+    }
+  }
+  return undefined;
+}
+
+const wrappedClasses = new WeakMap<Function, Function>();
+const classWires = new WeakMap<Function, { readonly id: string; readonly wire: FunctionInstanceWire } | Refusal>();
+
+/**
+ * How instances of `ctor` travel: its class by source (self-contained, or
+ * made by wrapNonSerializable with what it captures), or why they cannot.
+ * Computed once per class.
+ */
+export function shipClass(ctor: Function): { readonly id: string; readonly wire: FunctionInstanceWire } | Refusal {
+  let result = classWires.get(ctor);
+  if (result !== undefined) return result;
+  const name = ctor.name || 'anonymous';
+  try {
+    const original = wrappedClasses.get(ctor);
+    const info = analyzeCached(original ?? ctor);
+    result = classRefusal(original ?? ctor, info);
+    if (result === undefined && original !== undefined) {
+      const wire = shipped.get(ctor)!.wire;
+      result = { id: wire.fn.id, wire };
+    } else if (result === undefined && info.free.length > 0) {
+      const list = info.free.map((i) => `\`${i}\``).join(', ');
+      result = {
+        reason: `an instance of class ${name}, which uses outer variable${info.free.length === 1 ? '' : 's'} ${list}`,
+        fix: `Fix: const ${name} = wrapNonSerializable(class ${name} { ... }, { ${info.free.join(', ')} }) and make its instances with that, or send plain data and rebuild the instance in the task.`,
+      };
+    } else if (result === undefined) {
+      const fn = sourceWire(name, '', info.expression, [], { isClass: true });
+      result = { id: fn.id, wire: { fn, values: [] } };
+    }
+  } catch (error) {
+    result = { reason: `an instance of class ${name}, whose source cannot be shipped`, fix: `${(error as Error).message} Fix: send plain data and rebuild the instance in the task.` };
+  }
+  if ('id' in result) registerClass(result.id, ctor);
+  classWires.set(ctor, result);
+  return result;
+}
+
+/** `idOf` for encodeInstances in the caller: collects the wires of the classes met into `classes`. */
+export function classCollector(classes: Map<string, FunctionInstanceWire>): (ctor: Function) => string {
+  return (ctor) => {
+    const shippedClass = shipClass(ctor);
+    if (!('id' in shippedClass)) throw new SerializationError(`A value is ${shippedClass.reason}, which cannot be sent to a worker. ${shippedClass.fix}`);
+    classes.set(shippedClass.id, shippedClass.wire);
+    return shippedClass.id;
+  };
+}
+
+/** The caller's `onInstance` for the argument and capture checks: instances of classes that can travel, and errors, are encoded. */
+export const callerInstance: OnInstance = (value, proto) => {
+  const kind = instanceKind(value, proto);
+  if (kind === undefined) return false;
+  if (kind === 'error') return true;
+  if (!('ctor' in kind)) return kind;
+  const shippedClass = shipClass(kind.ctor);
+  return 'id' in shippedClass ? true : shippedClass;
+};
+
+const encodingVariants = new WeakMap<ShippedFunction, ShippedFunction>();
+
+/** `shipped` for calls whose arguments hold instances or errors to encode. */
+export function encodingArgs(shipped: ShippedFunction): ShippedFunction {
+  let variant = encodingVariants.get(shipped);
+  if (variant === undefined) {
+    variant = { ...shipped, encodeArgs: true };
+    encodingVariants.set(shipped, variant);
+  }
+  return variant;
 }
 
 /** How `fn` travels to a worker; computed once per function object. */
@@ -131,6 +258,7 @@ export function wrapNonSerializable<F extends Function>(fn: F, captures: Record<
     const copy = class extends (fn as unknown as new (...a: unknown[]) => object) {};
     Object.defineProperty(copy, 'name', { value: fn.name });
     wrapped.add(copy);
+    wrappedClasses.set(copy, fn);
     shipped.set(copy, shipWrapped(copy, fn, captures));
     return copy as unknown as F;
   }
