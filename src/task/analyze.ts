@@ -82,7 +82,7 @@ interface Node extends AcornNode {
 }
 
 /** Line and column (from 0) of `index` in `text`. */
-function position(text: string, index: number): { line: number; column: number } {
+export function position(text: string, index: number): { line: number; column: number } {
   let line = 0;
   let start = 0;
   for (let i = text.indexOf('\n'); i !== -1 && i < index; i = text.indexOf('\n', i + 1)) {

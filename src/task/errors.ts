@@ -8,26 +8,61 @@ export class ClosureCaptureError extends SkeinError {
   readonly functionName: string;
   readonly identifiers: readonly string[];
 
-  constructor(functionName: string, identifiers: readonly string[], options: { alreadyCaptured?: readonly string[] } = {}) {
+  /**
+   * `modules`: the captured names that hold modules (a Node built-in's
+   * specifier, or undefined for another import), which no capture can send.
+   * `esm`: whether the function was written in an ES module (the fix names
+   * `import.meta.url`) or CommonJS (`__filename`); undefined when unknown.
+   */
+  constructor(
+    functionName: string,
+    identifiers: readonly string[],
+    options: { alreadyCaptured?: readonly string[]; modules?: ReadonlyMap<string, ModuleOrigin>; esm?: boolean | undefined } = {},
+  ) {
     const shown = functionName || 'the function';
     const named = /^[A-Za-z_$][\w$]*$/.test(functionName);
-    const all = [...(options.alreadyCaptured ?? []), ...identifiers];
-    const hints: string[] = [];
-    if (identifiers.includes('require')) {
-      hints.push('`require` does not exist in a worker: use `await import(...)` inside the function, or task(import.meta.url, name).');
-    }
+    const modules = options.modules ?? new Map<string, ModuleOrigin>();
+    const values = identifiers.filter((i) => !modules.has(i) && i !== 'require');
+    const all = [...(options.alreadyCaptured ?? []), ...values];
+    const here = options.esm === false ? '__filename' : 'import.meta.url';
+    const exported = `export the function${options.esm === false ? ' (module.exports.' + (named ? functionName : 'name') + ' = ...)' : ''} and use task(${here}, '${named ? functionName : 'name'}')`;
+    const lines: string[] = [];
+    if (values.length > 0) lines.push(`Fix: wrapNonSerializable(${named ? functionName : 'fn'}, { ${all.join(', ')} }) to send ${values.length === 1 ? 'it' : 'them'} along, pass ${values.length === 1 ? 'it as an argument' : 'them as arguments'}, or ${exported}.`);
+    for (const [name, origin] of modules) lines.push(moduleFix(name, origin));
+    if (identifiers.includes('require')) lines.push(moduleFix('require', { specifier: undefined, exportName: undefined }));
+    if (values.length === 0) lines.push(`Or ${exported}.`);
     super(
       `\`${shown}\` captures outer variable${identifiers.length === 1 ? '' : 's'} ${identifiers.map((i) => `\`${i}\``).join(', ')}: ` +
         'functions travel to workers by source, so captured variables would not exist there.\n' +
-        `Fix: wrapNonSerializable(${named ? functionName : 'fn'}, { ${all.join(', ')} }) to send them along, ` +
-        'pass them as arguments, or export the function and use task(import.meta.url, ' +
-        `'${named ? functionName : 'name'}').` +
-        (hints.length > 0 ? `\n${hints.join('\n')}` : ''),
+        lines.join('\n'),
       { code: 'ERR_SKEIN_CLOSURE_CAPTURE' },
     );
     this.functionName = functionName;
     this.identifiers = identifiers;
   }
+}
+
+/** Where a captured module came from: a Node built-in's specifier (and the export, for a function taken from it), or unknown. */
+export interface ModuleOrigin {
+  readonly specifier: string | undefined;
+  readonly exportName: string | undefined;
+}
+
+/** How to get a module inside the function instead of capturing it. */
+function moduleFix(name: string, origin: ModuleOrigin): string {
+  if (name === 'require') {
+    return "Fix: `require` does not exist in a worker: import modules inside the function, `process.getBuiltinModule('node:fs')` for a built-in (Node >= 20.16), or `await import(...)` in an async function.";
+  }
+  const { specifier, exportName } = origin;
+  if (specifier === undefined) {
+    return `Fix: import \`${name}\` inside the function instead (it is an imported module, which cannot be sent along): \`const ${name} = await import('...')\` in an async function.`;
+  }
+  const binding = exportName === undefined ? name : exportName === name ? `{ ${name} }` : `{ ${exportName}: ${name} }`;
+  const what = exportName === undefined ? `it is the module ${specifier}` : `it comes from ${specifier}`;
+  return (
+    `Fix: import \`${name}\` inside the function instead (${what}, which cannot be sent along): ` +
+    `\`const ${binding} = process.getBuiltinModule('${specifier}')\` (Node >= 20.16), or \`const ${binding} = await import('${specifier}')\` in an async function.`
+  );
 }
 
 /** A function that cannot travel by source at all: a native (built-in) or bound function. */

@@ -6,7 +6,9 @@ import { LRUCache } from 'lru-cache';
 import type { FunctionInstanceWire, CapturedFunctionWire, SourceFunctionWire } from '../core/wire.js';
 import { describeValue } from '../core/errors.js';
 import { BUNDLER_PRELUDE, analyzeFunction, type FunctionSource } from './analyze.js';
-import { ClosureCaptureError, TaskModuleError, UnshippableFunctionError } from './errors.js';
+import { ClosureCaptureError, TaskModuleError, UnshippableFunctionError, type ModuleOrigin } from './errors.js';
+import { closureValues } from './inspect.js';
+import { types } from 'node:util';
 import { importModule } from './import-module.js';
 
 export { TaskModuleError };
@@ -14,6 +16,7 @@ import { assertCloneable, type OnInstance } from './cloneable.js';
 import { isProxy } from '../proxy/index.js';
 import { encodeReferences } from '../store/travel.js';
 import { encodeInstances, instanceKind, registerClass, sourceId, type Refusal } from './instances.js';
+import { noteShippedFile, shippedFileName } from './origins.js';
 import { SerializationError } from '../serialize/errors.js';
 
 /** A function ready to travel: its wire form plus the original, for running inline. */
@@ -42,9 +45,11 @@ function analyzeCached(fn: Function): FunctionSource {
   return info;
 }
 
-function sourceUrl(name: string, id: string): string {
-  const safe = name.replace(/[^\w$.-]/g, '_') || 'anonymous';
-  return `//# sourceURL=skein-task:///${safe}-${id.slice(0, 8)}.js`;
+/** A function whose source is part of a shipped body: `at` is where, in the prelude followed by `return <expression>`. */
+interface Piece {
+  readonly fn: Function;
+  readonly info: FunctionSource;
+  readonly at: number;
 }
 
 function sourceWire(
@@ -52,11 +57,20 @@ function sourceWire(
   prelude: string,
   expression: string,
   valueNames: readonly string[],
-  more: { isClass?: boolean; classIds?: readonly string[] } = {},
+  more: { isClass?: boolean; classIds?: readonly string[]; pieces?: readonly Piece[] } = {},
 ): SourceFunctionWire {
   const id = sourceId(valueNames, prelude, expression);
   const helpers = /\b__name\(/.test(prelude + expression) ? BUNDLER_PRELUDE : '';
-  const body = `${helpers}${prelude}return ${expression};\n${sourceUrl(name, id)}`;
+  const file = shippedFileName(name, id);
+  const body = `${helpers}${prelude}return ${expression};\n//# sourceURL=skein-task:///${file}`;
+  if (more.pieces !== undefined) {
+    // Kept to point the stack frames of errors that come back to where the code was written.
+    noteShippedFile(
+      file,
+      body,
+      more.pieces.map((p) => ({ fn: p.fn, source: sourceOf(p.fn), at: helpers.length + p.at, anchor: p.info.anchor })),
+    );
+  }
   const wire: { -readonly [K in keyof SourceFunctionWire]: SourceFunctionWire[K] } = { kind: 'source', id, name, body, valueNames };
   if (more.isClass) wire.isClass = true;
   if (more.classIds !== undefined && more.classIds.length > 0) wire.classIds = more.classIds;
@@ -68,8 +82,18 @@ function shipPlain(fn: Function): ShippedFunction {
   if (info.isClass) throw new UnshippableFunctionError(info.name, 'class');
   // Before captures: a method's fix is about its object, whatever else it uses.
   if (info.usesThis !== undefined) throw new UnshippableFunctionError(info.name, info.usesThis === 'own' ? 'this' : 'outer-this');
-  if (info.free.length > 0) throw new ClosureCaptureError(info.name, info.free);
-  return { name: info.name, wire: { fn: sourceWire(fn.name, '', info.expression, []), values: [] }, local: fn as ShippedFunction['local'] };
+  if (info.free.length > 0) throw captureError(fn, info.name, info.free);
+  const fnWire = sourceWire(fn.name, '', info.expression, [], { pieces: [mainPiece(fn, info, '')] });
+  return { name: info.name, wire: { fn: fnWire, values: [] }, local: fn as ShippedFunction['local'] };
+}
+
+function sourceOf(fn: Function): string {
+  return Function.prototype.toString.call(fn);
+}
+
+/** The shipped function's own source, after the prelude and `return `. */
+function mainPiece(fn: Function, info: FunctionSource, prelude: string): Piece {
+  return { fn, info, at: prelude.length + 'return '.length + info.expression.indexOf(sourceOf(fn)) };
 }
 
 function shipWrapped(wrapper: Function, fn: Function, captures: Record<string, unknown>): ShippedFunction {
@@ -77,7 +101,7 @@ function shipWrapped(wrapper: Function, fn: Function, captures: Record<string, u
   if (!info.isClass && info.usesThis !== undefined) throw new UnshippableFunctionError(info.name, info.usesThis === 'own' ? 'this' : 'outer-this');
   const names = Object.keys(captures);
   const missing = info.free.filter((id) => !names.includes(id));
-  if (missing.length > 0) throw new ClosureCaptureError(info.name, missing, { alreadyCaptured: names });
+  if (missing.length > 0) throw captureError(fn, info.name, missing, names);
 
   // Plain captured functions and classes are inlined as declarations of the
   // factory, so they may refer to each other; everything else is a value.
@@ -86,13 +110,26 @@ function shipWrapped(wrapper: Function, fn: Function, captures: Record<string, u
   const values: unknown[] = [];
   const classIds: string[] = [];
   const classes = new Map<string, FunctionInstanceWire>();
+  const pieces: Piece[] = [];
   let references = 0;
   for (const name of names) {
     const value = captures[name];
+    // A module cannot be sent along (it is functions and native state): its own error says to import it inside.
+    const moduleError = (): ClosureCaptureError | undefined => {
+      const origin = moduleOrigin(value);
+      return origin === undefined ? undefined : new ClosureCaptureError(info.name, [name], { modules: new Map([[name, origin]]), esm: closureValues(fn, []).esm });
+    };
+    if (types.isModuleNamespaceObject(value)) throw moduleError()!;
     if (typeof value === 'function' && !wrapped.has(value) && !modules.has(value)) {
-      const inner = analyzeCached(value);
+      let inner: FunctionSource;
+      try {
+        inner = analyzeCached(value);
+      } catch (error) {
+        throw moduleError() ?? error;
+      }
       const unknown = inner.free.filter((id) => !names.includes(id));
-      if (unknown.length > 0) throw new ClosureCaptureError(inner.name || name, unknown, { alreadyCaptured: names });
+      if (unknown.length > 0) throw moduleError() ?? captureError(value, inner.name || name, unknown, names);
+      pieces.push({ fn: value, info: inner, at: prelude.length + `const ${name} = `.length + inner.expression.indexOf(sourceOf(value)) });
       prelude += `const ${name} = ${inner.expression};\n`;
       if (inner.isClass && classRefusal(value as Function, inner) === undefined) {
         // Instances of it made in the worker may come back: the caller knows it by its source.
@@ -106,7 +143,11 @@ function shipWrapped(wrapper: Function, fn: Function, captures: Record<string, u
     } else {
       let found = 0;
       let encoded = 0;
-      assertCloneable(value, `captures.${name}`, { passThrough: isProxy, onPassThrough: (n) => (found = n), onInstance: callerInstance, onEncoded: (n) => (encoded = n) });
+      try {
+        assertCloneable(value, `captures.${name}`, { passThrough: isProxy, onPassThrough: (n) => (found = n), onInstance: callerInstance, onEncoded: (n) => (encoded = n) });
+      } catch (error) {
+        throw moduleError() ?? error;
+      }
       valueNames.push(name);
       const data = encoded > 0 ? encodeInstances(value, classCollector(classes)) : value;
       // Store proxies travel as references; the caller's stay unresolved.
@@ -114,11 +155,77 @@ function shipWrapped(wrapper: Function, fn: Function, captures: Record<string, u
       references += found;
     }
   }
-  const fnWire = sourceWire(fn.name, prelude, info.expression, valueNames, { isClass: info.isClass, classIds });
+  pieces.push(mainPiece(fn, info, prelude));
+  const fnWire = sourceWire(fn.name, prelude, info.expression, valueNames, { isClass: info.isClass, classIds, pieces });
   const wire: { -readonly [K in keyof FunctionInstanceWire]: FunctionInstanceWire[K] } = { fn: fnWire, values };
   if (references > 0) wire.refs = true;
   if (classes.size > 0) wire.classes = [...classes.values()];
   return { name: info.name, wire, local: wrapper as ShippedFunction['local'] };
+}
+
+// Built-ins a task is likely to capture, each known by its module object and its functions.
+const BUILTINS = [
+  'assert', 'async_hooks', 'buffer', 'child_process', 'cluster', 'crypto', 'dgram', 'diagnostics_channel', 'dns', 'events', 'fs',
+  'fs/promises', 'http', 'http2', 'https', 'net', 'os', 'path', 'perf_hooks', 'process', 'querystring', 'readline', 'stream',
+  'stream/promises', 'string_decoder', 'timers', 'timers/promises', 'tls', 'tty', 'url', 'util', 'v8', 'vm', 'worker_threads', 'zlib',
+];
+let builtinParts: Map<unknown, ModuleOrigin> | undefined;
+
+function builtinPart(value: unknown): ModuleOrigin | undefined {
+  if (builtinParts === undefined) {
+    builtinParts = new Map();
+    const require = createRequire(import.meta.url);
+    for (const name of BUILTINS) {
+      const specifier = `node:${name}`;
+      let mod: Record<string, unknown>;
+      try {
+        mod = require(specifier) as Record<string, unknown>;
+      } catch {
+        continue;
+      }
+      if (!builtinParts.has(mod)) builtinParts.set(mod, { specifier, exportName: undefined });
+      for (const key of Object.keys(mod)) {
+        const part = mod[key];
+        if (typeof part === 'function' && !builtinParts.has(part)) builtinParts.set(part, { specifier, exportName: key });
+      }
+    }
+  }
+  return builtinParts.get(value);
+}
+
+/**
+ * Where a captured value comes from when it is a module, or a function of a
+ * built-in one; undefined otherwise. For error paths: the first call loads
+ * the built-ins of BUILTINS to know them.
+ */
+function moduleOrigin(value: unknown): ModuleOrigin | undefined {
+  if ((typeof value !== 'object' && typeof value !== 'function') || value === null) return undefined;
+  if (types.isModuleNamespaceObject(value)) {
+    // `import * as fs from 'node:fs'`: its default export is the module object itself.
+    const inner = builtinPart((value as { default?: unknown }).default);
+    return inner !== undefined && inner.exportName === undefined ? inner : { specifier: undefined, exportName: undefined };
+  }
+  return builtinPart(value);
+}
+
+/**
+ * The error for a function that captures `free`, with the fix that works
+ * for each: modules are imported inside the function, other values sent
+ * along. What the names hold is read through the inspector (task/inspect.ts),
+ * only here, on the way to an error.
+ */
+function captureError(fn: Function, name: string, free: readonly string[], alreadyCaptured?: readonly string[]): ClosureCaptureError {
+  const closure = closureValues(fn, free);
+  const found = new Map<string, ModuleOrigin>();
+  for (const id of free) {
+    const origin = closure.values.has(id)
+      ? moduleOrigin(closure.values.get(id))
+      : closure.esm === undefined && BUILTINS.includes(id)
+        ? { specifier: `node:${id}`, exportName: undefined }
+        : undefined;
+    if (origin !== undefined) found.set(id, origin);
+  }
+  return new ClosureCaptureError(name, free, { modules: found, esm: closure.esm, ...(alreadyCaptured ? { alreadyCaptured } : {}) });
 }
 
 /**
@@ -178,7 +285,7 @@ export function shipClass(ctor: Function): { readonly id: string; readonly wire:
         fix: `Fix: const ${name} = wrapNonSerializable(class ${name} { ... }, { ${info.free.join(', ')} }) and make its instances with that, or send plain data and rebuild the instance in the task.`,
       };
     } else if (result === undefined) {
-      const fn = sourceWire(name, '', info.expression, [], { isClass: true });
+      const fn = sourceWire(name, '', info.expression, [], { isClass: true, pieces: [mainPiece(ctor, info, '')] });
       result = { id: fn.id, wire: { fn, values: [] } };
     }
   } catch (error) {
