@@ -44,7 +44,9 @@ export function encodeBatch(tasks: readonly Delayed[], stopOnError: boolean): Ba
   let classes: Map<string, FunctionInstanceWire> | undefined;
   const rows = tasks.map((t) => {
     let args = t.args;
-    if (t.shipped.encodeArgs) args = encodeInstances(args, classCollector((classes ??= new Map()))) as readonly unknown[];
+    const encoded = t.shipped.argClasses;
+    if (encoded !== undefined) for (const c of encoded) (classes ??= new Map()).set(c.fn.id, c);
+    else if (t.shipped.encodeArgs) args = encodeInstances(args, classCollector((classes ??= new Map()))) as readonly unknown[];
     if (!t.hasReferences) return args;
     refs = true;
     return encodeReferences(args) as readonly unknown[];

@@ -161,7 +161,9 @@ function makeRecorder(shipped: ShippedFunction, nodeOptions?: DelayedOptions): (
         assertCloneable(arg, `args[${i}]`, options);
       }
     }
-    return new Delayed(encoded > 0 ? encodingArgs(shipped) : shipped, args, references > dependencies, dependencies > 0, nodeOptions, dependencies > 0 ? Infinity : bytes);
+    // A graph node's inputs are other nodes' results, unknown until they run: they may hold instances too.
+    const encode = encoded > 0 || dependencies > 0;
+    return new Delayed(encode ? encodingArgs(shipped) : shipped, args, references > dependencies, dependencies > 0, nodeOptions, dependencies > 0 ? Infinity : bytes);
   };
   recorded.set(recorder, /^[A-Za-z_$][\w$]*$/.test(shipped.name) ? shipped.name : 'fn');
   return recorder;

@@ -121,58 +121,102 @@ function isPlainLike(value: object): boolean {
   return Object.getPrototypeOf(proto) === null && typeof proto.constructor === 'function' && proto.constructor.name === 'Object';
 }
 
+/** How far the encoder got with a container: its copy, once it needs one. */
+interface Visit {
+  copy: object | undefined;
+  done: boolean;
+}
+
 /**
- * A copy of `value` in which every class instance is a plain object of its
- * own enumerable fields marked with its class's id (`idOf`), and every error
- * its error wire: data that structured clone (or a serializer) carries whole.
- * Containers are copied on the way; what they share, and cycles, stay so.
- * Store proxies are left for the reference encoding.
+ * `value` with every class instance replaced by a plain object of its own
+ * enumerable fields marked with its class's id (`idOf`), and every error by
+ * its error wire: data that structured clone (or a serializer) carries
+ * whole. Copy on write: a container is copied only when something inside it
+ * changes, so plain data keeps its identity (the offloader stores a value
+ * shared by many tasks once). Shared parts and cycles stay so. Store proxies
+ * are left for the reference encoding.
  */
 export function encodeInstances(value: unknown, idOf: (ctor: Function) => string): unknown {
-  const seen = new Map<object, unknown>();
+  const visits = new Map<object, Visit>();
   const encode = (v: unknown): unknown => {
     if (typeof v !== 'object' || v === null) return v;
-    const met = seen.get(v);
-    if (met !== undefined) return met;
+    const met = visits.get(v);
+    if (met !== undefined) {
+      // A way back into a container still being walked: it gets its copy now, for the cycle to close on.
+      if (!met.done && met.copy === undefined) met.copy = shallowCopy(v);
+      return met.copy ?? v;
+    }
     if (isProxy(v)) return v;
-    if (Array.isArray(v)) {
-      const copy: unknown[] = [];
-      seen.set(v, copy);
-      for (let i = 0; i < v.length; i++) copy.push(encode(v[i]));
-      return copy;
-    }
     const proto = Object.getPrototypeOf(v) as object | null;
-    if (types.isMap(v)) {
-      const copy = new Map();
-      seen.set(v, copy);
-      for (const [k, item] of v) copy.set(encode(k), encode(item));
-      return copy;
-    }
-    if (types.isSet(v)) {
-      const copy = new Set();
-      seen.set(v, copy);
-      for (const item of v) copy.add(encode(item));
-      return copy;
-    }
+    const plain = Array.isArray(v) || types.isMap(v) || types.isSet(v) || isPlainLike(v);
     let id: string | undefined;
-    if (!isPlainLike(v)) {
+    if (!plain) {
       const kind = instanceKind(v, proto!);
       if (kind === undefined) return v;
       if (kind === 'error') {
         const wire = encodeError(v);
-        seen.set(v, wire);
+        visits.set(v, { copy: wire, done: true });
         return wire;
       }
       if (!('ctor' in kind)) throw new SerializationError(`A value is ${kind.reason}, which cannot travel. ${kind.fix}`);
       id = idOf(kind.ctor);
     }
-    const copy: Record<string, unknown> = proto === null ? Object.create(null) : {};
-    seen.set(v, copy);
-    for (const k of Object.keys(v)) copy[k] = encode((v as Record<string, unknown>)[k]);
-    if (id !== undefined) copy[CLASS_KEY] = id;
-    return copy;
+    // An instance always becomes a copy; a container only once a member changes.
+    const visit: Visit = { copy: id === undefined ? undefined : {}, done: false };
+    visits.set(v, visit);
+    const set = (key: unknown, item: unknown, encoded: unknown): void => {
+      if (encoded === item && visit.copy === undefined) return;
+      visit.copy ??= shallowCopy(v);
+      if (Array.isArray(visit.copy)) visit.copy[key as number] = encoded;
+      else if (types.isMap(visit.copy)) visit.copy.set(key, encoded);
+      else (visit.copy as Record<string, unknown>)[key as string] = encoded;
+    };
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) set(i, v[i], encode(v[i]));
+    } else if (types.isMap(v)) {
+      for (const [k, item] of v) {
+        const ek = encode(k);
+        if (ek !== k) {
+          // A changed key: the copy is rebuilt with every key encoded.
+          visit.copy = rebuildMap(v, encode);
+          break;
+        }
+        set(k, item, encode(item));
+      }
+    } else if (types.isSet(v)) {
+      for (const item of v) {
+        if (encode(item) !== item) {
+          visit.copy = new Set([...v].map(encode));
+          break;
+        }
+      }
+    } else {
+      for (const k of Object.keys(v)) {
+        const item = (v as Record<string, unknown>)[k];
+        set(k, item, encode(item));
+      }
+    }
+    if (id !== undefined) (visit.copy as Record<string, unknown>)[CLASS_KEY] = id;
+    visit.done = true;
+    return visit.copy ?? v;
   };
   return encode(value);
+}
+
+function shallowCopy(v: object): object {
+  if (Array.isArray(v)) return v.slice();
+  if (types.isMap(v)) return new Map(v as Map<unknown, unknown>);
+  if (types.isSet(v)) return new Set(v as Set<unknown>);
+  const copy: Record<string, unknown> = Object.getPrototypeOf(v) === null ? Object.create(null) : {};
+  // Fields only: an instance's copy is its fields, in order, the class id added last.
+  for (const k of Object.keys(v)) copy[k] = (v as Record<string, unknown>)[k];
+  return copy;
+}
+
+function rebuildMap(v: Map<unknown, unknown>, encode: (x: unknown) => unknown): Map<unknown, unknown> {
+  const copy = new Map<unknown, unknown>();
+  for (const [k, item] of v) copy.set(encode(k), encode(item));
+  return copy;
 }
 
 function isErrorWire(value: Record<string, unknown>): value is Record<string, unknown> & ErrorWire {

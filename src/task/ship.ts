@@ -27,6 +27,8 @@ export interface ShippedFunction {
   readonly local: (...args: unknown[]) => unknown;
   /** Calls made with this hold class instances or errors in their arguments: encode them to travel (task/instances.ts). */
   readonly encodeArgs?: true;
+  /** The arguments are encoded already (the offloader encodes before it stores): the classes they name. */
+  readonly argClasses?: readonly FunctionInstanceWire[];
 }
 
 const wrapped = new WeakSet<Function>();

@@ -232,3 +232,14 @@ describe('results: an instance whose class the calling thread does not have fail
     expect(error!.message).toMatch(/^`result\.v` is an instance of class Inner, which the calling thread does not have .*: it cannot be sent back from the worker\. Fix: return plain data/);
   });
 });
+
+describe('task graphs', () => {
+  test("a node's instance result reaches the nodes that use it as an instance", async () => {
+    const make = wrapNonSerializable((x: number, y: number) => new Point(x, y), { Point });
+    const point = delayed(make)(3, 4);
+    const norm = delayed((p: Point) => p.norm())(point);
+    const both = delayed((p: Point, q: Point) => p.twice().x + q.y)(point, delayed((p: Point) => p.twice())(point));
+    expect(await norm.compute({ parallel: par })).toBe(5);
+    expect(await both.compute({ parallel: par })).toBe(6 + 8);
+  });
+});
