@@ -8,6 +8,9 @@ export type PassThrough = (value: object) => boolean;
 
 const noPassThrough: PassThrough = () => false;
 
+/** Arguments remembered as clean that hold instances or errors to encode: a later task passing them encodes too. */
+const encodedClean = new WeakSet<object>();
+
 function uncloneableReason(value: unknown): string | undefined {
   switch (typeof value) {
     case 'function':
@@ -219,6 +222,7 @@ export function findUncloneable(
     if (known !== undefined) {
       options.onBytes?.(known);
       options.onPassThrough?.(0);
+      options.onEncoded?.(encodedClean.has(value) ? 1 : 0);
       return undefined;
     }
   }
@@ -231,8 +235,11 @@ export function findUncloneable(
     found = locateThrow(value, root, passThrough) ?? { path: root, reason: `a value that threw when read (${errorText(error)})`, cause: error };
   }
   // Only the argument itself is remembered: a task that carries a pass-through
-  // value (or one to encode) is walked again, so that every such task is seen to carry one.
-  if (found === undefined && passed === 0 && encoded === 0 && typeof value === 'object' && value !== null) clean?.set(value, bytes);
+  // value is walked again, so that every such task is seen to carry one.
+  if (found === undefined && passed === 0 && typeof value === 'object' && value !== null && clean !== undefined) {
+    clean.set(value, bytes);
+    if (encoded > 0) encodedClean.add(value);
+  }
   options.onPassThrough?.(passed);
   options.onEncoded?.(encoded);
   options.onBytes?.(bytes);

@@ -62,6 +62,12 @@ describe('instances of a class that can travel keep their prototype, both ways',
     expect(b.a.self).toBe(b.a);
   });
 
+  test('an argument passed to many tasks (checked once, then remembered) keeps its instances in every one', async () => {
+    const shared = { p: new Point(3, 4) };
+    const norm = delayed((o: typeof shared) => o.p.norm());
+    expect(await par.run([norm(shared), norm(shared), norm(shared)])).toEqual([5, 5, 5]);
+  });
+
   test('a class with captures, given through wrapNonSerializable, travels with them both ways', async () => {
     const factor = 3;
     const Scaled = wrapNonSerializable(
