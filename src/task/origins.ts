@@ -38,6 +38,16 @@ export function noteShippedFile(file: string, body: string, pieces: readonly { f
   files.set(file, { body, pieces: pieces.map((p) => ({ fn: new WeakRef(p.fn), offset: p.at, source: p.source, anchor: p.anchor })) });
 }
 
+/**
+ * A function whose wire was made for an equal one before: if that one is
+ * gone, this one now stands for the file. A lookup per call, no more.
+ */
+export function keepShippedFile(name: string, id: string, fn: Function): void {
+  const file = files.get(shippedFileName(name, id));
+  const only = file?.pieces.length === 1 ? file.pieces[0]! : undefined;
+  if (only !== undefined && only.fn.deref() === undefined) files.set(shippedFileName(name, id), { body: file!.body, pieces: [{ ...only, fn: new WeakRef(fn) }] });
+}
+
 // `new Function` puts two lines before the body: `(function anonymous(params` and `) {`.
 const HEADER_LINES = 2;
 const FRAME = /skein-task:\/\/\/([^\s:()]+\.js):(\d+):(\d+)/g;

@@ -16,7 +16,7 @@ import { assertCloneable, type OnInstance } from './cloneable.js';
 import { isProxy } from '../proxy/index.js';
 import { encodeReferences } from '../store/travel.js';
 import { encodeInstances, instanceKind, registerClass, sourceId, type Refusal } from './instances.js';
-import { noteShippedFile, shippedFileName } from './origins.js';
+import { keepShippedFile, noteShippedFile, shippedFileName } from './origins.js';
 import { SerializationError } from '../serialize/errors.js';
 
 /** A function ready to travel: its wire form plus the original, for running inline. */
@@ -37,8 +37,11 @@ const shipped = new WeakMap<Function, ShippedFunction>();
 // every call; keying the parse on source text keeps them cheap too.
 const analyses = new LRUCache<string, FunctionSource>({ max: 2048 });
 
-function analyzeCached(fn: Function): FunctionSource {
-  const source = Function.prototype.toString.call(fn);
+// The wire of a plain function, by name and source: equal inline arrows share one
+// (made once, and sent once per batch however many tasks use it).
+const plainWires = new LRUCache<string, FunctionInstanceWire & { readonly fn: SourceFunctionWire }>({ max: 2048 });
+
+function analyzeCached(fn: Function, source = sourceOf(fn)): FunctionSource {
   let info = analyses.get(source);
   if (info === undefined) {
     info = analyzeFunction(fn);
@@ -47,11 +50,15 @@ function analyzeCached(fn: Function): FunctionSource {
   return info;
 }
 
-/** A function whose source is part of a shipped body: `at` is where, in the prelude followed by `return <expression>`. */
+/**
+ * A function whose source is part of a shipped body: its source starts at
+ * `before` plus its offset in `info.expression`, counted from the start of
+ * the prelude followed by `return <expression>`.
+ */
 interface Piece {
   readonly fn: Function;
   readonly info: FunctionSource;
-  readonly at: number;
+  readonly before: number;
 }
 
 function sourceWire(
@@ -70,7 +77,10 @@ function sourceWire(
     noteShippedFile(
       file,
       body,
-      more.pieces.map((p) => ({ fn: p.fn, source: sourceOf(p.fn), at: helpers.length + p.at, anchor: p.info.anchor })),
+      more.pieces.map((p) => {
+        const source = sourceOf(p.fn);
+        return { fn: p.fn, source, at: helpers.length + p.before + p.info.expression.indexOf(source), anchor: p.info.anchor };
+      }),
     );
   }
   const wire: { -readonly [K in keyof SourceFunctionWire]: SourceFunctionWire[K] } = { kind: 'source', id, name, body, valueNames };
@@ -80,13 +90,21 @@ function sourceWire(
 }
 
 function shipPlain(fn: Function): ShippedFunction {
-  const info = analyzeCached(fn);
+  const source = sourceOf(fn);
+  const info = analyzeCached(fn, source);
   if (info.isClass) throw new UnshippableFunctionError(info.name, 'class');
   // Before captures: a method's fix is about its object, whatever else it uses.
   if (info.usesThis !== undefined) throw new UnshippableFunctionError(info.name, info.usesThis === 'own' ? 'this' : 'outer-this');
   if (info.free.length > 0) throw captureError(fn, info.name, info.free);
-  const fnWire = sourceWire(fn.name, '', info.expression, [], { pieces: [mainPiece(fn, info, '')] });
-  return { name: info.name, wire: { fn: fnWire, values: [] }, local: fn as ShippedFunction['local'] };
+  const key = `${fn.name}\0${source}`;
+  let wire = plainWires.get(key);
+  if (wire === undefined) {
+    wire = { fn: sourceWire(fn.name, '', info.expression, [], { pieces: [mainPiece(fn, info, '')] }), values: [] };
+    plainWires.set(key, wire);
+  } else {
+    keepShippedFile(wire.fn.name, wire.fn.id, fn);
+  }
+  return { name: info.name, wire, local: fn as ShippedFunction['local'] };
 }
 
 function sourceOf(fn: Function): string {
@@ -95,7 +113,7 @@ function sourceOf(fn: Function): string {
 
 /** The shipped function's own source, after the prelude and `return `. */
 function mainPiece(fn: Function, info: FunctionSource, prelude: string): Piece {
-  return { fn, info, at: prelude.length + 'return '.length + info.expression.indexOf(sourceOf(fn)) };
+  return { fn, info, before: prelude.length + 'return '.length };
 }
 
 function shipWrapped(wrapper: Function, fn: Function, captures: Record<string, unknown>): ShippedFunction {
@@ -131,7 +149,7 @@ function shipWrapped(wrapper: Function, fn: Function, captures: Record<string, u
       }
       const unknown = inner.free.filter((id) => !names.includes(id));
       if (unknown.length > 0) throw moduleError() ?? captureError(value, inner.name || name, unknown, names);
-      pieces.push({ fn: value, info: inner, at: prelude.length + `const ${name} = `.length + inner.expression.indexOf(sourceOf(value)) });
+      pieces.push({ fn: value, info: inner, before: prelude.length + `const ${name} = `.length });
       prelude += `const ${name} = ${inner.expression};\n`;
       if (inner.isClass && classRefusal(value as Function, inner) === undefined) {
         // Instances of it made in the worker may come back: the caller knows it by its source.
