@@ -82,6 +82,16 @@ export function encodeError(error: unknown, depth = 0): ErrorWire {
   };
 }
 
+let mapStack: ((stack: string) => string) | undefined;
+
+/**
+ * Installs what rewrites the stacks of errors rebuilt in this thread (the
+ * task layer points frames of shipped code to where it was written).
+ */
+export function setStackMapper(mapper: (stack: string) => string): void {
+  mapStack = mapper;
+}
+
 function define(target: object, key: string, value: unknown): void {
   Object.defineProperty(target, key, { value, writable: true, configurable: true, enumerable: false });
 }
@@ -97,7 +107,8 @@ export function decodeError(wire: ErrorWire): Error {
   if (ctor.prototype.name !== wire.name || Object.prototype.hasOwnProperty.call(ctor.prototype, 'name') === false) {
     define(error, 'name', wire.name);
   }
-  define(error, 'stack', wire.stack ?? `${wire.name}: ${wire.message}`);
+  const stack = wire.stack ?? `${wire.name}: ${wire.message}`;
+  define(error, 'stack', mapStack === undefined ? stack : mapStack(stack));
   if (wire.code !== undefined) Object.defineProperty(error, 'code', { value: wire.code, writable: true, configurable: true, enumerable: true });
   if (wire.cause !== undefined) define(error, 'cause', decodeNested(wire.cause));
   if (wire.errors !== undefined) define(error, 'errors', wire.errors.map(decodeNested));

@@ -14,6 +14,10 @@ export interface SourceFunctionWire {
   /** Body of a factory whose parameters are `valueNames` and which returns the function. */
   readonly body: string;
   readonly valueNames: readonly string[];
+  /** The factory returns a class (whose instances may travel), not a function. */
+  readonly isClass?: true;
+  /** Ids of the classes inlined in `body` (captured by the function): a worker may send their instances back. */
+  readonly classIds?: readonly string[];
 }
 
 /** A function named by reference: an export of a module every worker imports once. */
@@ -34,6 +38,8 @@ export interface FunctionInstanceWire {
   readonly values: readonly unknown[];
   /** Some values hold store references, to be turned back into proxies. */
   readonly refs?: true;
+  /** Some values hold encoded class instances or errors (task/instances.ts): the classes they need. */
+  readonly classes?: readonly FunctionInstanceWire[];
 }
 
 /**
@@ -70,6 +76,8 @@ export interface BatchWire {
    * whose source failed fails without running.
    */
   readonly links?: readonly (readonly [task: number, argument: number, from: number])[];
+  /** Some arguments hold encoded class instances or errors (task/instances.ts): the classes they need. */
+  readonly classes?: readonly FunctionInstanceWire[];
 }
 
 /**

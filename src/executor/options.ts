@@ -4,6 +4,7 @@ import { isMainThread, workerData } from 'node:worker_threads';
 import { describeValue } from '../core/errors.js';
 import type { Backend } from '../backends/backend.js';
 import { parseNbytes, type OffloadStore } from '../store/offload.js';
+import { checkKnownOptions } from '../core/options.js';
 
 export interface ProgressInfo {
   readonly done: number;
@@ -133,17 +134,37 @@ export interface ResolvedOptions {
   readonly tempFolder: string | undefined;
 }
 
+// Typed as a record of every key, so an option added to ParallelOptions and forgotten here fails to compile.
+const OPTION_KEYS = Object.keys({
+  nJobs: 1,
+  backend: 1,
+  batchSize: 1,
+  preDispatch: 1,
+  timeout: 1,
+  signal: 1,
+  verbose: 1,
+  progress: 1,
+  errors: 1,
+  maxNbytes: 1,
+  store: 1,
+  tempFolder: 1,
+  resourceLimits: 1,
+} satisfies Record<keyof ParallelOptions, 1>);
+
 const config = new AsyncLocalStorage<ParallelOptions>();
 
 /**
  * Runs `fn` with `options` as the defaults of every `Parallel` and `parallel()`
  * created inside it, across awaits, like joblib's `parallel_config`.
- * Options given to a `Parallel` explicitly still win.
+ * Options given to a `Parallel` explicitly still win. They are checked here,
+ * on entry, as a `Parallel` would check them.
  *
  * @example
  * await parallelConfig({ nJobs: 2, verbose: 1 }, () => parallel(tasks));
  */
 export function parallelConfig<T>(options: ParallelOptions, fn: () => T): T {
+  resolveOptions(options);
+  if (typeof fn !== 'function') throw new TypeError(`Expected \`fn\` to be a function, got ${describeValue(fn)}`);
   return config.run({ ...config.getStore(), ...definedOnly(options) }, fn);
 }
 
@@ -182,11 +203,9 @@ function resolveResourceLimits(value: unknown): ResourceLimits | undefined {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new TypeError(`Expected \`resourceLimits\` to be an object, got ${describeValue(value)}`);
   }
+  checkKnownOptions(value, Object.keys(RESOURCE_LIMITS), 'resourceLimits.');
   for (const [key, limit] of Object.entries(value)) {
-    const bounds = RESOURCE_LIMITS[key as keyof ResourceLimits] as { min?: number; max?: number } | undefined;
-    if (bounds === undefined) {
-      throw new TypeError(`Expected \`resourceLimits\` to have only ${Object.keys(RESOURCE_LIMITS).join(', ')}, got \`${key}\``);
-    }
+    const bounds = RESOURCE_LIMITS[key as keyof ResourceLimits] as { min?: number; max?: number };
     if (limit === undefined) continue;
     const { min, max } = bounds;
     if (typeof limit !== 'number' || !Number.isFinite(limit) || limit <= 0 || (min !== undefined && limit < min) || (max !== undefined && limit > max)) {
@@ -226,6 +245,7 @@ export function resolveOptions(explicit: ParallelOptions): ResolvedOptions {
   if (typeof explicit !== 'object' || explicit === null) {
     throw new TypeError(`Expected options to be an object, got ${describeValue(explicit)}`);
   }
+  checkKnownOptions(explicit, OPTION_KEYS);
   const o: ParallelOptions = { ...config.getStore(), ...definedOnly(explicit) };
   const nJobs = resolveNJobs(o.nJobs ?? -1);
   const backend = o.backend ?? 'threads';

@@ -1,4 +1,5 @@
 import cliProgress from 'cli-progress';
+import { onExit } from 'signal-exit';
 import type { ProgressCallback } from './options.js';
 import { formatBytes, type OffloadReport } from '../store/offload.js';
 
@@ -23,13 +24,38 @@ export interface ProgressSink {
   finish(done: number, total: number | undefined, failed: boolean, offloaded?: { readonly report: OffloadReport }): void;
 }
 
+const KNOWN = 'skein |{bar}| {value}/{total} tasks | {duration_formatted} elapsed | eta {eta_formatted}';
+const UNKNOWN = 'skein |{bar}| {value} tasks | {duration_formatted} elapsed';
+const BLOCK = 4;
+
+/** Until the number of tasks is known: a block sliding back and forth, never a bar that claims to be full. */
+const slidingBar: cliProgress.BarFormatter = (_, options) => {
+  const size = options.barsize ?? 40;
+  const span = Math.max(1, size - BLOCK);
+  const step = Math.floor(Date.now() / 100) % (2 * span);
+  const at = step < span ? step : 2 * span - step;
+  const full = options.barCompleteChar ?? '=';
+  const empty = options.barIncompleteChar ?? '-';
+  return empty.repeat(at) + full.repeat(BLOCK) + empty.repeat(size - BLOCK - at);
+};
+
+const formatBar: cliProgress.GenericFormatter = (options, params, payload: { known?: boolean }) =>
+  payload.known === true
+    ? cliProgress.Format.Formatter({ ...options, format: KNOWN }, params, payload)
+    : cliProgress.Format.Formatter({ ...options, format: UNKNOWN, formatBar: slidingBar }, params, payload);
+
 /** Progress of one run: verbose lines on stderr, a TTY bar, and/or a callback. */
 export class Progress implements ProgressSink {
   readonly #started = performance.now();
   readonly #verbose: number;
   readonly #prefix: string;
   readonly #callback: ProgressCallback | undefined;
+  // A MultiBar of one: only it can print lines above its bar (log) without writing over it.
+  #bars: cliProgress.MultiBar | undefined;
   #bar: cliProgress.SingleBar | undefined;
+  #known = false;
+  /** Shows the cursor again if the process ends (Ctrl-C, an exit, an uncaught error) while the bar hides it. */
+  #restoreOnExit: (() => void) | undefined;
   #lastReported = 0;
   readonly #write: (line: string) => void;
 
@@ -44,16 +70,28 @@ export class Progress implements ProgressSink {
     this.#prefix = `[Parallel(nJobs=${options.nJobs})]: `;
     this.#callback = typeof options.progress === 'function' ? options.progress : undefined;
     this.#write = options.write ?? ((line) => process.stderr.write(`${line}\n`));
-    if (options.progress === true && process.stderr.isTTY) {
-      this.#bar = new cliProgress.SingleBar(
-        { stream: process.stderr, format: 'skein |{bar}| {value}/{total} tasks | {duration_formatted} elapsed | eta {eta_formatted}', hideCursor: true },
-        cliProgress.Presets.shades_classic,
-      );
-      this.#bar.start(0, 0);
-    }
     if (this.#verbose > 0) {
       this.#write(`${this.#prefix}Using backend ${options.backendName} with ${options.nJobs} concurrent worker${options.nJobs === 1 ? '' : 's'}.`);
     }
+    if (options.progress === true && process.stderr.isTTY) {
+      this.#bars = new cliProgress.MultiBar({ stream: process.stderr, format: formatBar, hideCursor: true }, cliProgress.Presets.shades_classic);
+      // signal-exit, not cli-progress's gracefulExit: a SIGINT listener of its own would keep Ctrl-C from ending the process.
+      this.#restoreOnExit = onExit(() => {
+        // Cursor shown and line wrapping back on (the bar turns both off), below the bar.
+        process.stderr.write('\x1b[?25h\x1b[?7h\n');
+      });
+      this.#bar = this.#bars.create(0, 0, { known: false });
+    }
+  }
+
+  /** A verbose line: above the bar while there is one, so the bar is redrawn below it rather than written over. */
+  #line(line: string): void {
+    if (this.#bars === undefined) {
+      this.#write(line);
+      return;
+    }
+    this.#bars.log(`${line}\n`);
+    this.#bars.update();
   }
 
   get elapsedMs(): number {
@@ -64,7 +102,11 @@ export class Progress implements ProgressSink {
     const elapsedMs = this.elapsedMs;
     this.#callback?.({ done, total, elapsedMs });
     if (this.#bar) {
-      this.#bar.setTotal(total ?? Math.max(done, 1));
+      if (total !== undefined && !this.#known) {
+        this.#known = true;
+        this.#bar.update({ known: true });
+      }
+      if (total !== undefined) this.#bar.setTotal(total);
       this.#bar.update(done);
     }
     if (this.#verbose > 0) {
@@ -74,18 +116,27 @@ export class Progress implements ProgressSink {
       if (report && done !== total) {
         const count = String(done).padStart(3);
         if (total === undefined) {
-          this.#write(`${this.#prefix}Done ${count} tasks      | elapsed: ${formatTime(elapsedMs)}`);
+          this.#line(`${this.#prefix}Done ${count} tasks      | elapsed: ${formatTime(elapsedMs)}`);
         } else {
           const remaining = (elapsedMs / done) * (total - done);
-          this.#write(`${this.#prefix}Done ${count} out of ${String(total).padStart(3)} | elapsed: ${formatTime(elapsedMs)} remaining: ${formatTime(remaining)}`);
+          this.#line(`${this.#prefix}Done ${count} out of ${String(total).padStart(3)} | elapsed: ${formatTime(elapsedMs)} remaining: ${formatTime(remaining)}`);
         }
       }
     }
   }
 
   finish(done: number, total: number | undefined, failed: boolean, offloader?: { readonly report: OffloadReport }): void {
-    this.#bar?.stop();
+    if (this.#bars !== undefined && this.#bar !== undefined) {
+      // The last frame is a count, never the sliding block.
+      if (!this.#known) this.#bar.update({ known: true });
+      this.#bar.setTotal(total ?? done);
+      this.#bar.update(done);
+      this.#bars.stop();
+      this.#restoreOnExit?.();
+    }
+    this.#bars = undefined;
     this.#bar = undefined;
+    this.#restoreOnExit = undefined;
     const offloaded = this.#verbose >= 10 ? offloader?.report : undefined;
     if (offloaded !== undefined && offloaded.values > 0) {
       this.#write(

@@ -1,5 +1,5 @@
 import { describeValue } from '../core/errors.js';
-import { isDelayed, type Delayed } from '../task/delayed.js';
+import { describeNotDelayed, isDelayed, type Delayed } from '../task/delayed.js';
 import { AutoBatchSize, splitSize, taskBytes } from './auto-batch.js';
 
 export type TaskSource = Iterable<unknown> | AsyncIterable<unknown>;
@@ -79,7 +79,7 @@ export class BatchSource {
 
   #check(value: unknown): Delayed {
     if (!isDelayed(value)) {
-      throw new TypeError(`Expected task ${this.#pulled} to be a delayed call such as delayed(fn)(...args), got ${describeValue(value)}`);
+      throw new TypeError(`Expected task ${this.#pulled} to be a delayed call such as delayed(fn)(...args), got ${describeNotDelayed(value)}`);
     }
     if (value.options.where === 'caller') {
       throw new TypeError(`Expected task ${this.#pulled} (${value.name || 'anonymous'}) to run in a worker: \`where: 'caller'\` nodes run with \`compute()\`, not \`parallel()\``);

@@ -1,6 +1,7 @@
 import { Worker, MessageChannel, type MessagePort, type ResourceLimits, type WorkerOptions } from 'node:worker_threads';
 import { transferHandlers } from 'comlink/dist/esm/comlink.mjs';
 import { describeValue } from '../core/errors.js';
+import { checkKnownOptions } from '../core/options.js';
 import { SerializationError } from '../serialize/errors.js';
 import { shipFunction } from '../task/ship.js';
 import { assertCloneable } from '../task/cloneable.js';
@@ -138,6 +139,8 @@ export class RemoteEnv implements HandleHost {
 
   /** Use `createRemoteEnv()`, which also waits until the worker is ready. */
   constructor(options: RemoteEnvOptions = {}) {
+    if (typeof options !== 'object' || options === null) throw new TypeError(`Expected \`options\` to be an object, got ${describeValue(options)}`);
+    checkKnownOptions(options, Object.keys({ name: 1, resourceLimits: 1, transferBytes: 1, store: 1 } satisfies Record<keyof RemoteEnvOptions, 1>));
     const name = options.name ?? 'remote';
     if (typeof name !== 'string' || name === '') throw new TypeError(`Expected \`name\` to be a non-empty string, got ${describeValue(name)}`);
     const transferBytes = options.transferBytes ?? 65536;

@@ -1,6 +1,7 @@
 import { FileConnector } from '../connectors/file.js';
 import type { FileConnectorOptions } from '../connectors/file.js';
-import { Store } from './store.js';
+import { STORE_OPTION_KEYS, Store } from './store.js';
+import { checkKnownOptions } from '../core/options.js';
 import type { StoreOptions } from './store.js';
 
 export interface FileStoreOptions extends StoreOptions, FileConnectorOptions {}
@@ -24,6 +25,7 @@ export class FileStore extends Store<string> {
   readonly #dir: string;
 
   constructor(options: FileStoreOptions = {}) {
+    if (typeof options === 'object' && options !== null) checkKnownOptions(options, [...STORE_OPTION_KEYS, 'dir']);
     const connector = new FileConnector(options.dir === undefined ? {} : { dir: options.dir });
     super(connector, options);
     this.#dir = connector.dir;

@@ -7,6 +7,8 @@ import type { FunctionInstanceWire } from '../core/wire.js';
 import { encodeReferences } from './travel.js';
 import { estimateBytes } from '../serialize/estimate.js';
 import { Delayed } from '../task/delayed.js';
+import { encodeInstances } from '../task/instances.js';
+import { classCollector } from '../task/ship.js';
 import { POOL_TAIL_BYTES } from '../core/pool-tail.js';
 import { isPlainObject } from '../core/values.js';
 
@@ -118,12 +120,20 @@ export class Offloader {
       const task = tasks[i]!;
       // Arguments measured below the threshold by delayed()'s check hold nothing to offload: no second walk.
       if (task.shipped.wire.values.length === 0 && (task.bytes <= this.#threshold || allPrimitive(task.args))) continue;
-      const args = this.#replace(task.args, 0, true) as readonly unknown[];
+      // Class instances and errors are encoded before they are stored: a store keeps plain data (task/instances.ts).
+      let source = task.args;
+      let classes: Map<string, FunctionInstanceWire> | undefined;
+      if (task.shipped.encodeArgs && task.shipped.argClasses === undefined) {
+        classes = new Map();
+        source = encodeInstances(task.args, classCollector(classes)) as readonly unknown[];
+      }
+      const args = this.#replace(source, 0, true) as readonly unknown[];
       const wire = this.#captures(task.shipped.wire);
       if (args !== task.args || wire !== task.shipped.wire) {
         out ??= tasks.slice();
-        const shipped = wire === task.shipped.wire ? task.shipped : { ...task.shipped, wire };
-        out[i] = new Delayed(shipped, args, task.hasReferences || args !== task.args);
+        let shipped = wire === task.shipped.wire ? task.shipped : { ...task.shipped, wire };
+        if (classes !== undefined) shipped = { ...shipped, argClasses: [...classes.values()] };
+        out[i] = new Delayed(shipped, args, task.hasReferences || args !== source);
       }
     }
     if (this.#waiting.size === 0) return out ?? tasks;
@@ -135,7 +145,7 @@ export class Offloader {
     let replaced = this.#wires?.get(wire);
     if (replaced === undefined) {
       const values = this.#replace(wire.values, 0, true) as readonly unknown[];
-      replaced = values === wire.values ? wire : { fn: wire.fn, values: encodeReferences(values) as readonly unknown[], refs: true };
+      replaced = values === wire.values ? wire : { ...wire, values: encodeReferences(values) as readonly unknown[], refs: true };
       (this.#wires ??= new Map()).set(wire, replaced);
     }
     return replaced;

@@ -1,6 +1,7 @@
 import { SharedMemoryConnector } from '../connectors/shared-memory.js';
 import type { SharedMemoryKey } from '../connectors/shared-memory.js';
-import { Store } from './store.js';
+import { STORE_OPTION_KEYS, Store } from './store.js';
+import { checkKnownOptions } from '../core/options.js';
 import type { StoreOptions } from './store.js';
 
 /** A shared-memory key; `view` marks an entry stored as the raw bytes of a typed array of that kind. */
@@ -21,6 +22,7 @@ export type SharedMemoryStoreOptions = StoreOptions;
  */
 export class SharedMemoryStore extends Store<SharedMemoryStoreKey> {
   constructor(options: SharedMemoryStoreOptions = {}) {
+    if (typeof options === 'object' && options !== null) checkKnownOptions(options, STORE_OPTION_KEYS);
     super(new SharedMemoryConnector(), options);
   }
 }

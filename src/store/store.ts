@@ -15,6 +15,7 @@ import type { StoreReference } from './factory.js';
 import { registerStore, unregisterStore } from './registry.js';
 import { connectorFromConfig } from '../connectors/registry.js';
 import { TYPED_ARRAYS, plainTypedArrayName } from './shared.js';
+import { checkKnownOptions } from '../core/options.js';
 
 /**
  * Everything needed to rebuild a store in another thread: plain data that
@@ -74,6 +75,15 @@ export interface StoreOptions {
    */
   readonly checksum?: boolean;
 }
+
+/** The keys of `StoreOptions`; a subclass checks them plus its own. */
+export const STORE_OPTION_KEYS: readonly string[] = Object.keys({
+  name: 1,
+  cacheSize: 1,
+  cacheBytes: 1,
+  compression: 1,
+  checksum: 1,
+} satisfies Record<keyof StoreOptions, 1>);
 
 export interface PutOptions {
   /**
@@ -213,6 +223,8 @@ export class Store<K = unknown> {
   // The third form is fromConfig's only: callers rebuild through fromConfig.
   constructor(connector: Connector<K>, options: StoreOptions = {}, attach?: StoreConfig) {
     this.#owner = attach === undefined;
+    // Subclasses add options of their own and check them all themselves.
+    if (new.target === Store && typeof options === 'object' && options !== null) checkKnownOptions(options, STORE_OPTION_KEYS);
     this.#connector = connector;
     this.#sync = connector.sync;
     this.id = attach?.id ?? randomBytes(8).toString('hex');

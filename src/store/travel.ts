@@ -147,9 +147,15 @@ export function reviveBatch(batch: BatchWire, onPooled?: (value: unknown) => voi
     ...rest,
     ...(batch.refs === true && batch.args !== undefined ? { args: batch.args.map(revived) } : {}),
     ...(batch.refs === true && batch.columns !== undefined ? { columns: batch.columns.map(revived) } : {}),
-    ...(fnRefs ? { fns: batch.fns.map((f) => (holdsReferences(f) ? { fn: f.fn, values: revived(f.values) } : f)) } : {}),
+    ...(fnRefs ? { fns: batch.fns.map((f) => (holdsReferences(f) ? withoutRefs(f, revived(f.values)) : f)) } : {}),
   };
   return pending.length === 0 ? out : Promise.all(pending).then(() => out);
+}
+
+/** `inst` with its values revived, no longer marked as holding references (and keeping the rest, such as its classes). */
+function withoutRefs(inst: FunctionInstanceWire, values: unknown[]): FunctionInstanceWire {
+  const { refs: _refs, ...rest } = inst;
+  return { ...rest, values };
 }
 
 function revive(

@@ -12,6 +12,22 @@ export interface FunctionSource {
   readonly isClass: boolean;
   /** Identifiers the function reads from enclosing scopes, other than globals a worker also has. */
   readonly free: readonly string[];
+  /**
+   * `'own'`: a non-arrow function that reads its own `this` (directly or in
+   * arrows inside it), which shipping by source cannot give it; `'outer'`: an
+   * arrow (or class) that reads the `this` of the code that wrote it.
+   */
+  readonly usesThis: 'own' | 'outer' | undefined;
+  /**
+   * Where in the source V8 places the function (its `[[FunctionLocation]]`):
+   * the parameter list of a non-arrow function, else the start. Line and
+   * column within the source, from 0.
+   */
+  readonly anchor: { readonly line: number; readonly column: number };
+  /** Classes: instance members declared with a `#private` name, which a copy of an instance cannot have. */
+  readonly privateMembers: readonly string[];
+  /** Classes: names of the prototype's methods and accessors declared in the body; undefined when some key is computed. */
+  readonly methods: readonly string[] | undefined;
 }
 
 /**
@@ -61,6 +77,70 @@ function parseExpression(code: string): AcornNode {
   return parse(code, { ecmaVersion: 'latest', sourceType: 'script', ranges: true });
 }
 
+interface Node extends AcornNode {
+  readonly [key: string]: unknown;
+}
+
+/** Line and column (from 0) of `index` in `text`. */
+export function position(text: string, index: number): { line: number; column: number } {
+  let line = 0;
+  let start = 0;
+  for (let i = text.indexOf('\n'); i !== -1 && i < index; i = text.indexOf('\n', i + 1)) {
+    line++;
+    start = i + 1;
+  }
+  return { line, column: index - start };
+}
+
+/** Index in `code` of what V8 reports as the function's location: see `FunctionSource.anchor`. */
+function anchorOf(node: Node, code: string): number {
+  if (node.type === 'ArrowFunctionExpression') return node.start;
+  if (node.type === 'ClassExpression') {
+    const body = (node.body as { body: Node[] }).body;
+    const ctor = body.find((m) => m.type === 'MethodDefinition' && m.kind === 'constructor');
+    return ctor === undefined ? node.start : (ctor.value as Node).start;
+  }
+  // A method's function node starts at its parameters already; `function name(` needs the `(` found.
+  const from = (node.id as Node | null)?.end ?? node.start;
+  const paren = code.indexOf('(', from);
+  return paren === -1 ? node.start : paren;
+}
+
+function classDetails(node: Node): { privateMembers: string[]; methods: string[] | undefined } {
+  const privateMembers: string[] = [];
+  let methods: string[] | undefined = [];
+  for (const member of (node.body as { body: Node[] }).body) {
+    const key = member.key as Node | undefined;
+    if (key?.type === 'PrivateIdentifier' && member.static !== true) privateMembers.push(`#${String(key.name)}`);
+    if (member.type !== 'MethodDefinition' || member.static === true || member.kind === 'constructor') continue;
+    if (member.computed === true) {
+      if (key?.type === 'Literal' && typeof key.value === 'string') methods?.push(key.value);
+      else methods = undefined;
+    } else if (key?.type === 'Identifier') {
+      methods?.push(String(key.name));
+    } else if (key?.type === 'Literal') {
+      methods?.push(String(key.value));
+    }
+  }
+  return { privateMembers, methods };
+}
+
+type ScopeLike = { type: string; block: AcornNode; upper: ScopeLike | null; thisFound: boolean };
+
+/** Whose `this` the function reads, if any (see `FunctionSource.usesThis`). */
+function thisUse(scopes: readonly ScopeLike[], top: Node): FunctionSource['usesThis'] {
+  let use: FunctionSource['usesThis'];
+  for (const scope of scopes) {
+    if (!scope.thisFound) continue;
+    // An arrow's `this` is the one of the function around it.
+    let owner: ScopeLike | null = scope;
+    while (owner !== null && owner.block.type === 'ArrowFunctionExpression') owner = owner.upper;
+    if (owner === null || owner.type === 'global') return 'outer';
+    if (owner.block === top) use = 'own';
+  }
+  return use;
+}
+
 /**
  * Reads a function's source and finds what it captures, with a real parser
  * and scope analysis: a regex cannot tell a shadowed name from a captured one.
@@ -76,8 +156,12 @@ export function analyzeFunction(fn: Function): FunctionSource {
   // they stand; method shorthand (`f(x) {}`) only parses inside an object literal.
   let expression = `(${source})`;
   let ast: AcornNode;
+  let top: Node;
+  let anchor: number;
   try {
     ast = parseExpression(expression);
+    top = ((ast as Node).body as Node[])[0]!.expression as Node;
+    anchor = anchorOf(top, expression) - 1;
   } catch {
     const method = `({${source}})`;
     try {
@@ -86,6 +170,8 @@ export function analyzeFunction(fn: Function): FunctionSource {
       throw new UnshippableFunctionError(name, 'unparsable', (error as Error).message);
     }
     expression = `Reflect.get(...(o => [o, Reflect.ownKeys(o)[0]])(${method}))`;
+    top = (((((ast as Node).body as Node[])[0]!.expression as Node).properties as Node[])[0]!.value) as Node;
+    anchor = anchorOf(top, method) - 2;
   }
 
   const manager = analyze(ast as never, { ecmaVersion: 2022, sourceType: 'script' } as never);
@@ -95,5 +181,14 @@ export function analyzeFunction(fn: Function): FunctionSource {
     const id = ref.identifier.name;
     if (!isWorkerGlobal(id) && !BUNDLER_HELPERS.has(id)) free.add(id);
   }
-  return { name, expression, isClass: /^class\b/.test(source), free: [...free].sort() };
+  const isClass = top.type === 'ClassExpression';
+  return {
+    name,
+    expression,
+    isClass,
+    free: [...free].sort(),
+    usesThis: thisUse(manager.scopes as unknown as ScopeLike[], top),
+    anchor: position(source, Math.max(0, anchor)),
+    ...(isClass ? classDetails(top) : { privateMembers: [], methods: [] }),
+  };
 }

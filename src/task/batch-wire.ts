@@ -11,6 +11,8 @@ import { decodeError } from '../core/error-wire.js';
 import { encodeReferences } from '../store/travel.js';
 import type { Delayed } from './delayed.js';
 import { restoreResults } from './results.js';
+import { encodeInstances } from './instances.js';
+import { classCollector } from './ship.js';
 
 export { runBatch, type RunBatchOptions } from './run-batch.js';
 
@@ -39,10 +41,15 @@ export function encodeBatch(tasks: readonly Delayed[], stopOnError: boolean, kee
     }
   }
   let refs = false;
+  let classes: Map<string, FunctionInstanceWire> | undefined;
   const rows = tasks.map((t) => {
-    if (!t.hasReferences) return t.args;
+    let args = t.args;
+    const encoded = t.shipped.argClasses;
+    if (encoded !== undefined) for (const c of encoded) (classes ??= new Map()).set(c.fn.id, c);
+    else if (t.shipped.encodeArgs) args = encodeInstances(args, classCollector((classes ??= new Map()))) as readonly unknown[];
+    if (!t.hasReferences) return args;
     refs = true;
-    return encodeReferences(t.args) as readonly unknown[];
+    return encodeReferences(args) as readonly unknown[];
   });
   const size = tasks.length;
   const arity = rows[0]!.length;
@@ -66,6 +73,7 @@ export function encodeBatch(tasks: readonly Delayed[], stopOnError: boolean, kee
   if (refs) wire.refs = true;
   if (keep) wire.keep = keep;
   if (links && links.length > 0) wire.links = links;
+  if (classes !== undefined) wire.classes = [...classes.values()];
   return wire;
 }
 

@@ -8,6 +8,9 @@ export type PassThrough = (value: object) => boolean;
 
 const noPassThrough: PassThrough = () => false;
 
+/** Arguments remembered as clean that hold instances or errors to encode: a later task passing them encodes too. */
+const encodedClean = new WeakSet<object>();
+
 function uncloneableReason(value: unknown): string | undefined {
   switch (typeof value) {
     case 'function':
@@ -53,12 +56,20 @@ function messageOf(error: unknown): string {
 type Segment = PathSegment;
 const render = renderPath;
 
-/** Where a value cannot be sent and why; `cause` when reading it threw. */
+/** Where a value cannot be sent and why; `cause` when reading it threw; `fix` when there is one to give. */
 export interface Uncloneable {
   readonly path: string;
   readonly reason: string;
   readonly cause?: unknown;
+  readonly fix?: string;
 }
+
+/**
+ * Told of each object that is neither plain data nor a built-in structured
+ * clone copies whole (a class instance, an error): `true` if it will be
+ * encoded to travel (see task/instances.ts), `false` to leave it, or why it cannot travel.
+ */
+export type OnInstance = (value: object, proto: object) => boolean | { readonly reason: string; readonly fix: string };
 
 /**
  * Finds the first part of `value` that structured clone cannot carry and
@@ -81,20 +92,25 @@ export function findUncloneable(
     /** Told what `value` would cost to clone, as the offloader measures it (Infinity when a shared part makes it unsure). */
     onBytes?: (bytes: number) => void;
     strict?: boolean;
+    onInstance?: OnInstance;
+    /** Told how many objects `onInstance` said will be encoded. */
+    onEncoded?: (count: number) => void;
   } = {},
 ): Uncloneable | undefined {
   const clean = options.clean;
   const strict = options.strict === true;
   const passThrough = options.passThrough ?? noPassThrough;
+  const onInstance = options.onInstance;
   const seen = new Set<object>();
   const segments: Segment[] = [];
   let passed = 0;
+  let encoded = 0;
   // Counted on the way, so the offloader need not walk a small argument again.
   let bytes = 0;
 
-  const fail = (reason: string) => ({ path: render(root, segments), reason });
+  const fail = (reason: string, fix?: string): Uncloneable => (fix === undefined ? { path: render(root, segments), reason } : { path: render(root, segments), reason, fix });
   /** Visits a child under `segment`; objects with no object inside them are never tracked. */
-  const child = (item: unknown, segment: Segment): { path: string; reason: string } | undefined => {
+  const child = (item: unknown, segment: Segment): Uncloneable | undefined => {
     if (typeof item === 'symbol') {
       segments.push(segment);
       return fail('a symbol');
@@ -105,7 +121,7 @@ export function findUncloneable(
     segments.pop();
     return found;
   };
-  const visit = (v: object): { path: string; reason: string } | undefined => {
+  const visit = (v: object): Uncloneable | undefined => {
     if (passThrough(v)) {
       passed++;
       bytes += 64;
@@ -130,6 +146,11 @@ export function findUncloneable(
         } catch (error) {
           return fail(`a ${typeName(v)} (${messageOf(error)})`);
         }
+      }
+      if (onInstance !== undefined) {
+        const verdict = onInstance(v, proto as object);
+        if (verdict === true) encoded++;
+        else if (verdict !== false) return fail(verdict.reason, verdict.fix);
       }
     } else if (typeof v === 'function') {
       return fail('a function');
@@ -201,6 +222,7 @@ export function findUncloneable(
     if (known !== undefined) {
       options.onBytes?.(known);
       options.onPassThrough?.(0);
+      options.onEncoded?.(encodedClean.has(value) ? 1 : 0);
       return undefined;
     }
   }
@@ -214,8 +236,12 @@ export function findUncloneable(
   }
   // Only the argument itself is remembered: a task that carries a pass-through
   // value is walked again, so that every such task is seen to carry one.
-  if (found === undefined && passed === 0 && typeof value === 'object' && value !== null) clean?.set(value, bytes);
+  if (found === undefined && passed === 0 && typeof value === 'object' && value !== null && clean !== undefined) {
+    clean.set(value, bytes);
+    if (encoded > 0) encodedClean.add(value);
+  }
   options.onPassThrough?.(passed);
+  options.onEncoded?.(encoded);
   options.onBytes?.(bytes);
   return found;
 }
@@ -265,12 +291,17 @@ function locateThrow(value: unknown, root: string, passThrough: PassThrough): Un
 }
 
 export function uncloneableError(found: Uncloneable, cause: unknown = found.cause): SerializationError {
+  const back = found.path.startsWith('result');
   const fix =
-    found.reason === 'a function'
-      ? ' Functions cannot be cloned: send data and rebuild the function inside the task, or capture it with wrapNonSerializable(fn, { ... }).'
-      : '';
-  const where = found.path.startsWith('result') ? 'sent back from a worker' : 'sent to a worker';
-  return new SerializationError(`\`${found.path}\` is ${found.reason}, which cannot be ${where}.${fix}`, {
+    found.reason !== 'a function'
+      ? ''
+      : back
+        ? ' Functions cannot be cloned: return data and rebuild the function in the calling thread.'
+        : ' Functions cannot be cloned: send data and rebuild the function inside the task, or capture it with wrapNonSerializable(fn, { ... }).';
+  const where = back ? 'sent back from the worker' : 'sent to a worker';
+  const message =
+    found.fix === undefined ? `\`${found.path}\` is ${found.reason}, which cannot be ${where}.${fix}` : `\`${found.path}\` is ${found.reason}: it cannot be ${where}. ${found.fix}`;
+  return new SerializationError(message, {
     path: found.path,
     cause,
   });

@@ -1,5 +1,6 @@
 import type { FunctionInstanceWire, FunctionWire } from '../core/wire.js';
 import { importModule } from './import-module.js';
+import { noteCallerClasses, registerClass, reviveInstances } from './instances.js';
 
 type Factory = (...values: unknown[]) => unknown;
 
@@ -30,6 +31,7 @@ function factoryFor(fn: Extract<FunctionWire, { kind: 'source' }>): Factory {
     // caller handed to delayed(), checked there for captured variables.
     factory = new Function(...fn.valueNames, fn.body) as Factory;
     factories.set(fn.id, factory);
+    if (fn.classIds !== undefined) noteCallerClasses(fn.classIds);
   }
   return factory;
 }
@@ -77,14 +79,26 @@ export function instantiate(inst: FunctionInstanceWire, revive?: (value: unknown
     if (cached === undefined) {
       cached = factoryFor(fn)();
       instances.set(fn.id, cached);
+      if (fn.isClass) registerClass(fn.id, cached as Function);
     }
     return cached;
   }
+  if (inst.classes !== undefined) useClasses(inst.classes);
   const values = inst.values.map((v) =>
-    isCapturedFunction(v) ? instantiate(v.__skeinFunction, revive) : inst.refs && revive ? revive(v) : v,
+    isCapturedFunction(v) ? instantiate(v.__skeinFunction, revive) : inst.classes ? reviveInstances(inst.refs && revive ? revive(v) : v) : inst.refs && revive ? revive(v) : v,
   );
-  if (values.some((v) => v instanceof Promise)) {
-    return Promise.all(values).then((resolved) => factoryFor(fn)(...resolved));
-  }
-  return factoryFor(fn)(...values);
+  const made = (resolved: unknown[]): unknown => {
+    const value = factoryFor(fn)(...resolved);
+    // The latest copy of a class with captures is the one its instances arriving now take.
+    if (fn.isClass) registerClass(fn.id, value as Function);
+    return value;
+  };
+  if (values.some((v) => v instanceof Promise)) return Promise.all(values).then(made);
+  return made(values);
+}
+
+/** Compiles the classes that encoded instances name, so they can be revived in this thread. */
+export function useClasses(classes: readonly FunctionInstanceWire[]): void {
+  // Classes travel by source only (never as task modules), so this is synchronous.
+  for (const c of classes) instantiate(c);
 }

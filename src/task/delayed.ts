@@ -1,7 +1,8 @@
-import { shipFunction, type ShippedFunction } from './ship.js';
+import { callerInstance, encodingArgs, shipFunction, type ShippedFunction } from './ship.js';
 import { assertCloneable } from './cloneable.js';
 import { isProxy } from '../proxy/index.js';
 import { describeValue } from '../core/errors.js';
+import { checkKnownOptions } from '../core/options.js';
 
 const DELAYED = Symbol.for('skein.delayed');
 
@@ -113,6 +114,7 @@ export function delayed<F extends (...args: any[]) => any>(
 
 function checkOptions(options: DelayedOptions): DelayedOptions {
   if (typeof options !== 'object' || options === null) throw new TypeError(`Expected \`options\` to be an object, got ${describeValue(options)}`);
+  checkKnownOptions(options, ['name', 'pure', 'where'] satisfies (keyof DelayedOptions)[]);
   const { name, pure, where } = options;
   if (name !== undefined && typeof name !== 'string') throw new TypeError(`Expected \`name\` to be a string, got ${describeValue(name)}`);
   if (pure !== undefined && typeof pure !== 'boolean') throw new TypeError(`Expected \`pure\` to be a boolean, got ${describeValue(pure)}`);
@@ -121,6 +123,22 @@ function checkOptions(options: DelayedOptions): DelayedOptions {
 }
 
 const recorders = new WeakMap<Function, (...args: unknown[]) => Delayed>();
+/** What each recorder `delayed(fn)` returned records, by name: to say so when one is given in place of a call. */
+const recorded = new WeakMap<Function, string>();
+
+/**
+ * Describes a value given where a `Delayed` call was expected, with the
+ * likely fix: `delayed(sq)` given without its call, or `sq` without `delayed`.
+ */
+export function describeNotDelayed(value: unknown): string {
+  if (typeof value === 'function') {
+    const name = recorded.get(value);
+    if (name !== undefined) return `\`delayed(${name})\`, not a call of it: did you mean \`delayed(${name})(x)\`?`;
+    const own = /^[A-Za-z_$][\w$]*$/.test(value.name) ? value.name : 'fn';
+    return `the function ${describeValue(value)}: did you mean \`delayed(${own})(x)\`?`;
+  }
+  return describeValue(value);
+}
 
 /**
  * A function that runs in the calling thread only (`where: 'caller'`): not
@@ -139,19 +157,33 @@ function makeRecorder(shipped: ShippedFunction, nodeOptions?: DelayedOptions): (
   // A Delayed argument is a graph dependency: it passes the clone check and is counted apart from store proxies.
   let dependencies = 0;
   let bytes = 0;
+  // Class instances and errors, which travel encoded (task/instances.ts).
+  let encoded = 0;
   // Proxies first: reading the Delayed brand off a proxy would resolve it.
   const passThrough = (v: object): boolean => isProxy(v) || (isDelayed(v) && ++dependencies > 0);
-  const options = { clean: checked, passThrough, onPassThrough: (n: number) => (references += n), onBytes: (n: number) => (bytes += n) };
-  return (...args: unknown[]) => {
+  const options = {
+    clean: checked,
+    passThrough,
+    onPassThrough: (n: number) => (references += n),
+    onBytes: (n: number) => (bytes += n),
+    onInstance: callerInstance,
+    onEncoded: (n: number) => (encoded += n),
+  };
+  const recorder = (...args: unknown[]) => {
     references = 0;
     dependencies = 0;
     bytes = 0;
+    encoded = 0;
     for (let i = 0; i < args.length; i++) {
       const arg: unknown = args[i];
       if (typeof arg === 'object' ? arg !== null : typeof arg === 'function' || typeof arg === 'symbol') {
         assertCloneable(arg, `args[${i}]`, options);
       }
     }
-    return new Delayed(shipped, args, references > dependencies, dependencies > 0, nodeOptions, dependencies > 0 ? Infinity : bytes);
+    // A graph node's inputs are other nodes' results, unknown until they run: they may hold instances too.
+    const encode = encoded > 0 || dependencies > 0;
+    return new Delayed(encode ? encodingArgs(shipped) : shipped, args, references > dependencies, dependencies > 0, nodeOptions, dependencies > 0 ? Infinity : bytes);
   };
+  recorded.set(recorder, /^[A-Za-z_$][\w$]*$/.test(shipped.name) ? shipped.name : 'fn');
+  return recorder;
 }

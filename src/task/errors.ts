@@ -8,21 +8,33 @@ export class ClosureCaptureError extends SkeinError {
   readonly functionName: string;
   readonly identifiers: readonly string[];
 
-  constructor(functionName: string, identifiers: readonly string[], options: { alreadyCaptured?: readonly string[] } = {}) {
+  /**
+   * `modules`: the captured names that hold modules (a Node built-in's
+   * specifier, or undefined for another import), which no capture can send.
+   * `esm`: whether the function was written in an ES module (the fix names
+   * `import.meta.url`) or CommonJS (`__filename`); undefined when unknown.
+   */
+  constructor(
+    functionName: string,
+    identifiers: readonly string[],
+    options: { alreadyCaptured?: readonly string[]; modules?: ReadonlyMap<string, ModuleOrigin>; esm?: boolean | undefined } = {},
+  ) {
     const shown = functionName || 'the function';
     const named = /^[A-Za-z_$][\w$]*$/.test(functionName);
-    const all = [...(options.alreadyCaptured ?? []), ...identifiers];
-    const hints: string[] = [];
-    if (identifiers.includes('require')) {
-      hints.push('`require` does not exist in a worker: use `await import(...)` inside the function, or task(import.meta.url, name).');
-    }
+    const modules = options.modules ?? new Map<string, ModuleOrigin>();
+    const values = identifiers.filter((i) => !modules.has(i) && i !== 'require');
+    const all = [...(options.alreadyCaptured ?? []), ...values];
+    const here = options.esm === false ? '__filename' : 'import.meta.url';
+    const exported = `export the function${options.esm === false ? ' (module.exports.' + (named ? functionName : 'name') + ' = ...)' : ''} and use task(${here}, '${named ? functionName : 'name'}')`;
+    const lines: string[] = [];
+    if (values.length > 0) lines.push(`Fix: wrapNonSerializable(${named ? functionName : 'fn'}, { ${all.join(', ')} }) to send ${values.length === 1 ? 'it' : 'them'} along, pass ${values.length === 1 ? 'it as an argument' : 'them as arguments'}, or ${exported}.`);
+    for (const [name, origin] of modules) lines.push(moduleFix(name, origin));
+    if (identifiers.includes('require')) lines.push(moduleFix('require', { specifier: undefined, exportName: undefined }));
+    if (values.length === 0) lines.push(`Or ${exported}.`);
     super(
       `\`${shown}\` captures outer variable${identifiers.length === 1 ? '' : 's'} ${identifiers.map((i) => `\`${i}\``).join(', ')}: ` +
         'functions travel to workers by source, so captured variables would not exist there.\n' +
-        `Fix: wrapNonSerializable(${named ? functionName : 'fn'}, { ${all.join(', ')} }) to send them along, ` +
-        'pass them as arguments, or export the function and use task(import.meta.url, ' +
-        `'${named ? functionName : 'name'}').` +
-        (hints.length > 0 ? `\n${hints.join('\n')}` : ''),
+        lines.join('\n'),
       { code: 'ERR_SKEIN_CLOSURE_CAPTURE' },
     );
     this.functionName = functionName;
@@ -30,17 +42,48 @@ export class ClosureCaptureError extends SkeinError {
   }
 }
 
+/** Where a captured module came from: a Node built-in's specifier (and the export, for a function taken from it), or unknown. */
+export interface ModuleOrigin {
+  readonly specifier: string | undefined;
+  readonly exportName: string | undefined;
+}
+
+/** How to get a module inside the function instead of capturing it. */
+function moduleFix(name: string, origin: ModuleOrigin): string {
+  if (name === 'require') {
+    return "Fix: `require` does not exist in a worker: import modules inside the function, `process.getBuiltinModule('node:fs')` for a built-in (Node >= 20.16), or `await import(...)` in an async function.";
+  }
+  const { specifier, exportName } = origin;
+  if (specifier === undefined) {
+    return `Fix: import \`${name}\` inside the function instead (it is an imported module, which cannot be sent along): \`const ${name} = await import('...')\` in an async function.`;
+  }
+  const binding = exportName === undefined ? name : exportName === name ? `{ ${name} }` : `{ ${exportName}: ${name} }`;
+  const what = exportName === undefined ? `it is the module ${specifier}` : `it comes from ${specifier}`;
+  return (
+    `Fix: import \`${name}\` inside the function instead (${what}, which cannot be sent along): ` +
+    `\`const ${binding} = process.getBuiltinModule('${specifier}')\` (Node >= 20.16), or \`const ${binding} = await import('${specifier}')\` in an async function.`
+  );
+}
+
 /** A function that cannot travel by source at all: a native (built-in) or bound function. */
 export class UnshippableFunctionError extends SkeinError {
   readonly functionName: string;
 
-  constructor(functionName: string, reason: 'native' | 'bound' | 'unparsable' | 'class', detail?: string) {
+  constructor(functionName: string, reason: 'native' | 'bound' | 'unparsable' | 'class' | 'this' | 'outer-this', detail?: string) {
     const shown = functionName || 'anonymous';
+    const method = /^[A-Za-z_$][\w$]*$/.test(shown) ? shown : 'method';
     const text = {
       native: `\`${shown}\` is a built-in (native) function and has no source to send to a worker. Wrap it: \`(...args) => ${shown}(...args)\` if it is a global, or export a wrapper from a module and use task(url, name).`,
       bound: `\`${shown}\` is a bound function: its bound \`this\` and arguments cannot travel. Pass them as arguments instead, or use wrapNonSerializable(fn, { ... }) with the original function.`,
       unparsable: `The source of \`${shown}\` could not be parsed for shipping to a worker${detail ? ` (${detail})` : ''}. Export it from a module and use task(url, name).`,
       class: `\`${shown}\` is a class, not a function: tasks must be callable. Pass a function that constructs it, and send the class along with wrapNonSerializable(fn, { ${shown} }).`,
+      this:
+        `\`${shown}\` uses \`this\`, but it travels to the worker by its source alone, without the object it belongs to: there \`this\` would not be that object. ` +
+        `Fix: call it on the object inside a function that sends the object along, delayed(wrapNonSerializable((x) => obj.${method}(x), { obj })) (obj must be data, or an instance of a class that can travel), ` +
+        'or export a function that takes the object as an argument and use task(url, name).',
+      'outer-this':
+        `\`${shown}\` uses the \`this\` of the code around it, which does not travel to the worker. ` +
+        'Fix: pass what it needs as arguments, or name the object and send it along: const self = this; wrapNonSerializable((x) => self.method(x), { self }).',
     }[reason];
     super(text, { code: 'ERR_SKEIN_UNSHIPPABLE_FUNCTION' });
     this.functionName = functionName;

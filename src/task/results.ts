@@ -4,6 +4,7 @@ import { POOL_TAIL_BYTES } from '../core/pool-tail.js';
 import { estimateBytes } from '../serialize/estimate.js';
 import { deserialize, serialize } from '../serialize/index.js';
 import { isPlainObject } from '../core/values.js';
+import { isEncodedResult, reviveInstances } from './instances.js';
 
 /** A large structured result, serialized by the registry in the worker and moved to the caller. */
 export interface FramedResult {
@@ -85,11 +86,13 @@ export function prepareValues(values: unknown[], threshold: number): ArrayBuffer
   return transfer;
 }
 
-/** Caller side: turns framed results back into ordinary values. */
+/** Caller side: turns framed results back into ordinary values, and encoded ones (instances, errors) back into theirs. */
 export function restoreResults(values: unknown[]): unknown[] {
   for (let i = 0; i < values.length; i++) {
-    const value = values[i];
-    if (isFramedResult(value)) values[i] = deserialize(value.frame);
+    let value = values[i];
+    if (typeof value !== 'object' || value === null) continue;
+    if (isFramedResult(value)) values[i] = value = deserialize(value.frame);
+    if (isEncodedResult(value)) values[i] = reviveInstances(value.value);
   }
   return values;
 }

@@ -1,6 +1,8 @@
 import type { AsyncLocalStorage } from 'node:async_hooks';
 import type { BatchResultWire, BatchWire, ErrorWire, TaskErrorWire } from '../core/wire.js';
-import { instantiate } from './compile.js';
+import { instantiate, useClasses } from './compile.js';
+import { encodeResult, instanceKind, knownClassId, reviveInstances } from './instances.js';
+import type { OnInstance } from './cloneable.js';
 import { encodeError } from '../core/error-wire.js';
 import { keepResult } from '../store/travel.js';
 import { findUncloneable, uncloneableError } from './cloneable.js';
@@ -71,6 +73,25 @@ export function runBatch(batch: BatchWire, options: PoolRunBatchOptions = {}): B
   return runFrom(batch, instances as Callable[], options, started);
 }
 
+/**
+ * Instances in a result go back with their class when the caller has it (it
+ * sent it, or inlined it in a function it shipped); errors keep their fields.
+ */
+const resultInstance: OnInstance = (value, proto) => {
+  const kind = instanceKind(value, proto);
+  if (kind === undefined) return false;
+  if (kind === 'error') return true;
+  if (!('ctor' in kind)) return kind;
+  if (knownClassId(kind.ctor) !== undefined) return true;
+  const name = kind.ctor.name || 'anonymous';
+  return {
+    reason: `an instance of class ${name}, which the calling thread does not have (the class was made in the worker: in a task module, or inside the task)`,
+    fix: `Fix: return plain data ({ ...value }) and rebuild the instance in the calling thread, or define the class in the calling code and send it along: wrapNonSerializable(fn, { ${name} }).`,
+  };
+};
+let encoded = 0;
+const resultCheck = { strict: true, onInstance: resultInstance, onEncoded: (n: number) => (encoded = n) };
+
 function failAll(batch: BatchWire, error: unknown, started: number): BatchResultWire {
   const wire = encodeError(error);
   const count = batch.stopOnError ? 1 : batch.size;
@@ -90,6 +111,10 @@ function runFrom(
   // References are turned back into values once per batch, column or row alike.
   const rows = batch.args && revive ? batch.args.map((a) => revive(a) as unknown[]) : batch.args;
   const columns = batch.columns && revive ? batch.columns.map((c) => revive(c) as unknown[]) : batch.columns;
+  if (batch.classes !== undefined) {
+    useClasses(batch.classes);
+    reviveInstances(rows ?? columns);
+  }
   const arity = columns?.length ?? 0;
   const c0 = columns?.[0];
   const c1 = columns?.[1];
@@ -169,8 +194,10 @@ function runFrom(
       }
     }
     if (typeof value === 'object' || typeof value === 'function' || typeof value === 'symbol') {
-      const bad = findUncloneable(value, 'result', { strict: true });
+      encoded = 0;
+      const bad = findUncloneable(value, 'result', resultCheck);
       if (bad) return fail(i, uncloneableError(bad));
+      if (encoded > 0) value = encodeResult(value);
     }
     if (publish) {
       publish(i, { value });

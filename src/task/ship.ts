@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
@@ -7,13 +6,18 @@ import { LRUCache } from 'lru-cache';
 import type { FunctionInstanceWire, CapturedFunctionWire, SourceFunctionWire } from '../core/wire.js';
 import { describeValue } from '../core/errors.js';
 import { BUNDLER_PRELUDE, analyzeFunction, type FunctionSource } from './analyze.js';
-import { ClosureCaptureError, TaskModuleError, UnshippableFunctionError } from './errors.js';
+import { ClosureCaptureError, TaskModuleError, UnshippableFunctionError, type ModuleOrigin } from './errors.js';
+import { closureValues } from './inspect.js';
+import { types } from 'node:util';
 import { importModule } from './import-module.js';
 
 export { TaskModuleError };
-import { assertCloneable } from './cloneable.js';
+import { assertCloneable, type OnInstance } from './cloneable.js';
 import { isProxy } from '../proxy/index.js';
 import { encodeReferences } from '../store/travel.js';
+import { encodeInstances, instanceKind, registerClass, sourceId, type Refusal } from './instances.js';
+import { keepShippedFile, noteShippedFile, shippedFileName } from './origins.js';
+import { SerializationError } from '../serialize/errors.js';
 
 /** A function ready to travel: its wire form plus the original, for running inline. */
 export interface ShippedFunction {
@@ -21,6 +25,10 @@ export interface ShippedFunction {
   readonly wire: FunctionInstanceWire;
   /** The function to call when running in the calling thread. */
   readonly local: (...args: unknown[]) => unknown;
+  /** Calls made with this hold class instances or errors in their arguments: encode them to travel (task/instances.ts). */
+  readonly encodeArgs?: true;
+  /** The arguments are encoded already (the offloader encodes before it stores): the classes they name. */
+  readonly argClasses?: readonly FunctionInstanceWire[];
 }
 
 const wrapped = new WeakSet<Function>();
@@ -29,8 +37,11 @@ const shipped = new WeakMap<Function, ShippedFunction>();
 // every call; keying the parse on source text keeps them cheap too.
 const analyses = new LRUCache<string, FunctionSource>({ max: 2048 });
 
-function analyzeCached(fn: Function): FunctionSource {
-  const source = Function.prototype.toString.call(fn);
+// The wire of a plain function, by name and source: equal inline arrows share one
+// (made once, and sent once per batch however many tasks use it).
+const plainWires = new LRUCache<string, FunctionInstanceWire & { readonly fn: SourceFunctionWire }>({ max: 2048 });
+
+function analyzeCached(fn: Function, source = sourceOf(fn)): FunctionSource {
   let info = analyses.get(source);
   if (info === undefined) {
     info = analyzeFunction(fn);
@@ -39,59 +50,302 @@ function analyzeCached(fn: Function): FunctionSource {
   return info;
 }
 
-function sourceUrl(name: string, id: string): string {
-  const safe = name.replace(/[^\w$.-]/g, '_') || 'anonymous';
-  return `//# sourceURL=skein-task:///${safe}-${id.slice(0, 8)}.js`;
+/**
+ * A function whose source is part of a shipped body: its source starts at
+ * `before` plus its offset in `info.expression`, counted from the start of
+ * the prelude followed by `return <expression>`.
+ */
+interface Piece {
+  readonly fn: Function;
+  readonly info: FunctionSource;
+  readonly before: number;
 }
 
-function sourceWire(name: string, prelude: string, expression: string, valueNames: readonly string[]): SourceFunctionWire {
-  const id = createHash('sha1').update(valueNames.join(',')).update('\0').update(prelude).update('\0').update(expression).digest('hex');
+function sourceWire(
+  name: string,
+  prelude: string,
+  expression: string,
+  valueNames: readonly string[],
+  more: { isClass?: boolean; classIds?: readonly string[]; pieces?: readonly Piece[] } = {},
+): SourceFunctionWire {
+  const id = sourceId(valueNames, prelude, expression);
   const helpers = /\b__name\(/.test(prelude + expression) ? BUNDLER_PRELUDE : '';
-  const body = `${helpers}${prelude}return ${expression};\n${sourceUrl(name, id)}`;
-  return { kind: 'source', id, name, body, valueNames };
+  const file = shippedFileName(name, id);
+  const body = `${helpers}${prelude}return ${expression};\n//# sourceURL=skein-task:///${file}`;
+  if (more.pieces !== undefined) {
+    // Kept to point the stack frames of errors that come back to where the code was written.
+    noteShippedFile(
+      file,
+      body,
+      more.pieces.map((p) => {
+        const source = sourceOf(p.fn);
+        return { fn: p.fn, source, at: helpers.length + p.before + p.info.expression.indexOf(source), anchor: p.info.anchor };
+      }),
+    );
+  }
+  const wire: { -readonly [K in keyof SourceFunctionWire]: SourceFunctionWire[K] } = { kind: 'source', id, name, body, valueNames };
+  if (more.isClass) wire.isClass = true;
+  if (more.classIds !== undefined && more.classIds.length > 0) wire.classIds = more.classIds;
+  return wire;
 }
 
 function shipPlain(fn: Function): ShippedFunction {
-  const info = analyzeCached(fn);
+  const source = sourceOf(fn);
+  const info = analyzeCached(fn, source);
   if (info.isClass) throw new UnshippableFunctionError(info.name, 'class');
-  if (info.free.length > 0) throw new ClosureCaptureError(info.name, info.free);
-  return { name: info.name, wire: { fn: sourceWire(fn.name, '', info.expression, []), values: [] }, local: fn as ShippedFunction['local'] };
+  // Before captures: a method's fix is about its object, whatever else it uses.
+  if (info.usesThis !== undefined) throw new UnshippableFunctionError(info.name, info.usesThis === 'own' ? 'this' : 'outer-this');
+  if (info.free.length > 0) throw captureError(fn, info.name, info.free);
+  const key = `${fn.name}\0${source}`;
+  let wire = plainWires.get(key);
+  if (wire === undefined) {
+    wire = { fn: sourceWire(fn.name, '', info.expression, [], { pieces: [mainPiece(fn, info, '')] }), values: [] };
+    plainWires.set(key, wire);
+  } else {
+    keepShippedFile(wire.fn.name, wire.fn.id, fn);
+  }
+  return { name: info.name, wire, local: fn as ShippedFunction['local'] };
+}
+
+function sourceOf(fn: Function): string {
+  return Function.prototype.toString.call(fn);
+}
+
+/** The shipped function's own source, after the prelude and `return `. */
+function mainPiece(fn: Function, info: FunctionSource, prelude: string): Piece {
+  return { fn, info, before: prelude.length + 'return '.length };
 }
 
 function shipWrapped(wrapper: Function, fn: Function, captures: Record<string, unknown>): ShippedFunction {
   const info = analyzeFunction(fn);
+  if (!info.isClass && info.usesThis !== undefined) throw new UnshippableFunctionError(info.name, info.usesThis === 'own' ? 'this' : 'outer-this');
   const names = Object.keys(captures);
   const missing = info.free.filter((id) => !names.includes(id));
-  if (missing.length > 0) throw new ClosureCaptureError(info.name, missing, { alreadyCaptured: names });
+  if (missing.length > 0) throw captureError(fn, info.name, missing, names);
 
   // Plain captured functions and classes are inlined as declarations of the
   // factory, so they may refer to each other; everything else is a value.
   let prelude = '';
   const valueNames: string[] = [];
   const values: unknown[] = [];
+  const classIds: string[] = [];
+  const classes = new Map<string, FunctionInstanceWire>();
+  const pieces: Piece[] = [];
   let references = 0;
   for (const name of names) {
     const value = captures[name];
+    // A module cannot be sent along (it is functions and native state): its own error says to import it inside.
+    const moduleError = (): ClosureCaptureError | undefined => {
+      const origin = moduleOrigin(value);
+      return origin === undefined ? undefined : new ClosureCaptureError(info.name, [name], { modules: new Map([[name, origin]]), esm: closureValues(fn, []).esm });
+    };
+    if (types.isModuleNamespaceObject(value)) throw moduleError()!;
     if (typeof value === 'function' && !wrapped.has(value) && !modules.has(value)) {
-      const inner = analyzeCached(value);
+      let inner: FunctionSource;
+      try {
+        inner = analyzeCached(value);
+      } catch (error) {
+        throw moduleError() ?? error;
+      }
       const unknown = inner.free.filter((id) => !names.includes(id));
-      if (unknown.length > 0) throw new ClosureCaptureError(inner.name || name, unknown, { alreadyCaptured: names });
+      if (unknown.length > 0) throw moduleError() ?? captureError(value, inner.name || name, unknown, names);
+      pieces.push({ fn: value, info: inner, before: prelude.length + `const ${name} = `.length });
       prelude += `const ${name} = ${inner.expression};\n`;
+      if (inner.isClass && classRefusal(value as Function, inner) === undefined) {
+        // Instances of it made in the worker may come back: the caller knows it by its source.
+        const id = sourceId([], '', inner.expression);
+        registerClass(id, value);
+        classIds.push(id);
+      }
     } else if (typeof value === 'function') {
       valueNames.push(name);
       values.push({ __skeinFunction: shipFunction(value).wire } satisfies CapturedFunctionWire);
     } else {
       let found = 0;
-      assertCloneable(value, `captures.${name}`, { passThrough: isProxy, onPassThrough: (n) => (found = n) });
+      let encoded = 0;
+      try {
+        assertCloneable(value, `captures.${name}`, { passThrough: isProxy, onPassThrough: (n) => (found = n), onInstance: callerInstance, onEncoded: (n) => (encoded = n) });
+      } catch (error) {
+        throw moduleError() ?? error;
+      }
       valueNames.push(name);
+      const data = encoded > 0 ? encodeInstances(value, classCollector(classes)) : value;
       // Store proxies travel as references; the caller's stay unresolved.
-      values.push(found > 0 ? encodeReferences(value) : value);
+      values.push(found > 0 ? encodeReferences(data) : data);
       references += found;
     }
   }
-  const fnWire = sourceWire(fn.name, prelude, info.expression, valueNames);
-  const wire: FunctionInstanceWire = references > 0 ? { fn: fnWire, values, refs: true } : { fn: fnWire, values };
+  pieces.push(mainPiece(fn, info, prelude));
+  const fnWire = sourceWire(fn.name, prelude, info.expression, valueNames, { isClass: info.isClass, classIds, pieces });
+  const wire: { -readonly [K in keyof FunctionInstanceWire]: FunctionInstanceWire[K] } = { fn: fnWire, values };
+  if (references > 0) wire.refs = true;
+  if (classes.size > 0) wire.classes = [...classes.values()];
   return { name: info.name, wire, local: wrapper as ShippedFunction['local'] };
+}
+
+// Built-ins a task is likely to capture, each known by its module object and its functions.
+const BUILTINS = [
+  'assert', 'async_hooks', 'buffer', 'child_process', 'cluster', 'crypto', 'dgram', 'diagnostics_channel', 'dns', 'events', 'fs',
+  'fs/promises', 'http', 'http2', 'https', 'net', 'os', 'path', 'perf_hooks', 'process', 'querystring', 'readline', 'stream',
+  'stream/promises', 'string_decoder', 'timers', 'timers/promises', 'tls', 'tty', 'url', 'util', 'v8', 'vm', 'worker_threads', 'zlib',
+];
+let builtinParts: Map<unknown, ModuleOrigin> | undefined;
+
+function builtinPart(value: unknown): ModuleOrigin | undefined {
+  if (builtinParts === undefined) {
+    builtinParts = new Map();
+    const require = createRequire(import.meta.url);
+    for (const name of BUILTINS) {
+      const specifier = `node:${name}`;
+      let mod: Record<string, unknown>;
+      try {
+        mod = require(specifier) as Record<string, unknown>;
+      } catch {
+        continue;
+      }
+      if (!builtinParts.has(mod)) builtinParts.set(mod, { specifier, exportName: undefined });
+      for (const key of Object.keys(mod)) {
+        const part = mod[key];
+        if (typeof part === 'function' && !builtinParts.has(part)) builtinParts.set(part, { specifier, exportName: key });
+      }
+    }
+  }
+  return builtinParts.get(value);
+}
+
+/**
+ * Where a captured value comes from when it is a module, or a function of a
+ * built-in one; undefined otherwise. For error paths: the first call loads
+ * the built-ins of BUILTINS to know them.
+ */
+function moduleOrigin(value: unknown): ModuleOrigin | undefined {
+  if ((typeof value !== 'object' && typeof value !== 'function') || value === null) return undefined;
+  if (types.isModuleNamespaceObject(value)) {
+    // `import * as fs from 'node:fs'`: its default export is the module object itself.
+    const inner = builtinPart((value as { default?: unknown }).default);
+    return inner !== undefined && inner.exportName === undefined ? inner : { specifier: undefined, exportName: undefined };
+  }
+  return builtinPart(value);
+}
+
+/**
+ * The error for a function that captures `free`, with the fix that works
+ * for each: modules are imported inside the function, other values sent
+ * along. What the names hold is read through the inspector (task/inspect.ts),
+ * only here, on the way to an error.
+ */
+function captureError(fn: Function, name: string, free: readonly string[], alreadyCaptured?: readonly string[]): ClosureCaptureError {
+  const closure = closureValues(fn, free);
+  const found = new Map<string, ModuleOrigin>();
+  for (const id of free) {
+    const origin = closure.values.has(id)
+      ? moduleOrigin(closure.values.get(id))
+      : closure.esm === undefined && BUILTINS.includes(id)
+        ? { specifier: `node:${id}`, exportName: undefined }
+        : undefined;
+    if (origin !== undefined) found.set(id, origin);
+  }
+  return new ClosureCaptureError(name, free, { modules: found, esm: closure.esm, ...(alreadyCaptured ? { alreadyCaptured } : {}) });
+}
+
+/**
+ * Why instances of `ctor` cannot travel with their class, or undefined when
+ * they can: its source (all that travels) must hold the whole class.
+ */
+function classRefusal(ctor: Function, info: FunctionSource): Refusal | undefined {
+  const name = ctor.name || 'anonymous';
+  if (!info.isClass) {
+    return {
+      reason: `an instance of ${name}, made by a function-style constructor`,
+      fix: 'Its methods are assigned outside its source, and only the source travels. Fix: declare it with `class`, or send plain data and rebuild the instance in the task.',
+    };
+  }
+  if (info.privateMembers.length > 0) {
+    return {
+      reason: `an instance of class ${name}, which has private members ${info.privateMembers.map((m) => `\`${m}\``).join(', ')}`,
+      fix: 'A copy of an instance cannot have them. Fix: make them ordinary fields, or send plain data and rebuild the instance in the task.',
+    };
+  }
+  if (info.methods !== undefined) {
+    const declared = new Set(info.methods);
+    const added = Object.getOwnPropertyNames(ctor.prototype).filter((k) => k !== 'constructor' && !declared.has(k));
+    if (added.length > 0) {
+      return {
+        reason: `an instance of class ${name}, whose prototype has members added outside its class body (${added.map((m) => `\`${m}\``).join(', ')})`,
+        fix: "Only the class's source travels. Fix: declare them in the class body.",
+      };
+    }
+  }
+  return undefined;
+}
+
+const wrappedClasses = new WeakMap<Function, Function>();
+const classWires = new WeakMap<Function, { readonly id: string; readonly wire: FunctionInstanceWire } | Refusal>();
+
+/**
+ * How instances of `ctor` travel: its class by source (self-contained, or
+ * made by wrapNonSerializable with what it captures), or why they cannot.
+ * Computed once per class.
+ */
+export function shipClass(ctor: Function): { readonly id: string; readonly wire: FunctionInstanceWire } | Refusal {
+  let result = classWires.get(ctor);
+  if (result !== undefined) return result;
+  const name = ctor.name || 'anonymous';
+  try {
+    const original = wrappedClasses.get(ctor);
+    const info = analyzeCached(original ?? ctor);
+    result = classRefusal(original ?? ctor, info);
+    if (result === undefined && original !== undefined) {
+      const wire = shipped.get(ctor)!.wire;
+      result = { id: wire.fn.id, wire };
+    } else if (result === undefined && info.free.length > 0) {
+      const list = info.free.map((i) => `\`${i}\``).join(', ');
+      result = {
+        reason: `an instance of class ${name}, which uses outer variable${info.free.length === 1 ? '' : 's'} ${list}`,
+        fix: `Fix: const ${name} = wrapNonSerializable(class ${name} { ... }, { ${info.free.join(', ')} }) and make its instances with that, or send plain data and rebuild the instance in the task.`,
+      };
+    } else if (result === undefined) {
+      const fn = sourceWire(name, '', info.expression, [], { isClass: true, pieces: [mainPiece(ctor, info, '')] });
+      result = { id: fn.id, wire: { fn, values: [] } };
+    }
+  } catch (error) {
+    result = { reason: `an instance of class ${name}, whose source cannot be shipped`, fix: `${(error as Error).message} Fix: send plain data and rebuild the instance in the task.` };
+  }
+  if ('id' in result) registerClass(result.id, ctor);
+  classWires.set(ctor, result);
+  return result;
+}
+
+/** `idOf` for encodeInstances in the caller: collects the wires of the classes met into `classes`. */
+export function classCollector(classes: Map<string, FunctionInstanceWire>): (ctor: Function) => string {
+  return (ctor) => {
+    const shippedClass = shipClass(ctor);
+    if (!('id' in shippedClass)) throw new SerializationError(`A value is ${shippedClass.reason}, which cannot be sent to a worker. ${shippedClass.fix}`);
+    classes.set(shippedClass.id, shippedClass.wire);
+    return shippedClass.id;
+  };
+}
+
+/** The caller's `onInstance` for the argument and capture checks: instances of classes that can travel, and errors, are encoded. */
+export const callerInstance: OnInstance = (value, proto) => {
+  const kind = instanceKind(value, proto);
+  if (kind === undefined) return false;
+  if (kind === 'error') return true;
+  if (!('ctor' in kind)) return kind;
+  const shippedClass = shipClass(kind.ctor);
+  return 'id' in shippedClass ? true : shippedClass;
+};
+
+const encodingVariants = new WeakMap<ShippedFunction, ShippedFunction>();
+
+/** `shipped` for calls whose arguments hold instances or errors to encode. */
+export function encodingArgs(shipped: ShippedFunction): ShippedFunction {
+  let variant = encodingVariants.get(shipped);
+  if (variant === undefined) {
+    variant = { ...shipped, encodeArgs: true };
+    encodingVariants.set(shipped, variant);
+  }
+  return variant;
 }
 
 /** How `fn` travels to a worker; computed once per function object. */
@@ -131,6 +385,7 @@ export function wrapNonSerializable<F extends Function>(fn: F, captures: Record<
     const copy = class extends (fn as unknown as new (...a: unknown[]) => object) {};
     Object.defineProperty(copy, 'name', { value: fn.name });
     wrapped.add(copy);
+    wrappedClasses.set(copy, fn);
     shipped.set(copy, shipWrapped(copy, fn, captures));
     return copy as unknown as F;
   }

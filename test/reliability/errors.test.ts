@@ -38,7 +38,7 @@ describe('errors thrown in a task keep their shape across the thread', () => {
     expect(invalid).toBeInstanceOf(TypeError);
     expect(invalid.message).toBe('not a number');
     expect(invalid.field).toBe('age');
-    expect(invalid.stack).toMatch(/at many \(skein-task:\/\/\/many-/);
+    expect(invalid.stack).toMatch(/at many \(.*errors\.test\.ts:\d+:\d+\)/);
 
     expect(inner).toBeInstanceOf(AggregateError);
     expect(inner.message).toBe('inner group');
@@ -101,7 +101,7 @@ describe('errors thrown in a task keep their shape across the thread', () => {
     expect(error.cause).toBeInstanceOf(ctor);
     expect(error.cause.name).toBe(name);
     expect(error.cause.message).toBe('inner');
-    expect(String(error.cause.stack)).toContain('skein-task:///');
+    expect(String(error.cause.stack)).toMatch(/errors\.test\.ts:\d+:\d+/);
   });
 
   test('a thrown subclass of a built-in error keeps the built-in class and its own name', async () => {

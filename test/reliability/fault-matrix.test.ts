@@ -55,7 +55,7 @@ const faults: Record<string, Fault> = {
       expect(error.message).toBe('value out of range');
       expect(error.limit).toBe(10);
       expect(error.taskIndex).toBe(1);
-      expect(error.stack).toMatch(/at throwsTaskFailure \(skein-task:\/\/\//);
+      expect(error.stack).toMatch(/at throwsTaskFailure \(.*fault-matrix\.test\.ts:\d+:\d+\)/);
     },
   },
   'process.exit(3)': {

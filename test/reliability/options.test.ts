@@ -34,9 +34,7 @@ describe('resourceLimits', () => {
 
   test('unknown fields and non-objects are refused with a TypeError', () => {
     expect(() => new Parallel({ nJobs: 2, resourceLimits: { maxOldGenSizeMb: 64 } as never })).toThrow(
-      new TypeError(
-        'Expected `resourceLimits` to have only maxOldGenerationSizeMb, maxYoungGenerationSizeMb, codeRangeSizeMb, stackSizeMb, got `maxOldGenSizeMb`',
-      ),
+      new TypeError('Unknown option `resourceLimits.maxOldGenSizeMb`: did you mean `resourceLimits.maxOldGenerationSizeMb`?'),
     );
     expect(() => new Parallel({ nJobs: 2, resourceLimits: 64 as never })).toThrow(TypeError);
   });

@@ -39,7 +39,7 @@ describe('remote environment: errors come back with full fidelity', () => {
     expect((error.cause as Error).name).toBe('RangeError');
     expect((error.cause as Error).message).toBe('inner');
     expect(error.stack).toMatch(/over quota/);
-    expect(error.stack).toMatch(/skein-task:/);
+    expect(error.stack).toMatch(/errors\.test\.ts:\d+:\d+/);
   });
 
   test('an operation that depends on a failed handle fails with the same error, not a new one', async () => {
