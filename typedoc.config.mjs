@@ -14,6 +14,9 @@ export default {
   // (Handle<T>'s mapped members, option unions such as OffloadStore): the
   // plugin documents them under "<internal>" rather than leaving dead names.
   plugin: ['typedoc-plugin-missing-exports'],
+  // Source links would point at whatever remote the checkout has (none, or a
+  // local path in a fresh clone): the reference links to no source.
+  disableSources: true,
   // A warning is something to fix, not to scroll past.
   treatWarningsAsErrors: true,
 };
