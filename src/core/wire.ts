@@ -76,6 +76,12 @@ export interface BatchWire {
    * whose source failed fails without running.
    */
   readonly links?: readonly (readonly [task: number, argument: number, from: number])[];
+  /**
+   * Tasks whose result only their linked readers in this batch need: one
+   * above `keep.above` bytes is neither kept nor sent back (a `SpentWire`
+   * comes instead), so a chain holds one large value at a time.
+   */
+  readonly spent?: readonly number[];
   /** Some arguments hold encoded class instances or errors (task/instances.ts): the classes they need. */
   readonly classes?: readonly FunctionInstanceWire[];
 }
@@ -89,6 +95,11 @@ export interface BatchWire {
 export interface KeepWire {
   readonly store: object;
   readonly above: number;
+}
+
+/** What comes back for a large result only the batch itself needed (`BatchWire.spent`). */
+export interface SpentWire {
+  readonly __skeinSpent: 1;
 }
 
 /** An error as it crosses a thread: enough to rebuild it with its class name, stack and fields. */

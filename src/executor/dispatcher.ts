@@ -24,6 +24,8 @@ export type Unit = ({ readonly tasks: readonly Delayed[]; readonly first: number
    * killed it, and its feeder reports it so.
    */
   readonly links?: BatchWire['links'];
+  /** Linked tasks whose large results stay in the batch (see `BatchWire.spent`). */
+  readonly spent?: BatchWire['spent'];
 };
 
 function idOf(unit: Unit, offset: number): number {
@@ -78,7 +80,7 @@ class BatchRequest implements Batch {
   }
 
   wire(): BatchWire {
-    return (this.#wire ??= encodeBatch(this.#unit.tasks, this.stopOnError, this.#unit.keep, this.#unit.links));
+    return (this.#wire ??= encodeBatch(this.#unit.tasks, this.stopOnError, this.#unit.keep, this.#unit.links, this.#unit.spent));
   }
 
   get local(): readonly LocalCall[] {

@@ -9,6 +9,7 @@ import { describeValue } from '../core/errors.js';
 import { isProxy } from '../proxy/index.js';
 import { cached, keep } from './cache.js';
 import { fetchKept, hold, isKept, letGo } from './kept.js';
+import { isSpent } from '../store/travel.js';
 import { ancestors, nodeOf, pathTo, substitute, type GraphNode } from './graph.js';
 import { DependencyFailedError, type NodeInfo } from './errors.js';
 
@@ -197,9 +198,12 @@ async function run(targets: readonly GraphNode[], options: ComputeOptions): Prom
       node.running--;
       if (outcome.ok) {
         node.error = undefined;
-        // Held before the cache sees it: a result too large to cache must outlive this compute's use of it.
-        if (!stopped) hold(outcome.value);
-        keep(node.key, outcome.value);
+        // A large link of a chain was read in the worker and not sent: nothing to hold or keep.
+        if (!isSpent(outcome.value)) {
+          // Held before the cache sees it: a result too large to cache must outlive this compute's use of it.
+          if (!stopped) hold(outcome.value);
+          keep(node.key, outcome.value);
+        }
       } else {
         node.error = outcome.error;
       }
@@ -305,6 +309,7 @@ async function run(targets: readonly GraphNode[], options: ComputeOptions): Prom
         const ids: number[] = [];
         const tasks: Delayed[] = [];
         const links: [number, number, number][] = [];
+        const spent: number[] = [];
         const add = (node: GraphNode): number => {
           node.running++;
           ids.push(byId.length);
@@ -320,10 +325,12 @@ async function run(targets: readonly GraphNode[], options: ComputeOptions): Prom
             fused.add(link.next);
             const at = add(link.next);
             links.push([at, link.argument, from]);
+            // Read by the next link only: a large value stays in the worker's batch, not kept for later computes.
+            if (!isTarget.has(cur)) spent.push(from);
             from = at;
           }
         }
-        d.submit(links.length > 0 ? { ids, tasks, keep: feed!.keep, links } : { ids, tasks, keep: feed!.keep });
+        d.submit(links.length > 0 ? { ids, tasks, keep: feed!.keep, links, spent } : { ids, tasks, keep: feed!.keep });
       }
     };
 

@@ -1,5 +1,5 @@
 import { extract, isProxy, resolveAsync } from '../proxy/index.js';
-import type { BatchWire, CapturedFunctionWire, FunctionInstanceWire, KeepWire } from '../core/wire.js';
+import type { BatchWire, CapturedFunctionWire, FunctionInstanceWire, KeepWire, SpentWire } from '../core/wire.js';
 import { estimateBytes } from '../serialize/estimate.js';
 import type { StoreConfig } from './store.js';
 import { getOrCreateStore, isStoreReference, proxyFromReference, storeReference } from './reference.js';
@@ -243,15 +243,23 @@ function reviveLater(
   return p;
 }
 
+const SPENT: SpentWire = Object.freeze({ __skeinSpent: 1 });
+
+/** A large result that only its own batch needed: neither kept nor sent (see `BatchWire.spent`). */
+export function isSpent(value: unknown): value is SpentWire {
+  return typeof value === 'object' && value !== null && (value as { __skeinSpent?: unknown }).__skeinSpent === 1;
+}
+
 /**
  * Executing side: a result worth keeping where it was made (`KeepWire`) is
  * put into the store and replaced by an eager reference to it. Values at or
  * below the size, and stores that cannot put synchronously, pass as they are.
  */
-export function keepResult(value: unknown, keep: KeepWire): unknown {
+export function keepResult(value: unknown, keep: KeepWire, spent = false): unknown {
   if (typeof value !== 'object' || value === null || isStoreReference(value)) return value;
   const bytes = ArrayBuffer.isView(value) ? value.byteLength : estimateBytes(value, 0, isProxy);
   if (bytes <= keep.above) return value;
+  if (spent) return SPENT;
   const store = getOrCreateStore(keep.store as StoreConfig);
   if (!store.sync) return value;
   const key = store.putSync(value);

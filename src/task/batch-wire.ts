@@ -21,7 +21,7 @@ export { runBatch, type RunBatchOptions } from './run-batch.js';
  * module reference (shared by identical calls), arguments by column when
  * every call has the same arity, store references encoded.
  */
-export function encodeBatch(tasks: readonly Delayed[], stopOnError: boolean, keep?: KeepWire, links?: BatchWire['links']): BatchWire {
+export function encodeBatch(tasks: readonly Delayed[], stopOnError: boolean, keep?: KeepWire, links?: BatchWire['links'], spent?: BatchWire['spent']): BatchWire {
   const first = tasks[0]!.shipped.wire;
   let fns: FunctionInstanceWire[] = [first];
   let fnIndex: number[] | undefined;
@@ -73,6 +73,7 @@ export function encodeBatch(tasks: readonly Delayed[], stopOnError: boolean, kee
   if (refs) wire.refs = true;
   if (keep) wire.keep = keep;
   if (links && links.length > 0) wire.links = links;
+  if (spent && spent.length > 0) wire.spent = spent;
   if (classes !== undefined) wire.classes = [...classes.values()];
   return wire;
 }

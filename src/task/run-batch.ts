@@ -179,6 +179,7 @@ function runFrom(
     return true;
   };
   const { keep } = batch;
+  const spent = batch.spent === undefined ? undefined : new Set(batch.spent);
   const settle = (i: number, result: unknown): boolean => {
     const source = sources?.get(i);
     if (source !== undefined) {
@@ -188,7 +189,7 @@ function runFrom(
     let value = result;
     if (keep !== undefined && typeof value === 'object' && value !== null) {
       try {
-        value = keepResult(value, keep);
+        value = keepResult(value, keep, spent?.has(i) === true);
       } catch (error) {
         return fail(i, error);
       }
