@@ -1,6 +1,5 @@
 import { Delayed, isDelayed, type DelayedResult } from '../task/delayed.js';
 import { Parallel, openFeed, type Feed } from '../executor/parallel.js';
-import { AutoBatchSize } from '../executor/auto-batch.js';
 import { CANCEL_UNSTARTED } from '../backends/backend.js';
 import type { ProgressSink } from '../executor/progress.js';
 import { Progress } from '../executor/progress.js';
@@ -68,6 +67,64 @@ type Outcome = { readonly ok: true; readonly value: unknown } | { readonly ok: f
 
 /** Links of one chain sent as one batch, at most. */
 const MAX_CHAIN = 4096;
+/** Work per unit of ready nodes worth one message there and back, and the most nodes in one. */
+const UNIT_MS = 2;
+const MAX_UNIT = 1024;
+
+/** Ready nodes, highest first (the longest path of nodes still to run after them). */
+class ReadyQueue {
+  readonly #buckets: GraphNode[][] = [];
+  readonly #height = new Map<GraphNode, number>();
+  #top = -1;
+  #size = 0;
+
+  get size(): number {
+    return this.#size;
+  }
+
+  heightOf(node: GraphNode): number {
+    return this.#height.get(node) ?? 0;
+  }
+
+  setHeight(node: GraphNode, height: number): void {
+    this.#height.set(node, height);
+  }
+
+  push(node: GraphNode): void {
+    const h = this.heightOf(node);
+    (this.#buckets[h] ??= []).push(node);
+    if (h > this.#top) this.#top = h;
+    this.#size++;
+  }
+
+  take(n: number): GraphNode[] {
+    const out: GraphNode[] = [];
+    while (out.length < n && this.#size > 0) {
+      while (this.#top >= 0 && (this.#buckets[this.#top]?.length ?? 0) === 0) this.#top--;
+      const bucket = this.#buckets[this.#top]!;
+      const k = Math.min(n - out.length, bucket.length);
+      out.push(...bucket.splice(bucket.length - k, k));
+      this.#size -= k;
+    }
+    return out;
+  }
+
+  /** Removes and returns the ready nodes `pick` chooses. */
+  takeWhere(pick: (node: GraphNode) => boolean): GraphNode[] {
+    const out: GraphNode[] = [];
+    if (this.#size === 0) return out;
+    for (const bucket of this.#buckets) {
+      if (bucket === undefined) continue;
+      for (let i = bucket.length - 1; i >= 0; i--) {
+        if (pick(bucket[i]!)) {
+          out.push(bucket.splice(i, 1)[0]!);
+          this.#size--;
+        }
+      }
+    }
+    return out;
+  }
+}
 
 /** The graph counts nodes itself (skipped dependents included): the dispatcher reports nothing. */
 const SILENT: ProgressSink = { update() {}, finish() {} };
@@ -114,7 +171,7 @@ async function run(targets: readonly GraphNode[], options: ComputeOptions): Prom
   const waiting = new Map<GraphNode, number>();
   const consumers = new Map<GraphNode, GraphNode[]>();
   const refs = new Map<GraphNode, number>();
-  const ready: GraphNode[] = [];
+  const ready = new ReadyQueue();
   for (const node of toRun) {
     let n = 0;
     for (const dep of node.deps) {
@@ -127,8 +184,17 @@ async function run(targets: readonly GraphNode[], options: ComputeOptions): Prom
       }
     }
     waiting.set(node, n);
-    if (n === 0) ready.push(node);
   }
+  // Longest path to the end first (list scheduling): a node many others wait behind does not queue behind a leaf.
+  const toRunInOrder = [...toRun];
+  for (let i = toRunInOrder.length - 1; i >= 0; i--) {
+    const node = toRunInOrder[i]!;
+    let h = 0;
+    for (const c of consumers.get(node) ?? []) h = Math.max(h, ready.heightOf(c) + 1);
+    ready.setHeight(node, h);
+  }
+  for (const node of toRunInOrder) if (waiting.get(node) === 0) ready.push(node);
+  const hasCallerNodes = toRunInOrder.some((n) => n.delayed.options.where === 'caller');
   const total = toRun.size;
   try {
     const outcomes = total === 0 ? targets.map((t): Outcome => ({ ok: true, value: values.get(t) })) : await schedule();
@@ -143,9 +209,10 @@ async function run(targets: readonly GraphNode[], options: ComputeOptions): Prom
 
   const par = options.parallel ?? defaultParallel();
   const progress = new Progress({ verbose: options.verbose ?? 0, progress: options.progress ?? false, nJobs: par.nJobs, backendName: par.backendName });
-  // Ready nodes go in units sized as joblib sizes batches: one node each
-  // while nodes are slow, more while they are quick.
-  const auto = new AutoBatchSize();
+  // Ready nodes go one per unit until their cost is known, then as many as
+  // make a unit of about UNIT_MS: a message per node costs more than a quick node.
+  let nodeMs = -1;
+  const unitSize = (): number => (nodeMs < 0 ? 1 : Math.max(1, Math.min(MAX_UNIT, Math.floor(UNIT_MS / Math.max(nodeMs, 1e-4)))));
   const byId: GraphNode[] = [];
   let done = 0;
   let stopped = false;
@@ -299,13 +366,13 @@ async function run(targets: readonly GraphNode[], options: ComputeOptions): Prom
         return;
       }
       const d = feed!.dispatcher;
-      for (let i = ready.length - 1; i >= 0; i--) {
-        if (ready[i]!.delayed.options.where === 'caller') runHere(ready.splice(i, 1)[0]!);
-      }
-      while (d.hasRoom && ready.length > 0) {
-        const free = Math.max(1, limit - d.pending);
-        const size = Math.max(1, Math.min(auto.size, Math.ceil(ready.length / free)));
-        const nodes = ready.splice(0, size);
+      if (hasCallerNodes) for (const node of ready.takeWhere((n) => n.delayed.options.where === 'caller')) runHere(node);
+      // Long nodes: one unit per worker, so a node that becomes ready queues behind none; quick ones: two, to hide the round trip.
+      const inFlight = nodeMs > 1 ? Math.max(1, par.nJobs) : limit;
+      while (d.hasRoom && d.pending < inFlight && ready.size > 0) {
+        const free = Math.max(1, inFlight - d.pending);
+        const size = Math.max(1, Math.min(unitSize(), Math.ceil(ready.size / free)));
+        const nodes = ready.take(size);
         const ids: number[] = [];
         const tasks: Delayed[] = [];
         const links: [number, number, number][] = [];
@@ -341,7 +408,10 @@ async function run(targets: readonly GraphNode[], options: ComputeOptions): Prom
         progress: SILENT,
         total: () => total,
         emit: report,
-        onUnitDone: (size, durationMs) => auto.record(size, durationMs),
+        onUnitDone: (size, durationMs) => {
+          const perNode = durationMs / Math.max(1, size);
+          nodeMs = nodeMs < 0 ? perNode : 0.7 * nodeMs + 0.3 * perNode;
+        },
         onRoom: pump,
         onFail: (error) => finish({ error }),
       });
