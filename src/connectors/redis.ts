@@ -216,13 +216,16 @@ export class RedisConnector implements Connector<string> {
   /**
    * The owner deletes every key of its namespace (also those put by
    * connectors rebuilt from its config); with `clear: false` they stay until
-   * their TTL, for a later connector on the same namespace.
+   * their TTL, for a later connector on the same namespace. When Redis is
+   * unreachable they also stay until their TTL: closing never waits for a
+   * server that may not come back.
    */
   async close(options: { readonly clear?: boolean } = {}): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    const gone = this.#redis.status === 'reconnecting' || this.#redis.status === 'close' || this.#redis.status === 'end';
     try {
-      if (this.#owner && options.clear !== false) await this.#deleteAll();
+      if (this.#owner && options.clear !== false && !gone) await this.#deleteAll();
     } finally {
       if (this.#ownsClient) await this.#redis.quit().catch(() => this.#redis.disconnect());
     }

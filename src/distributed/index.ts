@@ -4,7 +4,7 @@
  */
 export { RedisConnector, type RedisConnection, type RedisConnectorOptions, type RedisConnectorConfig } from '../connectors/redis.js';
 export { RedisStore, type RedisStoreOptions } from './redis-store.js';
-export { bullmq, BullmqBackend, type BullmqBackendOptions } from './backend.js';
+export { bullmq, BullmqBackend, type BullmqBackendOptions, type BatchDoneInfo } from './backend.js';
 export { runWorker, type RunWorkerOptions, type SkeinWorker } from './worker.js';
 export type { WorkerIdentity } from './protocol.js';
 export { QueueLostError } from './errors.js';
