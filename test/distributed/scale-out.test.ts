@@ -66,7 +66,7 @@ function ramp(n: number): Float64Array {
 }
 
 describe('large arguments go to a RedisStore on the backend connection', () => {
-  test('a 16 MB argument shared by 8 tasks is uploaded once, fetched once per worker process, and Redis is back to baseline after the run', async () => {
+  test('Redis growth back to baseline after a run: a 16 MB argument shared by 8 tasks is uploaded once and fetched once per worker process', async () => {
     const fetched = new Map<number, number>();
     const onBatchDone = (info: BatchDoneInfo): void => void fetched.set(info.worker.pid, (fetched.get(info.worker.pid) ?? 0) + info.fetchedBytes);
     await using b = backend({ onBatchDone });
