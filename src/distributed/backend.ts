@@ -167,6 +167,7 @@ export class BullmqBackend implements Backend, AsyncDisposable {
 
   #newStore(): RedisStore {
     if (this.#closed) throw new Error('This bullmq backend is closed');
+    for (const closed of [...this.#stores].filter((s) => s.closed)) this.#stores.delete(closed);
     // Under the queue's prefix beside the frames; each entry carries the backend's TTL, the backstop if the caller dies.
     const store = new RedisStore({ connection: this.#client, prefix: this.#keyPrefix, ttl: this.#ttl, cacheSize: 0 });
     this.#stores.add(store);
