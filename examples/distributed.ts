@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Parallel, delayed } from 'skein';
-import { bullmq, type WorkerIdentity } from 'skein/distributed';
+import { bullmq, type BatchDoneInfo } from 'skein/distributed';
 import { ensureRedisServer } from '../scripts/redis-server.mjs';
 
 function countPrimes(limit: number): number {
@@ -72,8 +72,10 @@ console.log(`two skein-worker processes: ${workers.map((w) => w.pid).join(', ')}
 
 try {
   const ranOn = new Map<number, number>();
-  const onBatchDone = ({ size, worker }: { size: number; worker: WorkerIdentity }): void => {
+  const fetchedBy = new Map<number, number>();
+  const onBatchDone = ({ size, worker, fetchedBytes }: BatchDoneInfo): void => {
     ranOn.set(worker.pid, (ranOn.get(worker.pid) ?? 0) + size);
+    fetchedBy.set(worker.pid, (fetchedBy.get(worker.pid) ?? 0) + fetchedBytes);
   };
   await using backend = bullmq({ connection: redisUrl, queue: 'demo', onBatchDone });
   await using par = new Parallel({ backend, batchSize: 1 });
@@ -92,10 +94,12 @@ try {
   for (const [pid, n] of ranOn) console.log(`  worker ${pid} ran ${n} tasks`);
   console.log(`  sequential ${sequential.toFixed(0)} ms, 2 worker processes ${distributed.toFixed(0)} ms: ${(sequential / distributed).toFixed(2)}x`);
 
-  // A large argument: its batch frame goes to Redis as raw bytes (chunked,
-  // checksummed) and only the key rides in the job.
+  // A large argument (above `maxNbytes`, 1 MB by default) goes once into a
+  // RedisStore on the backend's connection; jobs carry only its key, and each
+  // worker process fetches it once for all its tasks. The run deletes it when it ends.
   const big = new Float64Array(4_000_000).map((_, i) => i % 1000);
   ranOn.clear();
+  fetchedBy.clear();
   t0 = performance.now();
   const sums = await par.run(
     Array.from({ length: 4 }, (_, part) =>
@@ -107,7 +111,7 @@ try {
     ),
   );
   console.log(`\nlarge argument: ${(big.byteLength / 2 ** 20).toFixed(0)} MB to 4 tasks in ${(performance.now() - t0).toFixed(0)} ms, sum ${sums.reduce((a, b) => a + b, 0)}`);
-  for (const [pid, n] of ranOn) console.log(`  worker ${pid} ran ${n} tasks`);
+  for (const [pid, n] of ranOn) console.log(`  worker ${pid} ran ${n} tasks, fetched ${((fetchedBy.get(pid) ?? 0) / 2 ** 20).toFixed(0)} MB of arguments`);
 } finally {
   await Promise.all(
     children.map(

@@ -2,8 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
 import { describeValue } from '../core/errors.js';
 import { crc32 } from '../serialize/checksum.js';
-import type { AsyncConnector } from './async-connector.js';
+import type { Connector, ConnectorConfigBase } from './connector.js';
 import { IntegrityError, InvalidKeyError, StorageError } from './errors.js';
+import { registerConnector } from './registry.js';
 
 /** Where a connector reaches Redis: a URL, ioredis options, or a client the caller keeps (and closes). */
 export type RedisConnection = string | RedisOptions | Redis;
@@ -42,14 +43,13 @@ export interface RedisConnectorOptions {
 }
 
 /** Plain data: what `RedisConnector.fromConfig` needs in another thread or process. */
-export interface RedisConnectorConfig {
+export interface RedisConnectorConfig extends ConnectorConfigBase {
   readonly type: 'redis';
   /** A URL, or the ioredis options of the owner's client (host, port, db, credentials, tls). */
   readonly connection: string | RedisOptions;
   readonly namespace: string;
   readonly ttl: number | null;
   readonly chunkBytes: number;
-  readonly [setting: string]: unknown;
 }
 
 /*
@@ -97,10 +97,12 @@ type ConstructorOptions = RedisConnectorOptions & { readonly [ATTACH]?: string }
 
 /**
  * Bytes in Redis: binary strings (never JSON), chunked, checksummed, with a
- * TTL on every key, batch operations pipelined. Async only: a Redis round
- * trip cannot happen inside a synchronous property access.
+ * TTL on every key, batch operations pipelined. No `sync` capability: a
+ * Redis round trip cannot happen inside a synchronous property access.
+ * Registered as type `'redis'`, so stores on it rebuild from config anywhere
+ * `skein/distributed` is loaded.
  */
-export class RedisConnector implements AsyncConnector<string> {
+export class RedisConnector implements Connector<string> {
   readonly type = 'redis' as const;
   readonly description: string;
   readonly #redis: Redis;
@@ -222,12 +224,19 @@ export class RedisConnector implements AsyncConnector<string> {
     await this.#redis.unlink(...names);
   }
 
-  /** The owner deletes every key of its namespace (also those put by connectors rebuilt from its config). */
-  async close(): Promise<void> {
+  /**
+   * The owner deletes every key of its namespace (also those put by
+   * connectors rebuilt from its config); with `clear: false` they stay until
+   * their TTL, for a later connector on the same namespace. When Redis is
+   * unreachable they also stay until their TTL: closing never waits for a
+   * server that may not come back.
+   */
+  async close(options: { readonly clear?: boolean } = {}): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    const gone = this.#redis.status === 'reconnecting' || this.#redis.status === 'close' || this.#redis.status === 'end';
     try {
-      if (this.#owner) await this.#deleteAll();
+      if (this.#owner && options.clear !== false && !gone) await this.#deleteAll();
     } finally {
       if (this.#ownsClient) await this.#redis.quit().catch(() => this.#redis.disconnect());
     }
@@ -337,3 +346,5 @@ function checkChunk(bytes: unknown): number {
   }
   return bytes;
 }
+
+registerConnector('redis', (config: RedisConnectorConfig) => RedisConnector.fromConfig(config));

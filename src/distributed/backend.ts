@@ -11,6 +11,7 @@ import { TaskTimeoutError, WorkerCrashedError } from '../backends/errors.js';
 import { decodeError } from '../core/error-wire.js';
 import { restoreResults } from '../task/results.js';
 import { RedisConnector, redisClient } from '../connectors/redis.js';
+import { RedisStore } from './redis-store.js';
 import { loadFrame, storeFrame } from './frames.js';
 import { QueueLostError } from './errors.js';
 import { JOB_NAME, cancelChannel, skeinPrefix, type CancelMessage, type FrameRef, type JobData, type JobOutcome, type WorkerIdentity } from './protocol.js';
@@ -66,7 +67,21 @@ export interface BullmqBackendOptions extends Omit<JobsOptions, 'jobId' | 'remov
    * @example
    * bullmq({ connection, queue: 'jobs', onBatchDone: ({ size, worker }) => console.log(`${size} tasks on ${worker.host}:${worker.pid}`) });
    */
-  readonly onBatchDone?: (info: { readonly firstIndex: number; readonly size: number; readonly worker: WorkerIdentity }) => void;
+  readonly onBatchDone?: (info: BatchDoneInfo) => void;
+}
+
+/** What `onBatchDone` hears of each batch. */
+export interface BatchDoneInfo {
+  /** The run's index of the batch's first task. */
+  readonly firstIndex: number;
+  readonly size: number;
+  /** The process that ran it. */
+  readonly worker: WorkerIdentity;
+  /**
+   * Bytes of large arguments that process fetched from Redis for this batch:
+   * 0 when it already had them (each worker process fetches an argument once).
+   */
+  readonly fetchedBytes: number;
 }
 
 interface Pending {
@@ -103,8 +118,9 @@ export function bullmq(options: BullmqBackendOptions): BullmqBackend {
 
 export class BullmqBackend implements Backend, AsyncDisposable {
   readonly name = 'bullmq';
-  // Workers on other machines share neither memory nor files with the caller; large arguments travel in Redis inside each batch's frame.
-  readonly capabilities: BackendCapabilities = { sharesMemory: false };
+  // Workers on other machines share neither memory nor files with the caller: large arguments go to a RedisStore
+  // on this backend's connection, once per run, and the batches carry only their keys.
+  readonly capabilities: BackendCapabilities = { sharesMemory: false, defaultStore: () => this.#newStore() };
   readonly concurrency: number;
   readonly #queue: Queue;
   #events: QueueEvents | undefined;
@@ -127,6 +143,10 @@ export class BullmqBackend implements Backend, AsyncDisposable {
   readonly #grace: number;
   /** Jobs known to be in Redis (added), as opposed to waiting for the next addBulk. */
   readonly #added = new Set<string>();
+  /** Offload stores made for Parallels on this backend: they share its client, so they close before it does. */
+  readonly #stores = new Set<RedisStore>();
+  /** Where this backend's own keys go: `<bullmq prefix>:<queue>:skein`. */
+  readonly #keyPrefix: string;
   #lostTimer: NodeJS.Timeout | undefined;
   #closed = false;
 
@@ -148,7 +168,8 @@ export class BullmqBackend implements Backend, AsyncDisposable {
     this.#client.on('close', () => this.#connectionLost());
     this.#client.on('ready', () => this.#connectionBack());
     // Frames live next to the queue's own keys (`bull:jobs:skein:<id>:…`), so one prefix finds all of a queue's data.
-    this.#frames = new RedisConnector({ connection: this.#client, prefix: skeinPrefix(prefix, queue), ttl: this.#ttl });
+    this.#keyPrefix = skeinPrefix(prefix, queue);
+    this.#frames = new RedisConnector({ connection: this.#client, prefix: this.#keyPrefix, ttl: this.#ttl });
     this.#queue.on('error', () => {});
     this.#cancelChannel = cancelChannel(prefix, queue);
     this.#ready = this.#start(queue, common);
@@ -166,6 +187,15 @@ export class BullmqBackend implements Backend, AsyncDisposable {
     events.on('failed', ({ jobId, failedReason }) => this.#failed(jobId, failedReason));
     events.on('error', () => {});
     await Promise.all([events.waitUntilReady(), this.#queue.waitUntilReady()]);
+  }
+
+  #newStore(): RedisStore {
+    if (this.#closed) throw new Error('This bullmq backend is closed');
+    for (const closed of [...this.#stores].filter((s) => s.closed)) this.#stores.delete(closed);
+    // Under the queue's prefix beside the frames; each entry carries the backend's TTL, the backstop if the caller dies.
+    const store = new RedisStore({ connection: this.#client, prefix: this.#keyPrefix, ttl: this.#ttl, cacheSize: 0 });
+    this.#stores.add(store);
+    return store;
   }
 
   #runFor(signal: AbortSignal): RunState {
@@ -244,7 +274,7 @@ export class BullmqBackend implements Backend, AsyncDisposable {
     if ('key' in ref) this.#frames.evict(ref.key).catch(() => {});
     if (loaded === undefined) throw new WorkerCrashedError(request.taskIndex(0), new Error('the result frame is no longer in Redis'));
     const outcome = loaded.value as JobOutcome;
-    this.#onBatchDone?.({ firstIndex: request.taskIndex(0), size: request.size, worker: outcome.worker });
+    this.#onBatchDone?.({ firstIndex: request.taskIndex(0), size: request.size, worker: outcome.worker, fetchedBytes: outcome.fetchedBytes ?? 0 });
     switch (outcome.kind) {
       case 'done': {
         const { result } = outcome;
@@ -338,12 +368,14 @@ export class BullmqBackend implements Backend, AsyncDisposable {
     if (this.#client.status !== 'ready') {
       // Redis is gone: waiting for it would hang. What this run left there expires with its TTL.
       // BullMQ's disconnect() waits for a connection that is not coming: start it, do not wait for it.
-      for (const closing of [this.#events?.disconnect(), this.#queue.disconnect()]) closing?.catch(() => {});
+      for (const closing of [this.#events?.disconnect(), this.#queue.disconnect(), ...[...this.#stores].map((store) => store.close({ clear: false }))]) {
+        closing?.catch(() => {});
+      }
       this.#client.disconnect();
       return;
     }
     await Promise.allSettled(jobs.map((jobId) => this.#queue.remove(jobId)));
-    await Promise.allSettled([this.#events?.close(), this.#queue.close()]);
+    await Promise.allSettled([this.#events?.close(), this.#queue.close(), ...[...this.#stores].map((store) => store.close())]);
     // Deletes every frame of this backend's namespace, results of abandoned jobs included.
     await this.#frames.close().catch(() => {});
     await this.#client.quit().catch(() => this.#client.disconnect());

@@ -36,10 +36,15 @@ export interface JobData {
 export type JobBatch = BatchWire;
 
 /** What the worker's result frame decodes to. */
-export type JobOutcome =
-  | { readonly kind: 'done'; readonly result: BatchResultWire; readonly worker: WorkerIdentity }
-  | { readonly kind: 'timeout'; readonly offset: number; readonly timeout: number; readonly worker: WorkerIdentity }
-  | { readonly kind: 'crashed'; readonly offset: number; readonly error: ErrorWire; readonly worker: WorkerIdentity };
+export type JobOutcome = (
+  | { readonly kind: 'done'; readonly result: BatchResultWire }
+  | { readonly kind: 'timeout'; readonly offset: number; readonly timeout: number }
+  | { readonly kind: 'crashed'; readonly offset: number; readonly error: ErrorWire }
+) & {
+  readonly worker: WorkerIdentity;
+  /** Bytes of offloaded arguments the worker process fetched from Redis for this batch (absent: none). */
+  readonly fetchedBytes?: number;
+};
 
 export interface WorkerIdentity {
   readonly host: string;

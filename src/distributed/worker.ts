@@ -10,6 +10,7 @@ import { CLOCK_CANCEL, CLOCK_OFFSET, CLOCK_SEQ, CLOCK_SLOT_INTS, CLOCK_START } f
 import { encodeError } from '../core/error-wire.js';
 import { RedisConnector, redisClient } from '../connectors/redis.js';
 import { loadFrame, storeFrame } from './frames.js';
+import { ArgumentCache } from './argument-cache.js';
 import { JOB_NAME, cancelChannel, type CancelMessage, type JobData, type JobOutcome, type JobReturn, type WorkerIdentity } from './protocol.js';
 
 // The threads backend's worker entry: the same code runs a batch here as on a local pool.
@@ -42,6 +43,13 @@ export interface RunWorkerOptions extends Omit<WorkerOptions, 'connection' | 'co
    * await runWorker({ connection, queue: 'jobs', onError: (error) => log.error(error) });
    */
   readonly onError?: (error: Error) => void;
+  /**
+   * Large arguments (a run's offloaded values) are fetched from Redis once per
+   * process and kept in shared memory for every batch that uses them, until
+   * their run ends; beyond this many bytes the least recently used unused ones go.
+   * @default 1073741824 (1 GiB)
+   */
+  readonly cacheBytes?: number;
 }
 
 export interface SkeinWorker {
@@ -69,9 +77,12 @@ function checkConcurrency(value: unknown): number {
  * process.once('SIGTERM', () => w.close());
  */
 export async function runWorker(options: RunWorkerOptions): Promise<SkeinWorker> {
-  const { connection, queue, concurrency: wanted, onError, ...workerOptions } = options;
+  const { connection, queue, concurrency: wanted, onError, cacheBytes, ...workerOptions } = options;
   if (typeof queue !== 'string' || queue === '') throw new TypeError(`Expected \`queue\` to be a non-empty string, got ${describeValue(queue)}`);
   const concurrency = checkConcurrency(wanted ?? availableParallelism());
+  if (cacheBytes !== undefined && (typeof cacheBytes !== 'number' || !Number.isSafeInteger(cacheBytes) || cacheBytes < 0)) {
+    throw new TypeError(`Expected \`cacheBytes\` to be a non-negative integer, got ${describeValue(cacheBytes)}`);
+  }
   const report = onError ?? ((error: Error) => process.stderr.write(`skein-worker ${process.pid}: ${error.message}\n`));
   const identity: WorkerIdentity = { host: hostname(), pid: process.pid };
 
@@ -93,14 +104,15 @@ export async function runWorker(options: RunWorkerOptions): Promise<SkeinWorker>
   const client = redisClient(connection);
   client.on('error', () => {});
   const connectors = new LRUCache<string, RedisConnector>({ max: 256 });
-  const connectorFor = (ns: string, ttl: number | null): RedisConnector => {
+  const connectorFor = (ns: string, ttl: number | null, chunkBytes = 64 * 1024 * 1024): RedisConnector => {
     let c = connectors.get(ns);
     if (c === undefined) {
-      c = RedisConnector.fromConfig({ type: 'redis', connection: '', namespace: ns, ttl, chunkBytes: 64 * 1024 * 1024 }, client);
+      c = RedisConnector.fromConfig({ type: 'redis', connection: '', namespace: ns, ttl, chunkBytes }, client);
       connectors.set(ns, c);
     }
     return c;
   };
+  const argumentCache = new ArgumentCache(cacheBytes ?? 2 ** 30, (config) => connectorFor(config.namespace, config.ttl, config.chunkBytes));
 
   /** Running batches by job id, for the callers' cancel messages. */
   const running = new Map<string, { readonly slot: number; readonly kill: AbortController }>();
@@ -178,8 +190,14 @@ export async function runWorker(options: RunWorkerOptions): Promise<SkeinWorker>
     const connector = connectorFor(data.ns, data.ttl);
     const batch = await loadFrame(data.batch, connector);
     if (batch === undefined) throw new UnrecoverableError(`The batch of job ${job.id} is no longer in Redis: its run ended or its TTL passed`);
-    const outcome = await runOnPool(String(job.id), batch.value as BatchWire, data.timeout, signal);
-    return storeFrame(outcome, connector);
+    const local = await argumentCache.localize(batch.value as BatchWire);
+    let outcome: JobOutcome;
+    try {
+      outcome = await runOnPool(String(job.id), local.batch, data.timeout, signal);
+    } finally {
+      local.release();
+    }
+    return storeFrame(local.fetchedBytes === 0 ? outcome : { ...outcome, fetchedBytes: local.fetchedBytes }, connector);
   };
 
   const bullConnection = (typeof connection === 'string' ? { url: connection } : connection) as ConnectionOptions;
@@ -188,7 +206,7 @@ export async function runWorker(options: RunWorkerOptions): Promise<SkeinWorker>
   try {
     await Promise.all([worker.waitUntilReady(), subscriber.subscribe(cancelChannel(workerOptions.prefix, queue))]);
   } catch (error) {
-    await Promise.allSettled([worker.close(true), pool.destroy()]);
+    await Promise.allSettled([worker.close(true), pool.destroy(), argumentCache.close()]);
     client.disconnect();
     subscriber.disconnect();
     throw error;
@@ -202,6 +220,7 @@ export async function runWorker(options: RunWorkerOptions): Promise<SkeinWorker>
         // Running batches finish and their results are handed in before anything is torn down.
         await worker.close();
         await pool.destroy();
+        await argumentCache.close();
         await Promise.all([client.quit().catch(() => client.disconnect()), subscriber.quit().catch(() => subscriber.disconnect())]);
       })();
       return closing;

@@ -38,7 +38,8 @@ export interface ParallelOptions {
    */
   batchSize?: 'auto' | number;
   /**
-   * Batches in flight at once, as a number or an expression of `nJobs` such as `'3*nJobs'`; `'all'` dispatches everything at once.
+   * Batches in flight at once, as a number or an expression of `nJobs` such as `'3*nJobs'` (with a `Backend` object, `nJobs`
+   * there is its `concurrency`); `'all'` dispatches everything at once.
    * @default '2*nJobs'
    * @example
    * new Parallel({ preDispatch: '3*nJobs' });
@@ -299,7 +300,8 @@ export function resolveOptions(explicit: ParallelOptions): ResolvedOptions {
     nJobs: inline ? 1 : nJobs,
     backend: inline ? 'sequential' : backend,
     batchSize,
-    preDispatch: resolvePreDispatch(o.preDispatch ?? '2*nJobs', nJobs),
+    // With a backend object, `nJobs` in the expression is its concurrency: the workers the run keeps busy.
+    preDispatch: resolvePreDispatch(o.preDispatch ?? '2*nJobs', typeof backend === 'object' && Number.isSafeInteger(backend.concurrency) && backend.concurrency > 0 ? backend.concurrency : nJobs),
     timeout,
     signal,
     verbose,

@@ -83,7 +83,7 @@ describe('faults with real worker processes', () => {
     expect(await keysMatching(redis, `${prefix}:${queue}:skein-*`)).toEqual([]);
   });
 
-  test('the caller dying leaves no jobs behind, and its frames in Redis go with their TTL', async () => {
+  test('the caller dying leaves no jobs behind, and its store entries and frames in Redis go with their TTL', async () => {
     const queue = 'orphan';
     await workers(queue, 1);
     const dir = tempDir();
@@ -93,8 +93,11 @@ describe('faults with real worker processes', () => {
       caller.stdout.on('data', (d: Buffer) => d.toString().includes('submitted') && resolve());
       caller.once('exit', (code) => reject(new Error(`the caller exited (${code}) before submitting`)));
     });
-    const frames = await keysMatching(redis, `${prefix}:${queue}:skein:*`);
-    expect(frames.length).toBeGreaterThan(0);
+    // The offloaded argument: a header and a chunk under the run's store namespace.
+    let frames: string[] = [];
+    await until(async () => (frames = await keysMatching(redis, `${prefix}:${queue}:skein:*`)).length >= 2, 'the large argument to be stored');
+    const jobs = async (): Promise<string[]> => (await keysMatching(redis, `${prefix}:${queue}:skein-*`)).filter((k) => !/:(lock|logs)$/.test(k));
+    await until(async () => (await jobs()).length === 2, 'both jobs to be in the queue');
     caller.kill('SIGKILL');
     await until(async () => (await keysMatching(redis, `${prefix}:${queue}:skein-*`)).length === 0, 'the orphaned jobs to be run and removed');
     await until(async () => (await redis.exists(...frames)) === 0, 'the frames to expire');

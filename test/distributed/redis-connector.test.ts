@@ -1,5 +1,6 @@
 import { afterAll, afterEach, describe, expect, test } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
+import { Store, connectorContract, connectorFromConfig, proxyFromReference, resolveAsync } from 'skein';
 import { RedisConnector, RedisStore } from 'skein/distributed';
 import { client, keysMatching, redisUrl, suitePrefix } from './redis.js';
 
@@ -131,18 +132,42 @@ describe('RedisConnector against a real redis-server', () => {
   });
 });
 
+// The contract kit over the async paths (the connector has no `sync`), rebuilt from config through the open registry.
+connectorContract('redis', () => new RedisConnector({ connection: redisUrl(), prefix }), { describe, test, expect, afterEach });
+
 describe('RedisStore', () => {
-  test('values travel as registry frames and come back equal; close deletes them', async () => {
+  test('a Store on the redis connector: registry frames, putMany in one pipeline, rebuilt from config through the registry; close deletes its keys', async () => {
     const store = new RedisStore({ connection: redisUrl(), prefix, chunkBytes: 1 << 16 });
     opened.push(store);
+    expect(store).toBeInstanceOf(Store);
+    expect(store.sync).toBe(false);
     const big = new Float64Array(100_000).map((_, i) => i * 0.5);
     const [a, b, c] = await store.putMany([big, { rows: [{ x: 1 }, { x: 2 }] }, new Map([[1, 'one']])]);
-    const again = RedisStore.fromConfig(structuredClone(store.config()));
-    const [x, y, z] = await again.getMany([a!, b!, c!]);
-    expect(x).toEqual(big);
-    expect(y).toEqual({ rows: [{ x: 1 }, { x: 2 }] });
-    expect(z).toEqual(new Map([[1, 'one']]));
+    expect(store.stats()).toMatchObject({ entries: 3 });
+    const config = structuredClone(store.config());
+    expect(config.connector).toMatchObject({ type: 'redis', namespace: store.namespace });
+    const rebuilt = connectorFromConfig(config.connector);
+    expect(rebuilt).toBeInstanceOf(RedisConnector);
+    await rebuilt.close();
+    const again = Store.fromConfig(config);
+    expect(again.owner).toBe(false);
+    expect(await Promise.all([a!, b!, c!].map((k) => again.get(k)))).toEqual([big, { rows: [{ x: 1 }, { x: 2 }] }, new Map([[1, 'one']])]);
+    const written = (await again.put('from a worker')) as string;
     await again.close();
-    expect(await store.get(a!)).toEqual(big);
+    expect(await store.getMany([a!, written])).toEqual([big, 'from a worker']);
+    await store.evict(b!);
+    await expect(store.get(b!)).rejects.toMatchObject({ name: 'KeyNotFoundError' });
+    expect(() => store.getSync(a!)).toThrow(expect.objectContaining({ name: 'SyncUnsupportedError' }) as unknown as Error);
+    await store.close();
+    expect(await keysMatching(redis, `${store.namespace}:*`)).toEqual([]);
+  });
+
+  test('a proxy of a RedisStore entry resolves with resolveAsync, here or from a reference', async () => {
+    const store = new RedisStore({ connection: redisUrl(), prefix });
+    opened.push(store);
+    const key = await store.put({ v: [1, 2, 3] });
+    const p = proxyFromReference<{ v: number[] }>(structuredClone(store.referenceOf(key)));
+    await resolveAsync(p);
+    expect(p.v).toEqual([1, 2, 3]);
   });
 });

@@ -43,6 +43,7 @@ describe('runWorker', () => {
   test('bad options say what was expected', async () => {
     await expect(runWorker({ connection: redisUrl(), queue: '' })).rejects.toThrow(/Expected `queue` to be a non-empty string/);
     await expect(runWorker({ connection: redisUrl(), queue: 'q', concurrency: 0 })).rejects.toThrow(/Expected `concurrency` to be a positive integer, got `0` \(number\)/);
+    await expect(runWorker({ connection: redisUrl(), queue: 'q', cacheBytes: -1 })).rejects.toThrow(/Expected `cacheBytes` to be a non-negative integer, got `-1` \(number\)/);
   });
 
   test('after a run, closing the worker and the backend lets the process exit by itself', async () => {

@@ -48,6 +48,13 @@ describe('other options are validated', () => {
     expect(resolveOptions({ nJobs: 3, preDispatch: 5 }).preDispatch).toBe(5);
     expect(resolveOptions({ nJobs: 3, preDispatch: 'all' }).preDispatch).toBe(Number.POSITIVE_INFINITY);
   });
+
+  test("with a backend object, nJobs in preDispatch's expression is the backend's concurrency", () => {
+    const backend = { name: 'remote', concurrency: 5, runBatch: () => Promise.reject(new Error('unused')), close: async () => {} };
+    expect(resolveOptions({ nJobs: 3, backend, preDispatch: '2*nJobs' }).preDispatch).toBe(10);
+    expect(resolveOptions({ nJobs: 3, backend }).preDispatch).toBe(10);
+    expect(resolveOptions({ nJobs: 3, backend, preDispatch: 4 }).preDispatch).toBe(4);
+  });
 });
 
 describe('parallelConfig', () => {
