@@ -89,6 +89,8 @@ export class TaskRun {
       this.#abort(signal.reason);
     } else {
       signal?.addEventListener('abort', this.#onAbort, { once: true });
+      // An array's length is known at once: the bar shows a count from the start rather than sliding.
+      if (this.#source.total !== undefined) this.#s.progress.update(0, this.#source.total);
       void this.#fill();
     }
     return this.#promise;

@@ -5,6 +5,7 @@ import type { ProgressSink } from '../executor/progress.js';
 import { Progress } from '../executor/progress.js';
 import type { ProgressCallback } from '../executor/options.js';
 import { describeValue } from '../core/errors.js';
+import { checkKnownOptions } from '../core/options.js';
 import { isProxy } from '../proxy/index.js';
 import { cached, keep } from './cache.js';
 import { fetchKept, hold, isKept, letGo } from './kept.js';
@@ -142,8 +143,11 @@ function mark(error: unknown, node: NodeInfo): unknown {
   return error;
 }
 
+const COMPUTE_OPTIONS = ['parallel', 'errors', 'verbose', 'progress', 'signal'] as const;
+
 function checkOptions(options: ComputeOptions): void {
   if (typeof options !== 'object' || options === null) throw new TypeError(`Expected \`options\` to be an object, got ${describeValue(options)}`);
+  checkKnownOptions(options, COMPUTE_OPTIONS);
   if (options.errors !== undefined && options.errors !== 'raise' && options.errors !== 'settle') {
     throw new TypeError(`Expected \`errors\` to be 'raise' or 'settle', got ${describeValue(options.errors)}`);
   }

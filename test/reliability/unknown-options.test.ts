@@ -1,5 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
-import { FileStore, Parallel, SharedMemoryStore, Store, createRemoteEnv, delayed, parallel, parallelConfig } from 'skein';
+import { FileStore, Parallel, compute, SharedMemoryStore, Store, createRemoteEnv, delayed, parallel, parallelConfig } from 'skein';
 import { LocalConnector } from '#src/connectors/local.js';
 
 // Before: every one of these was ignored without a word (`n_jobs` ran on all cores).
@@ -46,6 +46,14 @@ describe('unknown options are refused, naming the closest known one', () => {
     expect(() => new FileStore({ dri: '/tmp/x' } as never)).toThrow(new TypeError('Unknown option `dri`: did you mean `dir`?'));
     const store = new FileStore({ cacheSize: 2 });
     await store.close();
+  });
+
+  test('compute() and d.compute(), before anything runs', async () => {
+    const counter = new Int32Array(new SharedArrayBuffer(4));
+    const d = delayed((c: Int32Array) => Atomics.add(c, 0, 1))(counter);
+    await expect(compute(d, { error: 'settle' } as never)).rejects.toThrow(new TypeError('Unknown option `error`: did you mean `errors`?'));
+    await expect(d.compute({ paralel: undefined } as never)).rejects.toThrow(new TypeError('Unknown option `paralel`: did you mean `parallel`?'));
+    expect(Atomics.load(counter, 0)).toBe(0);
   });
 
   test('createRemoteEnv', async () => {
