@@ -1,6 +1,6 @@
 import { describeValue } from '../core/errors.js';
 import { isDelayed, type Delayed } from '../task/delayed.js';
-import { AutoBatchSize, splitSize, taskBytes } from './auto-batch.js';
+import { AutoBatchSize, splitSize, taskBytes, type BatchSizes } from './auto-batch.js';
 
 export type TaskSource = Iterable<unknown> | AsyncIterable<unknown>;
 
@@ -15,6 +15,8 @@ export interface SourceOptions {
   readonly batchSize: 'auto' | number;
   /** Values above this many bytes travel as references: auto batching counts them so. */
   readonly offloadBytes?: number | undefined;
+  /** Auto batching state by function, kept across runs: this run starts where the last one of its first task's function left. */
+  readonly sizes?: BatchSizes | undefined;
 }
 
 /**
@@ -25,7 +27,9 @@ export interface SourceOptions {
  */
 export class BatchSource {
   readonly #o: SourceOptions;
-  readonly #auto: AutoBatchSize | undefined;
+  #auto: AutoBatchSize | undefined;
+  /** Where the auto batching state comes from, until the first task names its function. */
+  #sizes: BatchSizes | undefined;
   #iterator: Iterator<unknown> | AsyncIterator<unknown> | undefined;
   readonly #isAsync: boolean;
   #exhausted = false;
@@ -36,7 +40,10 @@ export class BatchSource {
 
   constructor(source: TaskSource, options: SourceOptions) {
     this.#o = options;
-    this.#auto = options.batchSize === 'auto' ? new AutoBatchSize() : undefined;
+    if (options.batchSize === 'auto') {
+      if (options.sizes === undefined) this.#auto = new AutoBatchSize({ jump: true });
+      else this.#sizes = options.sizes;
+    }
     if (typeof source !== 'object' || source === null) {
       throw new TypeError(`Expected \`tasks\` to be an iterable or async iterable of delayed calls, got ${describeValue(source)}`);
     }
@@ -89,8 +96,7 @@ export class BatchSource {
   }
 
   // Synchronous sources are pulled without an await per task or per batch.
-  #pullMany(n: number): Delayed[] | Promise<Delayed[]> {
-    const out: Delayed[] = [];
+  #pullMany(n: number, out: Delayed[] = []): Delayed[] | Promise<Delayed[]> {
     if (!this.#isAsync) {
       const it = this.#iterator as Iterator<unknown>;
       while (out.length < n) {
@@ -122,11 +128,28 @@ export class BatchSource {
     const queued = this.#ready.shift();
     if (queued) return queued;
     if (this.#exhausted || this.#stopped) return undefined;
-    const first = this.#pulled;
+    if (this.#sizes !== undefined) {
+      const head = this.#pullMany(1);
+      return head instanceof Promise ? head.then((tasks) => this.#slice(this.#started(tasks))) : this.#slice(this.#started(head));
+    }
+    return this.#slice([]);
+  }
+
+  /** The first task names the function whose auto batching state this run starts from. */
+  #started(head: Delayed[]): Delayed[] {
+    this.#auto = head.length > 0 ? this.#sizes!.of(head[0]!.shipped.wire.fn.id) : new AutoBatchSize({ jump: true });
+    this.#sizes = undefined;
+    return head;
+  }
+
+  /** Reads a slice on from the tasks already pulled in `head`, sizes and splits it. */
+  #slice(head: Delayed[]): SourceBatch | undefined | Promise<SourceBatch | undefined> {
+    const first = this.#pulled - head.length;
     // joblib's lookahead: take enough for one batch per worker, then split it,
     // smaller when the input turned out to end inside this slice.
     const want = this.#auto ? this.#auto.size * this.#o.nJobs : (this.#o.batchSize as number);
-    const slice = this.#pullMany(want);
+    if (this.#exhausted) return this.#sized(first, want, head);
+    const slice = this.#pullMany(want - head.length, head);
     return slice instanceof Promise ? slice.then((tasks) => this.#sized(first, want, tasks)) : this.#sized(first, want, slice);
   }
 
