@@ -108,7 +108,7 @@ export function splitSize(count: number, nJobs: number, reachedEnd: boolean): nu
  * batch), and a value above `offloadBytes` as the reference it travels as.
  * Judged from the first task: tasks of one source are usually alike.
  */
-export function taskBytes(tasks: readonly Delayed[], offloadBytes: number | undefined): number {
+export function taskBytes(tasks: readonly Pick<Delayed, 'args'>[], offloadBytes: number | undefined): number {
   const args = tasks[0]!.args;
   const last = tasks.length > 1 ? tasks[tasks.length - 1]!.args : undefined;
   let bytes = TASK_OVERHEAD_BYTES;

@@ -2,12 +2,14 @@ import { EventEmitter } from 'node:events';
 import { types } from 'node:util';
 import type { Backend } from '../backends/backend.js';
 import { delayed, type Delayed, type DelayedResult } from '../task/delayed.js';
+import { shipFunction } from '../task/ship.js';
 import { ParallelClosedError } from '../backends/errors.js';
 import { resolveOptions, type ParallelOptions, type ResolvedOptions } from './options.js';
 import { Progress } from './progress.js';
 import { SequentialBackend } from '../backends/sequential.js';
 import { ThreadsBackend } from '../backends/threads/backend.js';
 import { TaskRun, type RunSettings, type TaskSource } from './run.js';
+import type { SourceMapping } from './source.js';
 import { Dispatcher, type DispatcherSettings, type Outcome } from './dispatcher.js';
 import { Offloader, SharedBufferPool, makeOwnedStore } from '../store/offload.js';
 import type { Store } from '../store/index.js';
@@ -43,6 +45,7 @@ export type TaskOutcome<R, E extends ErrorMode> = E extends 'settle' ? PromiseSe
 export type Tasks<D extends Delayed<unknown> = Delayed<unknown>> = Iterable<D> | AsyncIterable<D>;
 
 const NO_VALUES: readonly unknown[] = [];
+const nothing = (): undefined => undefined;
 
 function settled(outcome: Outcome): PromiseSettledResult<unknown> {
   return outcome.ok ? { status: 'fulfilled', value: outcome.value } : { status: 'rejected', reason: outcome.error };
@@ -173,7 +176,7 @@ export class Parallel<E extends ErrorMode = 'raise'> extends EventEmitter<Parall
     });
   }
 
-  #start(tasks: TaskSource, hooks: Pick<RunSettings, 'emit' | 'emitValues' | 'backlog' | 'revise'>): { run: TaskRun; offloader: Offloader | undefined } {
+  #start(tasks: TaskSource, hooks: Pick<RunSettings, 'emit' | 'emitValues' | 'backlog' | 'revise' | 'map'>): { run: TaskRun; offloader: Offloader | undefined } {
     const backend = this.#ensureBackend();
     const o = this.#options;
     const nJobs = typeof o.backend === 'object' ? Math.max(1, backend.concurrency) : o.nJobs;
@@ -224,11 +227,16 @@ export class Parallel<E extends ErrorMode = 'raise'> extends EventEmitter<Parall
 
   /** Runs every task and resolves with the results in input order. */
   async run<D extends Delayed<unknown>>(tasks: Tasks<D>): Promise<TaskOutcome<DelayedResult<D>, E>[]> {
+    return this.#collect(tasks) as Promise<TaskOutcome<DelayedResult<D>, E>[]>;
+  }
+
+  /** Runs a source to the end: results in input order. */
+  async #collect(tasks: TaskSource, map?: SourceMapping): Promise<unknown[]> {
     const settle = this.#options.errors === 'settle';
     // Sized up front when the count is known: results land out of order, and
     // writing far past the end of a growing array makes it slow and sparse.
-    // (Array.from, not new Array(n): a holey array would be slow to clone for whoever uses the results.)
-    const results: unknown[] = Array.isArray(tasks) ? Array.from({ length: tasks.length }) : [];
+    // (Made by map(), not new Array(n): a holey array would be slow to clone for whoever uses the results.)
+    const results: unknown[] = Array.isArray(tasks) ? tasks.map(nothing) : [];
     // Without a known count the array grows as results come: filled up to a
     // result that lands past its end, so that it stays packed.
     const grow = (end: number): void => {
@@ -249,6 +257,7 @@ export class Parallel<E extends ErrorMode = 'raise'> extends EventEmitter<Parall
         results[index] = { status: 'rejected', reason: error };
         return true;
       },
+      ...(map ? { map } : {}),
     });
     let completed = false;
     try {
@@ -258,7 +267,7 @@ export class Parallel<E extends ErrorMode = 'raise'> extends EventEmitter<Parall
       this.#runs.delete(run);
       await offloader?.free(completed);
     }
-    return results as TaskOutcome<DelayedResult<D>, E>[];
+    return results;
   }
 
   /**
@@ -341,18 +350,16 @@ export class Parallel<E extends ErrorMode = 'raise'> extends EventEmitter<Parall
     }
   }
 
-  /** Sugar for `run(items.map((x) => delayed(fn)(x)))`, consuming `items` lazily. */
+  /**
+   * Sugar for `run(items.map((x) => delayed(fn)(x)))`, consuming `items`
+   * lazily. Items are checked as `delayed` checks arguments, and sent as
+   * they are: no `Delayed` is made per item.
+   */
   async map<A, R>(fn: (item: A) => R, items: Iterable<A> | AsyncIterable<A>): Promise<TaskOutcome<Awaited<R>, E>[]> {
-    const call = delayed(fn);
-    const source =
-      typeof (items as AsyncIterable<A>)[Symbol.asyncIterator] === 'function'
-        ? (async function* () {
-            for await (const item of items as AsyncIterable<A>) yield call(item);
-          })()
-        : (function* () {
-            for (const item of items as Iterable<A>) yield call(item);
-          })();
-    return this.run(source as Tasks<Delayed<Awaited<R>>>) as Promise<TaskOutcome<Awaited<R>, E>[]>;
+    const call = delayed(fn) as unknown as (item: unknown) => Delayed;
+    // A string is iterable, but not an object.
+    const source = typeof items === 'string' ? Array.from(items as Iterable<A>) : items;
+    return this.#collect(source, { shipped: shipFunction(fn), call }) as Promise<TaskOutcome<Awaited<R>, E>[]>;
   }
 
   /** Stops the workers. Runs still going are cancelled. Safe to call twice. */

@@ -1,6 +1,6 @@
 import type { Backend } from '../backends/backend.js';
 import { CANCEL_UNSTARTED } from '../backends/backend.js';
-import { BatchSource, type TaskSource } from './source.js';
+import { BatchSource, type SourceMapping, type TaskSource } from './source.js';
 import { Dispatcher, type Outcome } from './dispatcher.js';
 import type { Offloader } from '../store/offload.js';
 import type { BatchSizes } from './auto-batch.js';
@@ -26,6 +26,8 @@ export interface RunSettings {
   readonly emitValues?: (first: number, values: readonly unknown[]) => void;
   /** Results the consumer has not taken yet; dispatch pauses while it is high. */
   readonly backlog?: () => number;
+  /** The source holds items to map this function over (`map()`). */
+  readonly map?: SourceMapping;
   /** Replaces large arguments with store proxies before dispatch. */
   readonly offloader?: Offloader;
   /**
@@ -57,7 +59,7 @@ export class TaskRun {
 
   constructor(source: TaskSource, settings: RunSettings) {
     this.#s = settings;
-    this.#source = new BatchSource(source, { nJobs: settings.nJobs, batchSize: settings.batchSize, offloadBytes: settings.offloader?.threshold, sizes: settings.batchSizes });
+    this.#source = new BatchSource(source, { nJobs: settings.nJobs, batchSize: settings.batchSize, offloadBytes: settings.offloader?.threshold, sizes: settings.batchSizes, map: settings.map });
     this.#dispatcher = new Dispatcher({
       backend: settings.backend,
       limit: settings.preDispatch,

@@ -10,6 +10,7 @@ import type { BatchResultWire, BatchWire, FunctionInstanceWire } from '../core/w
 import { decodeError } from '../core/error-wire.js';
 import { encodeReferences } from '../store/travel.js';
 import type { Delayed } from './delayed.js';
+import type { ShippedFunction } from './ship.js';
 import { restoreResults } from './results.js';
 
 export { runBatch, type RunBatchOptions } from './run-batch.js';
@@ -20,51 +21,60 @@ export { runBatch, type RunBatchOptions } from './run-batch.js';
  * every call has the same arity, store references encoded.
  */
 export function encodeBatch(tasks: readonly Delayed[], stopOnError: boolean): BatchWire {
+  const size = tasks.length;
   const first = tasks[0]!.shipped.wire;
+  const arity = tasks[0]!.args.length;
+  // One pass for what decides the layout: a batch is usually one function, same arity, no references.
+  let sameFn = true;
+  let refs = false;
+  let sameArity = arity <= 8;
+  for (let i = 0; i < size; i++) {
+    const t = tasks[i]!;
+    if (t.shipped.wire !== first) sameFn = false;
+    if (t.hasReferences) refs = true;
+    if (t.args.length !== arity) sameArity = false;
+  }
   let fns: FunctionInstanceWire[] = [first];
   let fnIndex: number[] | undefined;
-  for (let i = 1; i < tasks.length; i++) {
-    if (tasks[i]!.shipped.wire !== first) {
-      fns = [];
-      const seen = new Map<FunctionInstanceWire, number>();
-      fnIndex = tasks.map((t) => {
-        let k = seen.get(t.shipped.wire);
-        if (k === undefined) {
-          k = fns.push(t.shipped.wire) - 1;
-          seen.set(t.shipped.wire, k);
-        }
-        return k;
-      });
-      break;
-    }
+  if (!sameFn) {
+    fns = [];
+    const seen = new Map<FunctionInstanceWire, number>();
+    fnIndex = tasks.map((t) => {
+      let k = seen.get(t.shipped.wire);
+      if (k === undefined) {
+        k = fns.push(t.shipped.wire) - 1;
+        seen.set(t.shipped.wire, k);
+      }
+      return k;
+    });
   }
-  let refs = false;
-  const rows = tasks.map((t) => {
-    if (!t.hasReferences) return t.args;
-    refs = true;
-    return encodeReferences(t.args) as readonly unknown[];
-  });
-  const size = tasks.length;
-  const arity = rows[0]!.length;
-  let sameArity = arity <= 8;
-  for (let i = 1; i < size && sameArity; i++) sameArity = rows[i]!.length === arity;
+  const rows = refs ? tasks.map((t) => (t.hasReferences ? (encodeReferences(t.args) as readonly unknown[]) : t.args)) : undefined;
   // Built field by field on one object: a spread copy is several times slower to post.
   const wire: { -readonly [K in keyof BatchWire]: BatchWire[K] } = { fns, size, stopOnError };
   if (fnIndex) wire.fnIndex = fnIndex;
   if (sameArity) {
+    // Made by map(), which gives a packed array of the exact length (V8
+    // clones a holey array element by element, ~5x slower).
     const columns: unknown[][] = [];
-    for (let j = 0; j < arity; j++) {
-      // Filled by push, never pre-sized: V8 clones a holey array element by element, ~5x slower.
-      const column: unknown[] = [];
-      for (let i = 0; i < size; i++) column.push(rows[i]![j]);
-      columns.push(column);
-    }
+    for (let j = 0; j < arity; j++) columns.push(rows ? rows.map((r) => r[j]) : tasks.map((t) => t.args[j]));
     wire.columns = columns;
   } else {
-    wire.args = rows;
+    wire.args = rows ?? tasks.map((t) => t.args);
   }
   if (refs) wire.refs = true;
   return wire;
+}
+
+/** One function over a column of items, each the only argument of a call (`map()`), with no `Delayed` per call. */
+export interface MappedCalls {
+  readonly shipped: ShippedFunction;
+  /** Checked as `delayed(fn)(item)` checks its arguments, and holding no store proxies. */
+  readonly items: readonly unknown[];
+}
+
+/** `encodeBatch` for mapped calls: the items are the batch's one column as they are. */
+export function encodeCalls(calls: MappedCalls, stopOnError: boolean): BatchWire {
+  return { fns: [calls.shipped.wire], size: calls.items.length, stopOnError, columns: [calls.items] };
 }
 
 /** A batch's outcome as the calling side sees it: results revived, errors rebuilt. */

@@ -19,26 +19,29 @@ export class Delayed<R = unknown> {
   declare readonly __result?: R;
   readonly shipped: ShippedFunction;
   readonly args: readonly unknown[];
+  // The fields below default on the prototype and are stored only when they
+  // differ: a loop makes a Delayed per task, and a plain one is then two
+  // fields instead of six (less for the garbage collector to copy).
   /** Whether the arguments hold store proxies, which travel as references. */
-  readonly hasReferences: boolean;
+  declare readonly hasReferences: boolean;
   /** Whether the arguments hold other `Delayed` calls (graph dependencies), which only `compute` can run. */
-  readonly hasDependencies: boolean;
+  declare readonly hasDependencies: boolean;
   /**
    * What the object arguments cost to clone, measured by the check in
    * `delayed()` (Infinity when unknown): the offloader skips a task whose
    * arguments are smaller than its threshold without walking them again.
    */
-  readonly bytes: number;
+  declare readonly bytes: number;
   /** The node options given to `delayed(fn, options)`. */
-  readonly options: DelayedOptions;
+  declare readonly options: DelayedOptions;
 
   constructor(shipped: ShippedFunction, args: readonly unknown[], hasReferences = false, hasDependencies = false, options: DelayedOptions = noOptions, bytes = Infinity) {
     this.shipped = shipped;
     this.args = args;
-    this.hasReferences = hasReferences;
-    this.hasDependencies = hasDependencies;
-    this.options = options;
-    this.bytes = bytes;
+    if (hasReferences) (this as { hasReferences: boolean }).hasReferences = true;
+    if (hasDependencies) (this as { hasDependencies: boolean }).hasDependencies = true;
+    if (options !== noOptions) (this as { options: DelayedOptions }).options = options;
+    if (bytes !== 0) (this as { bytes: number }).bytes = bytes;
   }
 
   get [DELAYED](): true {
@@ -66,6 +69,11 @@ export interface DelayedOptions {
 }
 
 const noOptions: DelayedOptions = Object.freeze({});
+
+for (const [key, value] of [['hasReferences', false], ['hasDependencies', false], ['options', noOptions], ['bytes', 0]] as const) {
+  // Writable, so that the constructor's assignment makes an own property.
+  Object.defineProperty(Delayed.prototype, key, { value, writable: true, enumerable: false, configurable: true });
+}
 
 /** A value, or a `Delayed` computing it, at any depth of arrays and plain objects: what a graph node accepts. */
 export type Lazy<T> = T | Delayed<T> | LazyMembers<T>;
