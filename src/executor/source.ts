@@ -5,6 +5,7 @@ import type { ShippedFunction } from '../task/ship.js';
 import { AutoBatchSize, splitSize, taskBytes, type BatchSizes } from './auto-batch.js';
 
 const arrayValues = Array.prototype[Symbol.iterator];
+const BATCHES_PER_JOB = 8;
 
 export type TaskSource = Iterable<unknown> | AsyncIterable<unknown>;
 
@@ -70,6 +71,12 @@ export class BatchSource {
   #pulled = 0;
   #stopped = false;
   readonly #knownTotal: number | undefined;
+  /**
+   * Largest batch for a source of known length: at least BATCHES_PER_JOB
+   * per worker, so that sending the first batch and collecting the last
+   * (which nothing overlaps) stay a small part of the run.
+   */
+  readonly #spread: number;
   readonly #ready: SourceBatch[] = [];
   readonly #map: SourceMapping | undefined;
   /**
@@ -93,6 +100,7 @@ export class BatchSource {
       throw new TypeError(`Expected ${what}, got ${describeValue(source)}`);
     }
     this.#knownTotal = Array.isArray(source) ? source.length : undefined;
+    this.#spread = this.#knownTotal === undefined ? Infinity : Math.max(1, Math.floor(this.#knownTotal / (BATCHES_PER_JOB * options.nJobs)));
     if (Array.isArray(source) && source[Symbol.iterator] === arrayValues) {
       this.#array = source;
       this.#isAsync = false;
@@ -234,7 +242,7 @@ export class BatchSource {
     // joblib's lookahead: take enough for one batch per worker, then split it,
     // smaller when the input turned out to end inside this slice. Each batch
     // is pulled into its own array; only a slice cut short is split again.
-    const size = this.#auto.size;
+    const size = Math.min(this.#auto.size, this.#spread);
     const want = size * this.#o.nJobs;
     const parts = this.#pullParts(head, size);
     return parts instanceof Promise ? parts.then((p) => this.#cut(first, want, p)) : this.#cut(first, want, parts);

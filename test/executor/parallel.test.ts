@@ -199,6 +199,19 @@ describe('batching', () => {
     expect(second.sizes[0]).toBeGreaterThan(100);
   });
 
+  test('an array of tasks is cut into at least 8 batches per worker, whatever size was learned', async () => {
+    const inc = (x: number) => x + 1;
+    const backend = new RecordingBackend();
+    await using par = new Parallel({ backend });
+    await par.run(Array.from({ length: 100_000 }, (_, i) => delayed(inc)(i)));
+    expect(Math.max(...backend.sizes)).toBeGreaterThan(5000);
+    backend.sizes.length = 0;
+    await par.run(Array.from({ length: 40_000 }, (_, i) => delayed(inc)(i)));
+    // 2 workers: 40,000 / 16.
+    expect(Math.max(...backend.sizes)).toBeLessThanOrEqual(2500);
+    expect(backend.sizes.reduce((a, b) => a + b, 0)).toBe(40_000);
+  });
+
   test('a fast first batch sizes the next ones at once, not by doubling', async () => {
     const negate = (x: number) => -x;
     const backend = new RecordingBackend();
