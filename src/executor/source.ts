@@ -1,5 +1,5 @@
 import { describeValue } from '../core/errors.js';
-import { Delayed, isDelayed } from '../task/delayed.js';
+import { isDelayed, unary, type Delayed } from '../task/delayed.js';
 import type { MappedCalls } from '../task/batch-wire.js';
 import type { ShippedFunction } from '../task/ship.js';
 import { AutoBatchSize, splitSize, taskBytes, type BatchSizes } from './auto-batch.js';
@@ -37,7 +37,8 @@ class MappedBatch implements SourceBatch {
 
   get tasks(): Delayed[] {
     const { shipped, items } = this.calls;
-    return (this.#tasks ??= items.map((item) => new Delayed(shipped, [item])));
+    // Plain items: no references, nothing to offload.
+    return (this.#tasks ??= items.map((item) => unary(shipped, item, false, false, undefined, 0)));
   }
 }
 

@@ -9,7 +9,7 @@
 import type { BatchResultWire, BatchWire, FunctionInstanceWire } from '../core/wire.js';
 import { decodeError } from '../core/error-wire.js';
 import { encodeReferences } from '../store/travel.js';
-import type { Delayed } from './delayed.js';
+import { argOf, arityOf, type Delayed } from './delayed.js';
 import type { ShippedFunction } from './ship.js';
 import { restoreResults } from './results.js';
 
@@ -23,7 +23,7 @@ export { runBatch, type RunBatchOptions } from './run-batch.js';
 export function encodeBatch(tasks: readonly Delayed[], stopOnError: boolean): BatchWire {
   const size = tasks.length;
   const first = tasks[0]!.shipped.wire;
-  const arity = tasks[0]!.args.length;
+  const arity = arityOf(tasks[0]!);
   // One pass for what decides the layout: a batch is usually one function, same arity, no references.
   let sameFn = true;
   let refs = false;
@@ -32,7 +32,7 @@ export function encodeBatch(tasks: readonly Delayed[], stopOnError: boolean): Ba
     const t = tasks[i]!;
     if (t.shipped.wire !== first) sameFn = false;
     if (t.hasReferences) refs = true;
-    if (t.args.length !== arity) sameArity = false;
+    if (arityOf(t) !== arity) sameArity = false;
   }
   let fns: FunctionInstanceWire[] = [first];
   let fnIndex: number[] | undefined;
@@ -56,7 +56,7 @@ export function encodeBatch(tasks: readonly Delayed[], stopOnError: boolean): Ba
     // Made by map(), which gives a packed array of the exact length (V8
     // clones a holey array element by element, ~5x slower).
     const columns: unknown[][] = [];
-    for (let j = 0; j < arity; j++) columns.push(rows ? rows.map((r) => r[j]) : tasks.map((t) => t.args[j]));
+    for (let j = 0; j < arity; j++) columns.push(rows ? rows.map((r) => r[j]) : tasks.map((t) => argOf(t, j)));
     wire.columns = columns;
   } else {
     wire.args = rows ?? tasks.map((t) => t.args);
