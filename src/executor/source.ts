@@ -6,6 +6,8 @@ import { AutoBatchSize, splitSize, taskBytes, type BatchSizes } from './auto-bat
 
 const arrayValues = Array.prototype[Symbol.iterator];
 const BATCHES_PER_JOB = 8;
+/** ...but never below this: a short input of quick tasks would go a task per message (slow tasks are bounded by what auto batching learned). */
+const MIN_SPREAD_BATCH = 256;
 
 export type TaskSource = Iterable<unknown> | AsyncIterable<unknown>;
 
@@ -101,7 +103,7 @@ export class BatchSource {
       throw new TypeError(`Expected ${what}, got ${describeValue(source)}`);
     }
     this.#knownTotal = Array.isArray(source) ? source.length : undefined;
-    this.#spread = this.#knownTotal === undefined ? Infinity : Math.max(1, Math.floor(this.#knownTotal / (BATCHES_PER_JOB * options.nJobs)));
+    this.#spread = this.#knownTotal === undefined ? Infinity : Math.max(MIN_SPREAD_BATCH, Math.floor(this.#knownTotal / (BATCHES_PER_JOB * options.nJobs)));
     if (Array.isArray(source) && source[Symbol.iterator] === arrayValues) {
       this.#array = source;
       this.#isAsync = false;
@@ -287,9 +289,13 @@ export class BatchSource {
     const sample = this.#map ? [{ args: [p0[0]] }, { args: [p0[p0.length - 1]] }] : (p0 as Delayed[]);
     this.#auto!.fit(taskBytes(sample, this.#o.offloadBytes));
     if (count < want && this.#exhausted) {
-      // The input ends here: smaller batches, so that the last ones finish together.
+      // The input ends here: smaller batches, so that the last ones finish
+      // together; unless what is left is known to take milliseconds (ten
+      // times it fits in one batch per job), where a message per task costs
+      // more than any straggler: then one batch per job.
       const slice = parts.length === 1 ? parts[0]! : parts.flat();
-      const size = splitSize(count, this.#o.nJobs, true);
+      const jobs = this.#o.nJobs;
+      const size = this.#auto!.size >= 10 * jobs * count ? Math.ceil(count / jobs) : splitSize(count, jobs, true);
       for (let i = 0; i < count; i += size) this.#ready.push(this.#batch(first + i, slice.slice(i, i + size)));
     } else {
       for (const part of parts) {

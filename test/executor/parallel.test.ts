@@ -212,6 +212,16 @@ describe('batching', () => {
     expect(backend.sizes.reduce((a, b) => a + b, 0)).toBe(40_000);
   });
 
+  test('a short input of tasks known to be quick goes in one batch per worker, not a task per message', async () => {
+    const dec = (x: number) => x - 1;
+    const backend = new RecordingBackend();
+    await using par = new Parallel({ backend });
+    await par.run(Array.from({ length: 20_000 }, (_, i) => delayed(dec)(i)));
+    backend.sizes.length = 0;
+    expect(await par.run(Array.from({ length: 8 }, (_, i) => delayed(dec)(i)))).toEqual([-1, 0, 1, 2, 3, 4, 5, 6]);
+    expect(backend.sizes).toEqual([4, 4]);
+  });
+
   test('a fast first batch sizes the next ones at once, not by doubling', async () => {
     const negate = (x: number) => -x;
     const backend = new RecordingBackend();
