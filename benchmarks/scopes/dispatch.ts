@@ -81,8 +81,9 @@ const scope: Scope = {
     'Tiny tasks through skein (auto batching) vs raw Piscina (one `run()` per task), tinypool, workerpool and a sequential loop; ' +
     'per-task overhead with `batchSize: 1`; and CPU-bound speedup. Pools are started and warmed before timing. Medians of repeats. ' +
     'Cold runs: the first run of a fresh `Parallel` (warmed with 1,000 tasks), a one-shot `parallel()` with its pool start (in this process, and in a fresh process that learned nothing before), ' +
-    '`map()`; completion-order against input-order `iter()` on 1M tasks; and joblib (loky, `n_jobs=2`) on a cold run of the same tasks in its own process, when python3 is available. ' +
-    'Every skein figure includes making the delayed calls.',
+    '`map()`; completion-order against input-order `iter()` on 1M tasks; and joblib (loky, `n_jobs=2`) cold and warm on the same tasks in its own process, when python3 is available. ' +
+    'Every skein figure includes making the delayed calls. The rows marked paired, and the targets, are medians of ratios taken within each repeat ' +
+    '(raw Piscina, then each skein figure, then joblib): the load on this shared machine drifts over the minutes between contenders.',
   async run(ctx) {
     const nJobs = 2;
     const n = ctx.quick ? 10_000 : 100_000;
@@ -122,7 +123,6 @@ const scope: Scope = {
     }
     const raw = throughput.find((t) => t.name.startsWith('raw Piscina, one'))!;
     const skein = throughput[0]!;
-    const mapped = throughput[1]!;
 
     // Per-task overhead without batching: every task is one message, as with raw Piscina.
     const overheadXs = xs.slice(0, nOverhead);
@@ -140,23 +140,42 @@ const scope: Scope = {
     const overheadRatio = median(pairs);
     ctx.log(`batchSize 1: skein ${median(skein1).toFixed(1)} ms vs raw Piscina ${median(raw1).toFixed(1)} ms, ratio ${overheadRatio.toFixed(2)}`);
 
-    // Cold: a fresh Parallel's first run, after 1,000 tasks that start its workers.
-    const coldRepeats = ctx.quick ? 2 : 5;
-    const fresh: number[] = [];
-    for (let r = 0; r < coldRepeats; r++) {
+    // The targets' figures, each beside a raw Piscina run of the same tasks in
+    // the same repeat (load on this shared machine drifts over minutes: a
+    // ratio to a baseline measured earlier would measure the drift), as the
+    // median of paired ratios. Cold: a fresh Parallel's first run, after
+    // 1,000 tasks that start its workers. One-shot parallel(), its pool
+    // started and closed in the call: in this process (where auto batching
+    // kept what earlier runs of `square` taught it), and in a fresh process
+    // each time (nothing learned, nothing warm).
+    // joblib, in a process of its own each repeat: cold (pool start included,
+    // as skein's fresh-process one-shot) and then warm.
+    const python = await joblibPython(ctx.log);
+    const joblibRuns: JoblibDispatch[] = [];
+    const pairedRepeats = ctx.quick ? 2 : 5;
+    const paired = { raw: [] as number[], warm: [] as number[], map: [] as number[], fresh: [] as number[], oneShot: [] as number[], oneShotFresh: [] as number[] };
+    const once = async (fn: () => Promise<unknown>) => (await timeRepeated(fn, 1, 0))[0]!;
+    for (let r = 0; r < pairedRepeats; r++) {
+      paired.raw.push(await once(() => Promise.all(xs.map((x) => piscina.run(x)))));
+      paired.warm.push(await once(() => par.run(xs.map((x) => delayed(square)(x)))));
+      paired.map.push(await once(() => par.map(square, xs)));
       const p = new Parallel({ nJobs });
       await p.run(xs.slice(0, 1000).map((x) => delayed(square)(x)));
-      fresh.push((await timeRepeated(() => p.run(xs.map((x) => delayed(square)(x))), 1, 0))[0]!);
+      paired.fresh.push(await once(() => p.run(xs.map((x) => delayed(square)(x)))));
       await p.close();
+      paired.oneShot.push(await once(() => parallel(xs.map((x) => delayed(square)(x)), { nJobs })));
+      paired.oneShotFresh.push(await coldProcess(n));
+      if (python !== undefined) joblibRuns.push(await runJoblib(python, 'dispatch', n, 1));
     }
-    // One-shot parallel(), its pool started and closed in the call: in this
-    // process (where auto batching kept what earlier runs of `square` taught
-    // it), and in a fresh process each time (nothing learned, nothing warm).
-    const oneShot = await timeRepeated(() => parallel(xs.map((x) => delayed(square)(x)), { nJobs }), coldRepeats, 0);
-    const oneShotFresh: number[] = [];
-    for (let r = 0; r < coldRepeats; r++) oneShotFresh.push(await coldProcess(n));
-    const ratioOf = (ms: number) => raw.ms / ms;
-    ctx.log(`cold: fresh Parallel first run ${median(fresh).toFixed(1)} ms, one-shot ${median(oneShot).toFixed(1)} ms, one-shot in a fresh process ${median(oneShotFresh).toFixed(1)} ms`);
+    const vsPaired = (times: number[]) => median(times.map((t, r) => paired.raw[r]! / t));
+    const fresh = paired.fresh;
+    const oneShot = paired.oneShot;
+    const oneShotFresh = paired.oneShotFresh;
+    const ratios = { warm: vsPaired(paired.warm), map: vsPaired(paired.map), fresh: vsPaired(fresh), oneShot: vsPaired(oneShot), oneShotFresh: vsPaired(oneShotFresh) };
+    ctx.log(
+      `paired with raw Piscina (${median(paired.raw).toFixed(0)} ms): warm ${ratios.warm.toFixed(1)}x, map() ${ratios.map.toFixed(1)}x, fresh Parallel first run ${median(fresh).toFixed(1)} ms ${ratios.fresh.toFixed(1)}x, ` +
+        `one-shot ${median(oneShot).toFixed(1)} ms ${ratios.oneShot.toFixed(1)}x, one-shot in a fresh process ${median(oneShotFresh).toFixed(1)} ms ${ratios.oneShotFresh.toFixed(1)}x`,
+    );
 
     // Completion order against input order: 1M tasks, alternating, paired ratios.
     const nIter = ctx.quick ? 100_000 : 1_000_000;
@@ -188,12 +207,17 @@ const scope: Scope = {
     const iterRatio = median(iterRatios);
     ctx.log(`iter() of ${nIter} tasks: ordered ${median(iterOrdered).toFixed(0)} ms, completion order ${median(iterUnordered).toFixed(0)} ms (${iterRatio.toFixed(2)}x)`);
 
-    // joblib, cold, in a process of its own (as the fresh-process one-shot above).
-    const python = await joblibPython(ctx.log);
-    let joblib: JoblibDispatch | undefined;
-    if (python !== undefined) {
-      joblib = await runJoblib(python, 'dispatch', n, ctx.quick ? 1 : 3);
-      ctx.log(`joblib ${joblib.versions.joblib} (loky, n_jobs=2), ${n} tasks: cold ${joblib.coldMs.toFixed(0)} ms, warm ${median(joblib.warmMs).toFixed(0)} ms`);
+    let joblib: (JoblibDispatch & { cold: number; warm: number; coldRatio: number; warmRatio: number }) | undefined;
+    if (joblibRuns.length > 0) {
+      const first = joblibRuns[0]!;
+      joblib = {
+        ...first,
+        cold: median(joblibRuns.map((j) => j.coldMs)),
+        warm: median(joblibRuns.map((j) => j.warmMs[0]!)),
+        coldRatio: median(joblibRuns.map((j, r) => j.coldMs / oneShotFresh[r]!)),
+        warmRatio: median(joblibRuns.map((j, r) => j.warmMs[0]! / paired.warm[r]!)),
+      };
+      ctx.log(`joblib ${first.versions.joblib} (loky, n_jobs=2), ${n} tasks: cold ${joblib.cold.toFixed(0)} ms, warm ${joblib.warm.toFixed(0)} ms`);
     }
 
     // CPU-bound: 32 tasks of ~50 ms each.
@@ -223,15 +247,18 @@ const scope: Scope = {
           ...throughput.map((t) => [t.name, t.ms.toFixed(1), Math.round(t.tasksPerSec).toLocaleString('en-US'), `${(t.tasksPerSec / raw.tasksPerSec).toFixed(2)}x raw Piscina`]),
           [`skein batchSize 1 (${nOverhead} tasks)`, median(skein1).toFixed(1), Math.round(nOverhead / (median(skein1) / 1000)).toLocaleString('en-US'), `${overheadRatio.toFixed(2)}x raw Piscina's time`],
           [`raw Piscina (${nOverhead} tasks)`, median(raw1).toFixed(1), Math.round(nOverhead / (median(raw1) / 1000)).toLocaleString('en-US'), '1.00x'],
-          [`skein first run of a fresh Parallel (after 1,000 tasks)`, median(fresh).toFixed(1), Math.round(n / (median(fresh) / 1000)).toLocaleString('en-US'), `${ratioOf(median(fresh)).toFixed(2)}x raw Piscina`],
-          [`skein one-shot parallel(), pool start included (this process)`, median(oneShot).toFixed(1), Math.round(n / (median(oneShot) / 1000)).toLocaleString('en-US'), `${ratioOf(median(oneShot)).toFixed(2)}x raw Piscina`],
-          [`skein one-shot parallel(), pool start included (fresh process)`, median(oneShotFresh).toFixed(1), Math.round(n / (median(oneShotFresh) / 1000)).toLocaleString('en-US'), `${ratioOf(median(oneShotFresh)).toFixed(2)}x raw Piscina`],
+          [`paired: raw Piscina, one run() per task`, median(paired.raw).toFixed(1), Math.round(n / (median(paired.raw) / 1000)).toLocaleString('en-US'), '1.00x (the pairs\' baseline)'],
+          [`paired: skein warm run()`, median(paired.warm).toFixed(1), Math.round(n / (median(paired.warm) / 1000)).toLocaleString('en-US'), `${ratios.warm.toFixed(2)}x raw Piscina, paired`],
+          [`paired: skein map()`, median(paired.map).toFixed(1), Math.round(n / (median(paired.map) / 1000)).toLocaleString('en-US'), `${ratios.map.toFixed(2)}x raw Piscina, paired`],
+          [`paired: skein first run of a fresh Parallel (after 1,000 tasks)`, median(fresh).toFixed(1), Math.round(n / (median(fresh) / 1000)).toLocaleString('en-US'), `${ratios.fresh.toFixed(2)}x raw Piscina, paired`],
+          [`paired: skein one-shot parallel(), pool start included (this process)`, median(oneShot).toFixed(1), Math.round(n / (median(oneShot) / 1000)).toLocaleString('en-US'), `${ratios.oneShot.toFixed(2)}x raw Piscina, paired`],
+          [`paired: skein one-shot parallel(), pool start included (fresh process)`, median(oneShotFresh).toFixed(1), Math.round(n / (median(oneShotFresh) / 1000)).toLocaleString('en-US'), `${ratios.oneShotFresh.toFixed(2)}x raw Piscina, paired`],
           [`skein iter() in input order (${nIter.toLocaleString('en-US')} tasks)`, median(iterOrdered).toFixed(0), Math.round(nIter / (median(iterOrdered) / 1000)).toLocaleString('en-US'), '1.00x'],
           [`skein iter() in completion order (${nIter.toLocaleString('en-US')} tasks)`, median(iterUnordered).toFixed(0), Math.round(nIter / (median(iterUnordered) / 1000)).toLocaleString('en-US'), `${iterRatio.toFixed(2)}x input order's time`],
           ...(joblib
             ? [
-                [`joblib ${joblib.versions.joblib} loky n_jobs=2, cold (fresh process, pool start included)`, joblib.coldMs.toFixed(1), Math.round(n / (joblib.coldMs / 1000)).toLocaleString('en-US'), `${ratioOf(joblib.coldMs).toFixed(2)}x raw Piscina`],
-                [`joblib ${joblib.versions.joblib} loky n_jobs=2, warm`, median(joblib.warmMs).toFixed(1), Math.round(n / (median(joblib.warmMs) / 1000)).toLocaleString('en-US'), `${ratioOf(median(joblib.warmMs)).toFixed(2)}x raw Piscina`],
+                [`paired: joblib ${joblib.versions.joblib} loky n_jobs=2, cold (fresh process, pool start included)`, joblib.cold.toFixed(1), Math.round(n / (joblib.cold / 1000)).toLocaleString('en-US'), `skein's fresh-process one-shot: ${joblib.coldRatio.toFixed(2)}x its throughput, paired`],
+                [`paired: joblib ${joblib.versions.joblib} loky n_jobs=2, warm`, joblib.warm.toFixed(1), Math.round(n / (joblib.warm / 1000)).toLocaleString('en-US'), `skein warm run(): ${joblib.warmRatio.toFixed(2)}x its throughput, paired`],
               ]
             : []),
           [`CPU-bound sequential (${cpuTasks} x 50 ms)`, median(seqTimes).toFixed(0), '', '1.00x'],
@@ -241,20 +268,20 @@ const scope: Scope = {
       data: {
         throughput,
         overhead: { skein: skein1, raw: raw1, ratios: pairs },
-        cold: { freshParallel: fresh, oneShot, oneShotFresh },
+        paired: { ...paired, ratios },
         iter: { tasks: nIter, ordered: iterOrdered, unordered: iterUnordered, ratios: iterRatios },
-        joblib: joblib ?? 'skipped: no python3 with venv and joblib/numpy',
+        joblib: joblibRuns.length > 0 ? { runs: joblibRuns, ...joblib } : 'skipped: no python3 with venv and joblib/numpy',
         cpu: { sequential: seqTimes, skein: parTimes, rounds },
       },
       targets: [
         `throughput ${vsRaw.toFixed(1)}x raw Piscina (target >= 25x): ${vsRaw >= 25 ? 'met' : 'NOT met'}`,
-        `warm runs ${vsRaw.toFixed(1)}x raw Piscina (target >= 100x): ${vsRaw >= 100 ? 'met' : 'NOT met'}`,
-        `map() ${(mapped.tasksPerSec / raw.tasksPerSec).toFixed(1)}x raw Piscina (target >= 150x): ${mapped.tasksPerSec / raw.tasksPerSec >= 150 ? 'met' : 'NOT met'}`,
-        `first run of a fresh Parallel ${ratioOf(median(fresh)).toFixed(1)}x raw Piscina (target >= 40x): ${ratioOf(median(fresh)) >= 40 ? 'met' : 'NOT met'}`,
-        `one-shot parallel() with pool start ${ratioOf(median(oneShot)).toFixed(1)}x raw Piscina in this process, ${ratioOf(median(oneShotFresh)).toFixed(1)}x in a fresh process (target >= 10x): ${ratioOf(median(oneShotFresh)) >= 10 ? 'met' : ratioOf(median(oneShot)) >= 10 ? 'met in this process only' : 'NOT met'}`,
+        `warm runs ${ratios.warm.toFixed(1)}x raw Piscina, paired (target >= 100x): ${ratios.warm >= 100 ? 'met' : 'NOT met'}`,
+        `map() ${ratios.map.toFixed(1)}x raw Piscina, paired (target >= 150x): ${ratios.map >= 150 ? 'met' : 'NOT met'}`,
+        `first run of a fresh Parallel ${ratios.fresh.toFixed(1)}x raw Piscina, paired (target >= 40x): ${ratios.fresh >= 40 ? 'met' : 'NOT met'}`,
+        `one-shot parallel() with pool start ${ratios.oneShot.toFixed(1)}x raw Piscina in this process, ${ratios.oneShotFresh.toFixed(1)}x in a fresh process, paired (target >= 10x): ${ratios.oneShotFresh >= 10 ? 'met' : ratios.oneShot >= 10 ? 'met in this process only' : 'NOT met'}`,
         `iter() in completion order at ${iterRatio.toFixed(2)}x the time of input order on ${nIter.toLocaleString('en-US')} tasks (target <= 1.2x): ${iterRatio <= 1.2 ? 'met' : 'NOT met'}`,
         joblib
-          ? `cold run, fresh processes: skein ${(joblib.coldMs / median(oneShotFresh)).toFixed(1)}x joblib's throughput (target >= 4x): ${joblib.coldMs / median(oneShotFresh) >= 4 ? 'met' : 'NOT met'}`
+          ? `cold run, fresh processes, pool start included: skein ${joblib.coldRatio.toFixed(1)}x joblib's throughput, paired (target >= 4x): ${joblib.coldRatio >= 4 ? 'met' : 'NOT met'}; warm, ${joblib.warmRatio.toFixed(1)}x`
           : 'joblib comparison skipped (no python3 with venv and joblib/numpy)',
         `batchSize 1 overhead ${overheadRatio.toFixed(2)}x raw Piscina's time (target <= 1.25x): ${overheadRatio <= 1.25 ? 'met' : 'NOT met'}`,
         `CPU-bound speedup ${speedup.toFixed(2)}x (target >= 1.8x on 2 cores): ${speedup >= 1.8 ? 'met' : 'NOT met'}`,
