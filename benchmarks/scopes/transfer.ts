@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import type { Scope } from '../lib/scope.js';
 import { formatBytes, median } from '../lib/stats.js';
 import { seriesChart } from '../lib/chart.js';
+import { joblibPython, runJoblib, type JoblibTransfer } from '../lib/joblib.js';
 
 const child = fileURLToPath(new URL('../lib/transfer-child.ts', import.meta.url));
 const tsx = fileURLToPath(new URL('../../node_modules/tsx/dist/cli.mjs', import.meta.url));
@@ -17,7 +18,7 @@ interface ChildResult {
   contender: string;
   kind: string;
   bytes: number;
-  runs: { wallMs: number; blockedMs: number }[];
+  runs: { wallMs: number; blockedMs: number; floorMs?: number }[];
   peakAboveMb: number;
 }
 
@@ -44,7 +45,7 @@ const LABELS: Record<string, string> = {
   'skein-shared-alloc': 'skein, shared() allocation',
 };
 
-type Row = { kind: string; bytes: number; contender: string; wallMs: number; blockedMs: number; peakAboveMb: number };
+type Row = { kind: string; bytes: number; contender: string; wallMs: number; blockedMs: number; peakAboveMb: number; floorMs?: number };
 
 /** Wall time, calling-thread busy time and peak RSS against value size, one panel per kind of data. */
 export async function transferCharts(rows: readonly Row[], sizes: readonly number[]): Promise<string[]> {
@@ -76,7 +77,9 @@ const scope: Scope = {
   name: 'transfer',
   description:
     'One value sent to 8 tasks on 2 workers; each task makes one pass over it. Wall time, time the calling thread was busy ' +
-    '(event-loop utilization), and peak RSS of the process above its baseline during one run. Medians of repeats; each cell is its own process.',
+    '(event-loop utilization), and peak RSS of the process above its baseline during one run. Medians of repeats; each cell is its own process. ' +
+    'With python3 available, joblib (loky, `n_jobs=2`, auto-memmapping, one pool kept open) sends the 128 MB array to 8 numpy tasks in its own process; ' +
+    'each side is compared above its own compute floor (the tasks\' work run in the calling process, divided by the workers).',
   async run(ctx) {
     const KB = 1024;
     const MB = 1024 * KB;
@@ -101,6 +104,7 @@ const scope: Scope = {
             wallMs: median(r.runs.map((x) => x.wallMs)),
             blockedMs: median(r.runs.map((x) => x.blockedMs)),
             peakAboveMb: r.peakAboveMb,
+            ...(contender === 'limit' ? { floorMs: median(r.runs.map((x) => x.floorMs ?? 0)) } : {}),
           };
           rows.push(row);
           ctx.log(`${kind} ${formatBytes(bytes)} ${contender}: ${row.wallMs.toFixed(1)} ms, blocked ${row.blockedMs.toFixed(1)} ms, peak +${row.peakAboveMb.toFixed(0)} MB`);
@@ -149,6 +153,26 @@ const scope: Scope = {
       }
     }
 
+    // joblib beside skein: the same array to 8 tasks on 2 workers, each side
+    // measured above its own compute floor (numpy's sum and skein's JS loop differ).
+    const python = await joblibPython(ctx.log);
+    let joblib: (JoblibTransfer & { wall: number; floor: number }) | undefined;
+    if (python !== undefined) {
+      const r = await runJoblib(python, 'transfer', at, ctx.quick ? 3 : 7);
+      joblib = { ...r, wall: median(r.wallMs), floor: median(r.floorMs) };
+      ctx.log(`joblib ${r.versions.joblib} (loky, auto-memmapping), ${formatBytes(at)} to 8 tasks: ${joblib.wall.toFixed(1)} ms, compute floor ${joblib.floor.toFixed(1)} ms`);
+      if (sharedRow && limit?.floorMs !== undefined) {
+        const mine = sharedRow.wallMs - limit.floorMs;
+        const theirs = joblib.wall - joblib.floor;
+        targets.push(
+          `${formatBytes(at)} x 8 tasks beside joblib ${r.versions.joblib}: skein 'shared' ${mine.toFixed(1)} ms above its compute floor (${sharedRow.wallMs.toFixed(1)} - ${limit.floorMs.toFixed(1)}), ` +
+            `joblib ${theirs.toFixed(1)} ms above its own (${joblib.wall.toFixed(1)} - ${joblib.floor.toFixed(1)}) (target: skein <= joblib): ${mine <= theirs ? 'met' : 'NOT met'}`,
+        );
+      }
+    } else {
+      targets.push('joblib comparison skipped (no python3 with venv and joblib/numpy)');
+    }
+
     const charts = ctx.quick ? [] : await transferCharts(rows, sizes);
 
     const sizeCols = sizes.map(formatBytes);
@@ -168,10 +192,17 @@ const scope: Scope = {
         ]);
       }
     }
+    if (joblib) {
+      const over = (wall: number, floor: number) => `${wall.toFixed(1)} ms (${(wall - floor).toFixed(1)} ms above a compute floor of ${floor.toFixed(1)} ms)`;
+      tableRows.push(['Float64Array', `joblib ${joblib.versions.joblib} loky, auto-memmapping (${formatBytes(at)} only; its own process)`, ...sizes.map((b) => (b === at ? over(joblib!.wall, joblib!.floor) : ''))]);
+      if (sharedRow && limit?.floorMs !== undefined) {
+        tableRows.push(['Float64Array', `skein 'shared' against its compute floor (${formatBytes(at)} only)`, ...sizes.map((b) => (b === at ? over(sharedRow.wallMs, limit.floorMs!) : ''))]);
+      }
+    }
     return {
       parameters: { tasks: 8, nJobs: 2, sizes: sizeCols, maxNbytes: '1M', overheadSizes: overheadSizes.map(formatBytes) },
       table: { columns: ['data', 'contender', ...sizeCols.map((s) => `${s}: wall (x vs clone) / busy / peak RSS`)], rows: tableRows },
-      data: { rows, overhead, below },
+      data: { rows, overhead, below, joblib: joblib ?? 'skipped: no python3 with venv and joblib/numpy' },
       targets,
       charts,
     };

@@ -1,6 +1,7 @@
 import type { Delayed } from '../task/delayed.js';
 import { estimateBytes } from '../serialize/estimate.js';
 import { isProxy } from '../proxy/index.js';
+import { LRUCache } from 'lru-cache';
 
 /**
  * joblib's auto batching: grow batches of tiny tasks until one batch takes
@@ -19,10 +20,23 @@ export const MAX_AUTO_BATCH = 16_384;
 /** Estimated bytes of arguments one batch may carry, so that large tasks make small batches. */
 export const MAX_BATCH_BYTES = 16 * 2 ** 20;
 
+/**
+ * A batch this far under the ideal duration is measured well enough to size
+ * the next one from at once (a loop's tasks are alike): doubling from 1 to
+ * the cap takes 14 round trips, most of a run of trivial tasks.
+ */
+export const JUMP_BELOW_MS = MIN_IDEAL_BATCH_MS / 10;
+
 export class AutoBatchSize {
   #size = 1;
   #smoothedMs = 0;
   #max = MAX_AUTO_BATCH;
+  readonly #jump: boolean;
+
+  /** With `jump`, a batch far under the ideal duration sets the size straight to its measured ideal. */
+  constructor(options: { readonly jump?: boolean } = {}) {
+    this.#jump = options.jump ?? false;
+  }
 
   get size(): number {
     return this.#size;
@@ -47,8 +61,9 @@ export class AutoBatchSize {
     let next = old;
     if (ms < MIN_IDEAL_BATCH_MS) {
       // Doubling the ideal size keeps the estimate from oscillating around the minimum.
-      const ideal = ms > 0 ? Math.floor((old * MIN_IDEAL_BATCH_MS) / ms) * 2 : 2 * old;
-      next = Math.max(1, Math.min(2 * old, ideal, this.#max));
+      const jump = this.#jump && ms < JUMP_BELOW_MS;
+      const ideal = ms > 0 ? Math.floor((old * MIN_IDEAL_BATCH_MS) / ms) * 2 : jump ? Infinity : 2 * old;
+      next = Math.max(1, Math.min(jump ? ideal : 2 * old, ideal, this.#max));
     } else if (ms > MAX_IDEAL_BATCH_MS && old >= 2) {
       next = Math.max(1, 2 * Math.floor((old * MIN_IDEAL_BATCH_MS) / ms));
     }
@@ -56,6 +71,26 @@ export class AutoBatchSize {
       this.#size = next;
       this.#smoothedMs = 0;
     }
+  }
+}
+
+/**
+ * Auto batching state by task function (its shipped id), kept across runs:
+ * a run starts at the size the last run of the same function reached rather
+ * than at 1. By function, not by executor: a cheap function's size would make
+ * one batch of a slow one run for minutes.
+ */
+export class BatchSizes {
+  readonly #sizes = new LRUCache<string, AutoBatchSize>({ max: 64 });
+
+  /** The state for tasks of the function shipped as `fnId`, made on first use. */
+  of(fnId: string): AutoBatchSize {
+    let auto = this.#sizes.get(fnId);
+    if (auto === undefined) {
+      auto = new AutoBatchSize({ jump: true });
+      this.#sizes.set(fnId, auto);
+    }
+    return auto;
   }
 }
 
@@ -73,7 +108,7 @@ export function splitSize(count: number, nJobs: number, reachedEnd: boolean): nu
  * batch), and a value above `offloadBytes` as the reference it travels as.
  * Judged from the first task: tasks of one source are usually alike.
  */
-export function taskBytes(tasks: readonly Delayed[], offloadBytes: number | undefined): number {
+export function taskBytes(tasks: readonly Pick<Delayed, 'args'>[], offloadBytes: number | undefined): number {
   const args = tasks[0]!.args;
   const last = tasks.length > 1 ? tasks[tasks.length - 1]!.args : undefined;
   let bytes = TASK_OVERHEAD_BYTES;

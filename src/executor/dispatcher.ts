@@ -1,7 +1,7 @@
 import { SerializationError } from '../serialize/errors.js';
 import type { Backend, Batch, BatchOutcome, LocalCall, RunContext } from '../backends/backend.js';
 import { CANCEL_UNSTARTED } from '../backends/backend.js';
-import { encodeBatch } from '../task/batch-wire.js';
+import { encodeBatch, encodeCalls, type MappedCalls } from '../task/batch-wire.js';
 import type { BatchWire, KeepWire } from '../core/wire.js';
 import type { Delayed } from '../task/delayed.js';
 import { TaskTimeoutError, WorkerCrashedError } from '../backends/errors.js';
@@ -13,8 +13,13 @@ export type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown
 /**
  * Tasks sent together, each named by an id its feeder chose: consecutive
  * from `first` (a loop's slice), or listed in `ids` (ready graph nodes).
+ * A loop's unit may hold `calls` (`map()`): then it is sent as they are, and
+ * `tasks` is read only where a task is needed on its own (run again, run here).
  */
-export type Unit = ({ readonly tasks: readonly Delayed[]; readonly first: number; readonly ids?: undefined } | { readonly tasks: readonly Delayed[]; readonly ids: readonly number[] }) & {
+export type Unit = (
+  | { readonly tasks: readonly Delayed[]; readonly first: number; readonly ids?: undefined; readonly calls?: MappedCalls | undefined }
+  | { readonly tasks: readonly Delayed[]; readonly ids: readonly number[]; readonly calls?: undefined }
+) & {
   /** Large results stay in this store where they were made (graph intermediates). */
   readonly keep?: KeepWire | undefined;
   /**
@@ -27,6 +32,10 @@ export type Unit = ({ readonly tasks: readonly Delayed[]; readonly first: number
   /** Linked tasks whose large results stay in the batch (see `BatchWire.spent`). */
   readonly spent?: BatchWire['spent'];
 };
+
+function sizeOf(unit: Unit): number {
+  return unit.calls?.items.length ?? unit.tasks.length;
+}
 
 function idOf(unit: Unit, offset: number): number {
   return unit.ids === undefined ? unit.first + offset : unit.ids[offset]!;
@@ -48,6 +57,12 @@ export interface DispatcherSettings {
   readonly total: () => number | undefined;
   /** Each task's outcome by id, in completion order. */
   readonly emit: (id: number, outcome: Outcome) => void;
+  /**
+   * Takes a whole unit of consecutive ids that all fulfilled, `values[i]`
+   * being task `first + i`'s, instead of one `emit` per task (an object and
+   * a call per task, most of what a trivial task costs the caller).
+   */
+  readonly emitValues?: ((first: number, values: readonly unknown[]) => void) | undefined;
   /** A unit ran whole in `durationMs` (auto batching learns from it). */
   readonly onUnitDone?: (size: number, durationMs: number) => void;
   /** There is room for more units, or the last one just finished. */
@@ -73,17 +88,21 @@ class BatchRequest implements Batch {
   readonly #unit: Unit;
   #wire: BatchWire | undefined;
 
-  constructor(unit: Unit, tasks: readonly Delayed[], stopOnError: boolean) {
-    this.#unit = tasks === unit.tasks ? unit : { ...unit, tasks };
-    this.size = tasks.length;
+  /** `tasks`: the unit's tasks as the offloader left them; undefined for the unit's own. */
+  constructor(unit: Unit, tasks: readonly Delayed[] | undefined, stopOnError: boolean) {
+    this.#unit = tasks === undefined || tasks === unit.tasks ? unit : { ...unit, tasks, calls: undefined };
+    this.size = sizeOf(this.#unit);
     this.stopOnError = stopOnError;
   }
 
   wire(): BatchWire {
-    return (this.#wire ??= encodeBatch(this.#unit.tasks, this.stopOnError, this.#unit.keep, this.#unit.links, this.#unit.spent));
+    const { calls } = this.#unit;
+    return (this.#wire ??= calls ? encodeCalls(calls, this.stopOnError) : encodeBatch(this.#unit.tasks, this.stopOnError, this.#unit.keep, this.#unit.links, this.#unit.spent));
   }
 
   get local(): readonly LocalCall[] {
+    const { calls } = this.#unit;
+    if (calls) return calls.items.map((item) => ({ fn: calls.shipped.local, args: [item] }));
     return this.#unit.tasks.map((t) => ({ fn: t.shipped.local, args: t.args }));
   }
 
@@ -170,7 +189,7 @@ export class Dispatcher {
 
   /** Runs `unit` as soon as a slot is free. */
   submit(unit: Unit): void {
-    if (this.#stopped || unit.tasks.length === 0) return;
+    if (this.#stopped || sizeOf(unit) === 0) return;
     this.#queue.push(unit);
     this.#pump();
   }
@@ -184,13 +203,14 @@ export class Dispatcher {
     const stopOnError = !this.#s.settle;
     let outcome: Promise<BatchOutcome>;
     try {
-      const send = (tasks: readonly Delayed[]): Promise<BatchOutcome> =>
+      const send = (tasks: readonly Delayed[] | undefined): Promise<BatchOutcome> =>
         this.#s.backend.runBatch(new BatchRequest(unit, tasks, stopOnError), {
           signal: this.#controller.signal,
           ...(this.#context ? { run: this.#context } : {}),
           timeout: this.#s.timeout,
         });
-      const tasks = this.#s.offloader ? this.#s.offloader.tasks(unit.tasks as Delayed[]) : unit.tasks;
+      // Mapped calls hold nothing to offload (their source made them only of such items).
+      const tasks = this.#s.offloader && unit.calls === undefined ? this.#s.offloader.tasks(unit.tasks as Delayed[]) : undefined;
       // A store without sync puts asynchronously: the unit leaves once its keys are known.
       outcome = tasks instanceof Promise ? tasks.then(send) : send(tasks);
     } catch (error) {
@@ -205,13 +225,19 @@ export class Dispatcher {
   #onDone(unit: Unit, result: BatchOutcome): void {
     this.#inFlight.delete(unit);
     if (this.#stopped) return;
-    const { tasks } = unit;
+    const size = sizeOf(unit);
     const { values, errors, unfinished } = result;
     // Tasks a dead worker never ran go again, one by one; the others keep their outcome.
     const rerun = unfinished !== undefined && unfinished.length > 0 ? new Set(unfinished) : undefined;
-    if (rerun === undefined) this.#s.onUnitDone?.(tasks.length, result.durationMs);
+    if (rerun === undefined) this.#s.onUnitDone?.(size, result.durationMs);
+    if (rerun === undefined && errors.length === 0 && values.length === size && unit.ids === undefined && this.#s.emitValues) {
+      this.#s.emitValues(unit.first, values);
+      this.#done += size;
+      this.#next();
+      return;
+    }
     let e = 0;
-    for (let i = 0; i < tasks.length; i++) {
+    for (let i = 0; i < size; i++) {
       if (rerun?.has(i)) continue;
       const err = errors[e];
       if (err !== undefined && err.offset === i) {
@@ -249,10 +275,10 @@ export class Dispatcher {
       this.#s.emit(bad, { ok: false, error });
       this.#done++;
       const again: Unit[] = [];
-      if (unit.links === undefined) for (let i = 0; i < unit.tasks.length; i++) if (idOf(unit, i) !== bad) again.push(single(unit, i));
+      if (unit.links === undefined) for (let i = 0; i < sizeOf(unit); i++) if (idOf(unit, i) !== bad) again.push(single(unit, i));
       this.#queue.unshift(...again);
     } else {
-      for (let i = 0; i < unit.tasks.length; i++) {
+      for (let i = 0; i < sizeOf(unit); i++) {
         this.#s.emit(idOf(unit, i), { ok: false, error: withTaskIndex(error, idOf(unit, i)) });
         this.#done++;
       }

@@ -2,16 +2,19 @@ import { EventEmitter } from 'node:events';
 import { types } from 'node:util';
 import type { Backend } from '../backends/backend.js';
 import { delayed, type Delayed, type DelayedResult } from '../task/delayed.js';
+import { shipFunction } from '../task/ship.js';
 import { ParallelClosedError } from '../backends/errors.js';
 import { resolveOptions, type ParallelOptions, type ResolvedOptions } from './options.js';
 import { Progress } from './progress.js';
 import { SequentialBackend } from '../backends/sequential.js';
 import { ThreadsBackend } from '../backends/threads/backend.js';
-import { TaskRun, type TaskSource } from './run.js';
+import { TaskRun, type RunSettings, type TaskSource } from './run.js';
+import type { SourceMapping } from './source.js';
 import { Dispatcher, type DispatcherSettings, type Outcome } from './dispatcher.js';
 import { Offloader, SharedBufferPool, makeOwnedStore } from '../store/offload.js';
 import type { Store } from '../store/index.js';
 import type { KeepWire } from '../core/wire.js';
+import { BatchSizes } from './auto-batch.js';
 
 export type ErrorMode = 'raise' | 'settle';
 
@@ -53,6 +56,9 @@ export type TaskOutcome<R, E extends ErrorMode> = E extends 'settle' ? PromiseSe
 /** Any iterable or async iterable of delayed calls. */
 export type Tasks<D extends Delayed<unknown> = Delayed<unknown>> = Iterable<D> | AsyncIterable<D>;
 
+const NO_VALUES: readonly unknown[] = [];
+const nothing = (): undefined => undefined;
+
 function settled(outcome: Outcome): PromiseSettledResult<unknown> {
   return outcome.ok ? { status: 'fulfilled', value: outcome.value } : { status: 'rejected', reason: outcome.error };
 }
@@ -69,6 +75,11 @@ export interface ParallelEvents {
   workerError: [error: Error];
 }
 
+/** One-shot calls have no executor to keep state on: they share theirs, by function. */
+const oneShotBatchSizes = new BatchSizes();
+// Set by Parallel's static block: parallel() hands its executor the shared state.
+let useBatchSizes: (par: Parallel<ErrorMode>, sizes: BatchSizes) => void;
+
 /**
  * A reusable parallel executor on a pool of worker threads, joblib's `Parallel`.
  * Workers start on the first run and stay until `close()`.
@@ -84,10 +95,18 @@ export class Parallel<E extends ErrorMode = 'raise'> extends EventEmitter<Parall
   readonly #runs = new Set<Cancellable>();
   #ownedStore: Store<any> | undefined;
   readonly #pool = new SharedBufferPool();
+  // Runs of a Parallel start from the batch size the last run of their function reached.
+  #batchSizes = new BatchSizes();
 
   constructor(options: ParallelOptions & { errors?: E } = {}) {
     super();
     this.#options = resolveOptions(options);
+  }
+
+  static {
+    useBatchSizes = (par, sizes) => {
+      par.#batchSizes = sizes;
+    };
   }
 
   /** Never silent: with no listener, a process warning says it, with the stack of what threw. */
@@ -169,12 +188,7 @@ export class Parallel<E extends ErrorMode = 'raise'> extends EventEmitter<Parall
     });
   }
 
-  #start(
-    tasks: TaskSource,
-    emit: (index: number, outcome: Outcome) => void,
-    backlog?: () => number,
-    revise?: (index: number, error: unknown) => boolean,
-  ): { run: TaskRun; offloader: Offloader | undefined } {
+  #start(tasks: TaskSource, hooks: Pick<RunSettings, 'emit' | 'emitValues' | 'backlog' | 'revise' | 'map'>): { run: TaskRun; offloader: Offloader | undefined } {
     const backend = this.#ensureBackend();
     const o = this.#options;
     const nJobs = typeof o.backend === 'object' ? Math.max(1, backend.concurrency) : o.nJobs;
@@ -183,15 +197,14 @@ export class Parallel<E extends ErrorMode = 'raise'> extends EventEmitter<Parall
       backend,
       nJobs,
       batchSize: o.batchSize,
+      batchSizes: this.#batchSizes,
       preDispatch: Number.isFinite(o.preDispatch) ? o.preDispatch : Number.MAX_SAFE_INTEGER,
       timeout: o.timeout,
       signal: o.signal,
       settle: o.errors === 'settle',
       progress: new Progress({ verbose: o.verbose, progress: o.progress, nJobs, backendName: backend.name }),
-      emit,
       workerError: this.#workerError,
-      ...(revise ? { revise } : {}),
-      ...(backlog ? { backlog } : {}),
+      ...hooks,
       ...(offloader ? { offloader } : {}),
     });
     this.#runs.add(run);
@@ -229,24 +242,38 @@ export class Parallel<E extends ErrorMode = 'raise'> extends EventEmitter<Parall
 
   /** Runs every task and resolves with the results in input order. */
   async run<D extends Delayed<unknown>>(tasks: Tasks<D>): Promise<TaskOutcome<DelayedResult<D>, E>[]> {
+    return this.#collect(tasks) as Promise<TaskOutcome<DelayedResult<D>, E>[]>;
+  }
+
+  /** Runs a source to the end: results in input order. */
+  async #collect(tasks: TaskSource, map?: SourceMapping): Promise<unknown[]> {
     const settle = this.#options.errors === 'settle';
     // Sized up front when the count is known: results land out of order, and
     // writing far past the end of a growing array makes it slow and sparse.
-    // (Array.from, not new Array(n): a holey array would be slow to clone for whoever uses the results.)
-    const results: unknown[] = Array.isArray(tasks) ? Array.from({ length: tasks.length }) : [];
-    const { run, offloader } = this.#start(
-      tasks,
-      (index, outcome) => {
+    // (Made by map(), not new Array(n): a holey array would be slow to clone for whoever uses the results.)
+    const results: unknown[] = Array.isArray(tasks) ? tasks.map(nothing) : [];
+    // Without a known count the array grows as results come: filled up to a
+    // result that lands past its end, so that it stays packed.
+    const grow = (end: number): void => {
+      while (results.length < end) results.push(undefined);
+    };
+    const { run, offloader } = this.#start(tasks, {
+      emit: (index, outcome) => {
+        if (index > results.length) grow(index);
         results[index] = settle ? settled(outcome) : (outcome as { value: unknown }).value;
       },
-      undefined,
-      (index, error) => {
+      emitValues: (first, values) => {
+        if (first > results.length) grow(first);
+        for (let i = 0; i < values.length; i++) results[first + i] = settle ? { status: 'fulfilled', value: values[i] } : values[i];
+      },
+      revise: (index, error) => {
         // The results are not handed over yet: a task whose callback threw later is no longer fulfilled.
         if ((results[index] as PromiseSettledResult<unknown> | undefined)?.status !== 'fulfilled') return false;
         results[index] = { status: 'rejected', reason: error };
         return true;
       },
-    );
+      ...(map ? { map } : {}),
+    });
     let completed = false;
     try {
       await run.start();
@@ -255,7 +282,7 @@ export class Parallel<E extends ErrorMode = 'raise'> extends EventEmitter<Parall
       this.#runs.delete(run);
       await offloader?.free(completed);
     }
-    return results as TaskOutcome<DelayedResult<D>, E>[];
+    return results;
   }
 
   /**
@@ -268,20 +295,25 @@ export class Parallel<E extends ErrorMode = 'raise'> extends EventEmitter<Parall
   ): AsyncGenerator<TaskOutcome<DelayedResult<D>, E>, void, undefined> {
     const ordered = options.ordered ?? true;
     const settle = this.#options.errors === 'settle';
-    const buffer = new Map<number, unknown>();
-    const queue: unknown[] = [];
+    // Results wait as they came, a unit's values in one array (not an entry
+    // per task): by first index when ordered, else in a queue read from `head`.
+    const chunks = new Map<number, readonly unknown[]>();
+    const queue: (readonly unknown[])[] = [];
+    let head = 0;
+    let buffered = 0;
     let next = 0;
     let wake: (() => void) | undefined;
-    const { run, offloader } = this.#start(
-      tasks,
-      (index, outcome) => {
-        const value = settle ? settled(outcome) : (outcome as { value: unknown }).value;
-        if (ordered) buffer.set(index, value);
-        else queue.push(value);
-        wake?.();
-      },
-      () => buffer.size + queue.length,
-    );
+    const put = (first: number, values: readonly unknown[]): void => {
+      buffered += values.length;
+      if (ordered) chunks.set(first, values);
+      else queue.push(values);
+      wake?.();
+    };
+    const { run, offloader } = this.#start(tasks, {
+      emit: (index, outcome) => put(index, [settle ? settled(outcome) : (outcome as { value: unknown }).value]),
+      emitValues: (first, values) => put(first, settle ? values.map((value) => ({ status: 'fulfilled', value })) : values),
+      backlog: () => buffered,
+    });
     let finished = false;
     let failure: { error: unknown } | undefined;
     run.start().then(
@@ -296,21 +328,31 @@ export class Parallel<E extends ErrorMode = 'raise'> extends EventEmitter<Parall
     );
     try {
       for (;;) {
-        if (ordered) {
-          while (buffer.has(next)) {
-            const value = buffer.get(next);
-            buffer.delete(next++);
-            yield value as TaskOutcome<DelayedResult<D>, E>;
-            run.poke();
+        for (;;) {
+          let chunk: readonly unknown[] | undefined;
+          if (ordered) {
+            chunk = chunks.get(next);
+            if (chunk === undefined) break;
+            chunks.delete(next);
+            next += chunk.length;
+          } else {
+            if (head === queue.length) break;
+            chunk = queue[head]!;
+            queue[head++] = NO_VALUES;
+            // Taken chunks are dropped in bulk: shift() on a long queue moves all the others each time.
+            if (head >= 1024 && 2 * head >= queue.length) {
+              queue.splice(0, head);
+              head = 0;
+            }
           }
-        } else {
-          while (queue.length > 0) {
-            yield queue.shift() as TaskOutcome<DelayedResult<D>, E>;
+          for (let i = 0; i < chunk.length; i++) {
+            buffered--;
+            yield chunk[i] as TaskOutcome<DelayedResult<D>, E>;
             run.poke();
           }
         }
         if (failure) throw failure.error;
-        if (finished && buffer.size === 0 && queue.length === 0) return;
+        if (finished && buffered === 0) return;
         await new Promise<void>((resolve) => {
           wake = resolve;
         });
@@ -323,18 +365,16 @@ export class Parallel<E extends ErrorMode = 'raise'> extends EventEmitter<Parall
     }
   }
 
-  /** Sugar for `run(items.map((x) => delayed(fn)(x)))`, consuming `items` lazily. */
+  /**
+   * Sugar for `run(items.map((x) => delayed(fn)(x)))`, consuming `items`
+   * lazily. Items are checked as `delayed` checks arguments, and sent as
+   * they are: no `Delayed` is made per item.
+   */
   async map<A, R>(fn: (item: A) => R, items: Iterable<A> | AsyncIterable<A>): Promise<TaskOutcome<Awaited<R>, E>[]> {
-    const call = delayed(fn);
-    const source =
-      typeof (items as AsyncIterable<A>)[Symbol.asyncIterator] === 'function'
-        ? (async function* () {
-            for await (const item of items as AsyncIterable<A>) yield call(item);
-          })()
-        : (function* () {
-            for (const item of items as Iterable<A>) yield call(item);
-          })();
-    return this.run(source as Tasks<Delayed<Awaited<R>>>) as Promise<TaskOutcome<Awaited<R>, E>[]>;
+    const call = delayed(fn) as unknown as (item: unknown) => Delayed;
+    // A string is iterable, but not an object.
+    const source = typeof items === 'string' ? Array.from(items as Iterable<A>) : items;
+    return this.#collect(source, { shipped: shipFunction(fn), call }) as Promise<TaskOutcome<Awaited<R>, E>[]>;
   }
 
   /** Stops the workers. Runs still going are cancelled. Safe to call twice. */
@@ -370,6 +410,7 @@ export async function parallel<D extends Delayed<unknown>, E extends ErrorMode =
   options: ParallelOptions & { errors?: E } = {},
 ): Promise<TaskOutcome<DelayedResult<D>, E>[]> {
   const par = new Parallel<E>(options);
+  useBatchSizes(par, oneShotBatchSizes);
   try {
     return await par.run(tasks);
   } finally {

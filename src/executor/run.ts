@@ -1,8 +1,9 @@
 import type { Backend } from '../backends/backend.js';
 import { CANCEL_UNSTARTED } from '../backends/backend.js';
-import { BatchSource, type TaskSource } from './source.js';
+import { BatchSource, type SourceMapping, type TaskSource } from './source.js';
 import { Dispatcher, type Outcome } from './dispatcher.js';
 import type { Offloader } from '../store/offload.js';
+import type { BatchSizes } from './auto-batch.js';
 import type { ProgressSink } from './progress.js';
 
 export type { TaskSource } from './source.js';
@@ -12,6 +13,8 @@ export interface RunSettings {
   readonly backend: Backend;
   readonly nJobs: number;
   readonly batchSize: 'auto' | number;
+  /** Auto batching state by function, kept across runs. */
+  readonly batchSizes?: BatchSizes;
   readonly preDispatch: number;
   readonly timeout: number | undefined;
   readonly signal: AbortSignal | undefined;
@@ -19,8 +22,12 @@ export interface RunSettings {
   readonly progress: ProgressSink;
   /** Called with each task's index and outcome, in completion order. */
   readonly emit: (index: number, outcome: Outcome) => void;
+  /** Takes consecutive fulfilled tasks at once (see `DispatcherSettings.emitValues`). */
+  readonly emitValues?: (first: number, values: readonly unknown[]) => void;
   /** Results the consumer has not taken yet; dispatch pauses while it is high. */
   readonly backlog?: () => number;
+  /** The source holds items to map this function over (`map()`). */
+  readonly map?: SourceMapping;
   /** Replaces large arguments with store proxies before dispatch. */
   readonly offloader?: Offloader;
   /**
@@ -52,7 +59,7 @@ export class TaskRun {
 
   constructor(source: TaskSource, settings: RunSettings) {
     this.#s = settings;
-    this.#source = new BatchSource(source, { nJobs: settings.nJobs, batchSize: settings.batchSize, offloadBytes: settings.offloader?.threshold });
+    this.#source = new BatchSource(source, { nJobs: settings.nJobs, batchSize: settings.batchSize, offloadBytes: settings.offloader?.threshold, sizes: settings.batchSizes, map: settings.map });
     this.#dispatcher = new Dispatcher({
       backend: settings.backend,
       limit: settings.preDispatch,
@@ -61,6 +68,7 @@ export class TaskRun {
       progress: settings.progress,
       total: () => this.#source.total,
       emit: settings.emit,
+      emitValues: settings.emitValues,
       onUnitDone: (size, durationMs) => this.#source.record(size, durationMs),
       onRoom: () => void this.#fill(),
       onFail: (error) => this.#end({ error }),
@@ -113,7 +121,13 @@ export class TaskRun {
 
   /** Resumes dispatch after the consumer drained results. */
   poke(): void {
-    void this.#fill();
+    // Called once per result taken: a call of the async #fill would cost a promise each time.
+    if (!this.#filling && !this.#settled && this.#wantsMore()) void this.#fill();
+  }
+
+  /** Room for another unit, and the consumer is not too far behind. */
+  #wantsMore(): boolean {
+    return this.#dispatcher.hasRoom && (this.#s.backlog?.() ?? 0) < 4 * this.#s.preDispatch * this.#source.batchSize + 64;
   }
 
   async #fill(): Promise<void> {
@@ -121,8 +135,7 @@ export class TaskRun {
     this.#filling = true;
     const d = this.#dispatcher;
     try {
-      const limit = this.#s.preDispatch;
-      while (d.hasRoom && (this.#s.backlog?.() ?? 0) < 4 * limit * this.#source.batchSize + 64) {
+      while (this.#wantsMore()) {
         const next = this.#source.next();
         const batch = next instanceof Promise ? await next : next;
         if (batch === undefined || d.stopped) break;

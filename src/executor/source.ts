@@ -1,6 +1,13 @@
 import { describeValue } from '../core/errors.js';
-import { describeNotDelayed, isDelayed, type Delayed } from '../task/delayed.js';
-import { AutoBatchSize, splitSize, taskBytes } from './auto-batch.js';
+import { describeNotDelayed, isDelayed, unary, type Delayed } from '../task/delayed.js';
+import type { MappedCalls } from '../task/batch-wire.js';
+import type { ShippedFunction } from '../task/ship.js';
+import { AutoBatchSize, splitSize, taskBytes, type BatchSizes } from './auto-batch.js';
+
+const arrayValues = Array.prototype[Symbol.iterator];
+const BATCHES_PER_JOB = 8;
+/** ...but never below this: a short input of quick tasks would go a task per message (slow tasks are bounded by what auto batching learned). */
+const MIN_SPREAD_BATCH = 256;
 
 export type TaskSource = Iterable<unknown> | AsyncIterable<unknown>;
 
@@ -8,6 +15,33 @@ export type TaskSource = Iterable<unknown> | AsyncIterable<unknown>;
 export interface SourceBatch {
   readonly first: number;
   readonly tasks: Delayed[];
+  /** Mapped calls (see `Unit`): `tasks` is then made on first read. */
+  readonly calls?: MappedCalls;
+}
+
+/** `map(fn, items)`: the source holds items, each the argument of one call of `fn`. */
+export interface SourceMapping {
+  readonly shipped: ShippedFunction;
+  /** `delayed(fn)`: checks an item as it checks arguments. */
+  readonly call: (item: unknown) => Delayed;
+}
+
+/** A batch of mapped calls; its `Delayed`s are made only if a task is needed on its own. */
+class MappedBatch implements SourceBatch {
+  readonly first: number;
+  readonly calls: MappedCalls;
+  #tasks: Delayed[] | undefined;
+
+  constructor(first: number, calls: MappedCalls) {
+    this.first = first;
+    this.calls = calls;
+  }
+
+  get tasks(): Delayed[] {
+    const { shipped, items } = this.calls;
+    // Plain items: no references, nothing to offload.
+    return (this.#tasks ??= items.map((item) => unary(shipped, item, false, false, undefined, 0)));
+  }
 }
 
 export interface SourceOptions {
@@ -15,6 +49,10 @@ export interface SourceOptions {
   readonly batchSize: 'auto' | number;
   /** Values above this many bytes travel as references: auto batching counts them so. */
   readonly offloadBytes?: number | undefined;
+  /** Auto batching state by function, kept across runs: this run starts where the last one of its first task's function left. */
+  readonly sizes?: BatchSizes | undefined;
+  /** The source holds items to map a function over, not delayed calls. */
+  readonly map?: SourceMapping | undefined;
 }
 
 /**
@@ -25,30 +63,58 @@ export interface SourceOptions {
  */
 export class BatchSource {
   readonly #o: SourceOptions;
-  readonly #auto: AutoBatchSize | undefined;
+  #auto: AutoBatchSize | undefined;
+  /** Where the auto batching state comes from, until the first task names its function. */
+  #sizes: BatchSizes | undefined;
   #iterator: Iterator<unknown> | AsyncIterator<unknown> | undefined;
+  /** A plain array is read by index: an iterator step costs a result object per task. */
+  #array: readonly unknown[] | undefined;
   readonly #isAsync: boolean;
   #exhausted = false;
   #pulled = 0;
   #stopped = false;
   readonly #knownTotal: number | undefined;
+  /**
+   * Largest batch for a source of known length: at least BATCHES_PER_JOB
+   * per worker, so that sending the first batch and collecting the last
+   * (which nothing overlaps) stay a small part of the run.
+   */
+  readonly #spread: number;
   readonly #ready: SourceBatch[] = [];
+  readonly #map: SourceMapping | undefined;
+  /**
+   * Mapping: every item so far travels as it is (no store proxies, nothing
+   * to offload). Once one does not, later batches are made of `Delayed`s.
+   */
+  #plain: boolean;
 
   constructor(source: TaskSource, options: SourceOptions) {
     this.#o = options;
-    this.#auto = options.batchSize === 'auto' ? new AutoBatchSize() : undefined;
+    const map = (this.#map = options.map);
+    if (options.batchSize === 'auto') {
+      if (map !== undefined) this.#auto = (options.sizes?.of(map.shipped.wire.fn.id)) ?? new AutoBatchSize({ jump: true });
+      else if (options.sizes === undefined) this.#auto = new AutoBatchSize({ jump: true });
+      else this.#sizes = options.sizes;
+    }
+    // Captured values may be offloaded: such a function's calls go as Delayeds.
+    this.#plain = map !== undefined && !(options.offloadBytes !== undefined && map.shipped.wire.values.length > 0);
+    const what = map ? '`items` to be an iterable or async iterable' : '`tasks` to be an iterable or async iterable of delayed calls';
     if (typeof source !== 'object' || source === null) {
-      throw new TypeError(`Expected \`tasks\` to be an iterable or async iterable of delayed calls, got ${describeValue(source)}`);
+      throw new TypeError(`Expected ${what}, got ${describeValue(source)}`);
     }
     this.#knownTotal = Array.isArray(source) ? source.length : undefined;
-    if (typeof (source as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function') {
+    this.#spread = this.#knownTotal === undefined ? Infinity : Math.max(MIN_SPREAD_BATCH, Math.floor(this.#knownTotal / (BATCHES_PER_JOB * options.nJobs)));
+    if (Array.isArray(source) && source[Symbol.iterator] === arrayValues) {
+      this.#array = source;
+      this.#isAsync = false;
+    } else if (typeof (source as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function') {
       this.#iterator = (source as AsyncIterable<unknown>)[Symbol.asyncIterator]();
       this.#isAsync = true;
     } else if (typeof (source as Iterable<unknown>)[Symbol.iterator] === 'function') {
       this.#iterator = (source as Iterable<unknown>)[Symbol.iterator]();
       this.#isAsync = false;
     } else {
-      throw new TypeError(`Expected \`tasks\` to be an iterable or async iterable of delayed calls, got ${describeValue(source)}`);
+      throw new TypeError(`Expected ${what}, got ${describeValue(source)}`);
     }
   }
 
@@ -91,9 +157,42 @@ export class BatchSource {
     return value;
   }
 
+  /** A task from the source: a delayed call, or with a mapping an item, checked as `delayed(fn)(item)` checks it. */
+  #take(value: unknown): unknown {
+    if (this.#map === undefined) return this.#check(value);
+    if (typeof value === 'object' ? value !== null : typeof value === 'function' || typeof value === 'symbol') {
+      const task = this.#check(this.#map.call(value));
+      const offload = this.#o.offloadBytes;
+      // Class instances travel encoded: the recorder then ships another form of the function.
+      if (task.hasReferences || task.shipped !== this.#map.shipped || (offload !== undefined && task.bytes > offload)) this.#plain = false;
+    } else {
+      this.#pulled++;
+    }
+    return value;
+  }
+
+  /** Tasks `first`... as a batch: a mapping's items as they are while they are plain. */
+  #batch(first: number, tasks: unknown[]): SourceBatch {
+    const map = this.#map;
+    if (map === undefined) return { first, tasks: tasks as Delayed[] };
+    if (this.#plain) return new MappedBatch(first, { shipped: map.shipped, items: tasks });
+    return { first, tasks: tasks.map((item) => map.call(item)) };
+  }
+
   // Synchronous sources are pulled without an await per task or per batch.
-  #pullMany(n: number): Delayed[] | Promise<Delayed[]> {
-    const out: Delayed[] = [];
+  #pullMany(n: number, out: unknown[] = []): unknown[] | Promise<unknown[]> {
+    const array = this.#array;
+    if (array !== undefined) {
+      // Read live, as an array iterator reads it: the length may change between batches.
+      const start = this.#pulled;
+      const want = n - out.length;
+      if (start + want > array.length) this.#exhausted = true;
+      if (want <= 0 || start >= array.length) return out;
+      // One copy of the range, then the checks: cheaper than a push per task.
+      const part = array.slice(start, start + want);
+      for (let i = 0; i < part.length; i++) this.#take(part[i]);
+      return out.length === 0 ? part : out.concat(part);
+    }
     if (!this.#isAsync) {
       const it = this.#iterator as Iterator<unknown>;
       while (out.length < n) {
@@ -102,7 +201,7 @@ export class BatchSource {
           this.#exhausted = true;
           break;
         }
-        out.push(this.#check(step.value));
+        out.push(this.#take(step.value));
       }
       return out;
     }
@@ -114,7 +213,7 @@ export class BatchSource {
           this.#exhausted = true;
           break;
         }
-        out.push(this.#check(step.value));
+        out.push(this.#take(step.value));
       }
       return out;
     })();
@@ -125,25 +224,90 @@ export class BatchSource {
     const queued = this.#ready.shift();
     if (queued) return queued;
     if (this.#exhausted || this.#stopped) return undefined;
-    const first = this.#pulled;
+    if (this.#sizes !== undefined) {
+      const head = this.#pullMany(1);
+      return head instanceof Promise ? head.then((tasks) => this.#slice(this.#started(tasks))) : this.#slice(this.#started(head));
+    }
+    return this.#slice([]);
+  }
+
+  /** The first task names the function whose auto batching state this run starts from. */
+  #started(head: unknown[]): unknown[] {
+    this.#auto = head.length > 0 ? this.#sizes!.of((head[0] as Delayed).shipped.wire.fn.id) : new AutoBatchSize({ jump: true });
+    this.#sizes = undefined;
+    return head;
+  }
+
+  /** Reads a slice on from the tasks already pulled in `head`, sizes and splits it. */
+  #slice(head: unknown[]): SourceBatch | undefined | Promise<SourceBatch | undefined> {
+    const first = this.#pulled - head.length;
+    if (this.#auto === undefined) {
+      const want = this.#o.batchSize as number;
+      const tasks = this.#exhausted ? head : this.#pullMany(want - head.length, head);
+      return tasks instanceof Promise ? tasks.then((t) => this.#fixed(first, t)) : this.#fixed(first, tasks);
+    }
     // joblib's lookahead: take enough for one batch per worker, then split it,
-    // smaller when the input turned out to end inside this slice.
-    const want = this.#auto ? this.#auto.size * this.#o.nJobs : (this.#o.batchSize as number);
-    const slice = this.#pullMany(want);
-    return slice instanceof Promise ? slice.then((tasks) => this.#sized(first, want, tasks)) : this.#sized(first, want, slice);
+    // smaller when the input turned out to end inside this slice. Each batch
+    // is pulled into its own array; only a slice cut short is split again.
+    const size = Math.min(this.#auto.size, this.#spread);
+    const want = size * this.#o.nJobs;
+    const parts = this.#pullParts(head, size);
+    return parts instanceof Promise ? parts.then((p) => this.#cut(first, want, p)) : this.#cut(first, want, parts);
   }
 
-  /** Bounds later slices by the bytes these tasks carry, then splits this one. */
-  #sized(first: number, want: number, slice: Delayed[]): SourceBatch | undefined {
-    if (this.#auto !== undefined && slice.length > 0) this.#auto.fit(taskBytes(slice, this.#o.offloadBytes));
-    return this.#split(first, want, slice);
+  #fixed(first: number, tasks: unknown[]): SourceBatch | undefined {
+    return tasks.length === 0 ? undefined : this.#batch(first, tasks);
   }
 
-  #split(first: number, want: number, slice: Delayed[]): SourceBatch | undefined {
-    if (slice.length === 0) return undefined;
-    if (this.#auto === undefined) return { first, tasks: slice };
-    const size = splitSize(slice.length, this.#o.nJobs, slice.length < want && this.#exhausted);
-    for (let i = 0; i < slice.length; i += size) this.#ready.push({ first: first + i, tasks: slice.slice(i, i + size) });
+  /** Up to one batch of `size` per job, the first one started with `head`; fewer when the source ends. */
+  #pullParts(head: unknown[], size: number): unknown[][] | Promise<unknown[][]> {
+    const parts: unknown[][] = [];
+    const jobs = this.#o.nJobs;
+    if (!this.#isAsync) {
+      let part = head;
+      while (parts.length < jobs && !this.#exhausted) {
+        parts.push(this.#pullMany(size - part.length, part) as unknown[]);
+        part = [];
+      }
+      if (parts.length === 0) parts.push(head);
+      return parts;
+    }
+    return (async () => {
+      let part = head;
+      while (parts.length < jobs && !this.#exhausted && !this.#stopped) {
+        parts.push(await this.#pullMany(size - part.length, part));
+        part = [];
+      }
+      if (parts.length === 0) parts.push(head);
+      return parts;
+    })();
+  }
+
+  /** Bounds later slices by the bytes these tasks carry, then queues the slice's batches. */
+  #cut(first: number, want: number, parts: unknown[][]): SourceBatch | undefined {
+    let count = 0;
+    for (const part of parts) count += part.length;
+    if (count === 0) return undefined;
+    const p0 = parts[0]!;
+    // A mapping's items are each a call's one argument.
+    const sample = this.#map ? [{ args: [p0[0]] }, { args: [p0[p0.length - 1]] }] : (p0 as Delayed[]);
+    this.#auto!.fit(taskBytes(sample, this.#o.offloadBytes));
+    if (count < want && this.#exhausted) {
+      // The input ends here: smaller batches, so that the last ones finish
+      // together; unless what is left is known to take milliseconds (ten
+      // times it fits in one batch per job), where a message per task costs
+      // more than any straggler: then one batch per job.
+      const slice = parts.length === 1 ? parts[0]! : parts.flat();
+      const jobs = this.#o.nJobs;
+      const size = this.#auto!.size >= 10 * jobs * count ? Math.ceil(count / jobs) : splitSize(count, jobs, true);
+      for (let i = 0; i < count; i += size) this.#ready.push(this.#batch(first + i, slice.slice(i, i + size)));
+    } else {
+      for (const part of parts) {
+        if (part.length === 0) continue;
+        this.#ready.push(this.#batch(first, part));
+        first += part.length;
+      }
+    }
     return this.#ready.shift();
   }
 
@@ -161,5 +325,6 @@ export class BatchSource {
       }
     }
     this.#iterator = undefined;
+    this.#array = undefined;
   }
 }

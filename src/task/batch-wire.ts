@@ -9,7 +9,8 @@
 import type { BatchResultWire, BatchWire, FunctionInstanceWire, KeepWire } from '../core/wire.js';
 import { decodeError } from '../core/error-wire.js';
 import { encodeReferences } from '../store/travel.js';
-import type { Delayed } from './delayed.js';
+import { argOf, arityOf, type Delayed } from './delayed.js';
+import type { ShippedFunction } from './ship.js';
 import { restoreResults } from './results.js';
 import { encodeInstances } from './instances.js';
 import { classCollector } from './ship.js';
@@ -22,53 +23,58 @@ export { runBatch, type RunBatchOptions } from './run-batch.js';
  * every call has the same arity, store references encoded.
  */
 export function encodeBatch(tasks: readonly Delayed[], stopOnError: boolean, keep?: KeepWire, links?: BatchWire['links'], spent?: BatchWire['spent']): BatchWire {
+  const size = tasks.length;
   const first = tasks[0]!.shipped.wire;
+  const arity = arityOf(tasks[0]!);
+  // One pass for what decides the layout: a batch is usually one function, same arity, no references.
+  let sameFn = true;
+  let refs = false;
+  let sameArity = arity <= 8;
+  // Class instances and errors travel encoded (task/instances.ts), with their classes.
+  let encodes = false;
+  for (let i = 0; i < size; i++) {
+    const t = tasks[i]!;
+    if (t.shipped.wire !== first) sameFn = false;
+    if (t.hasReferences) refs = true;
+    if (t.shipped.argClasses !== undefined || t.shipped.encodeArgs) encodes = true;
+    if (arityOf(t) !== arity) sameArity = false;
+  }
   let fns: FunctionInstanceWire[] = [first];
   let fnIndex: number[] | undefined;
-  for (let i = 1; i < tasks.length; i++) {
-    if (tasks[i]!.shipped.wire !== first) {
-      fns = [];
-      const seen = new Map<FunctionInstanceWire, number>();
-      fnIndex = tasks.map((t) => {
-        let k = seen.get(t.shipped.wire);
-        if (k === undefined) {
-          k = fns.push(t.shipped.wire) - 1;
-          seen.set(t.shipped.wire, k);
-        }
-        return k;
-      });
-      break;
-    }
+  if (!sameFn) {
+    fns = [];
+    const seen = new Map<FunctionInstanceWire, number>();
+    fnIndex = tasks.map((t) => {
+      let k = seen.get(t.shipped.wire);
+      if (k === undefined) {
+        k = fns.push(t.shipped.wire) - 1;
+        seen.set(t.shipped.wire, k);
+      }
+      return k;
+    });
   }
-  let refs = false;
   let classes: Map<string, FunctionInstanceWire> | undefined;
-  const rows = tasks.map((t) => {
-    let args = t.args;
-    const encoded = t.shipped.argClasses;
-    if (encoded !== undefined) for (const c of encoded) (classes ??= new Map()).set(c.fn.id, c);
-    else if (t.shipped.encodeArgs) args = encodeInstances(args, classCollector((classes ??= new Map()))) as readonly unknown[];
-    if (!t.hasReferences) return args;
-    refs = true;
-    return encodeReferences(args) as readonly unknown[];
-  });
-  const size = tasks.length;
-  const arity = rows[0]!.length;
-  let sameArity = arity <= 8;
-  for (let i = 1; i < size && sameArity; i++) sameArity = rows[i]!.length === arity;
+  const rows =
+    refs || encodes
+      ? tasks.map((t) => {
+          let args = t.args;
+          const encoded = t.shipped.argClasses;
+          if (encoded !== undefined) for (const c of encoded) (classes ??= new Map()).set(c.fn.id, c);
+          else if (t.shipped.encodeArgs) args = encodeInstances(args, classCollector((classes ??= new Map()))) as readonly unknown[];
+          return t.hasReferences ? (encodeReferences(args) as readonly unknown[]) : args;
+        })
+      : undefined;
   // Built field by field on one object: a spread copy is several times slower to post.
   const wire: { -readonly [K in keyof BatchWire]: BatchWire[K] } = { fns, size, stopOnError };
   if (fnIndex) wire.fnIndex = fnIndex;
   if (sameArity) {
+    // Made by map(), which gives a packed array of the exact length (V8
+    // clones a holey array element by element, ~5x slower).
     const columns: unknown[][] = [];
-    for (let j = 0; j < arity; j++) {
-      // Filled by push, never pre-sized: V8 clones a holey array element by element, ~5x slower.
-      const column: unknown[] = [];
-      for (let i = 0; i < size; i++) column.push(rows[i]![j]);
-      columns.push(column);
-    }
+    for (let j = 0; j < arity; j++) columns.push(rows ? rows.map((r) => r[j]) : tasks.map((t) => argOf(t, j)));
     wire.columns = columns;
   } else {
-    wire.args = rows;
+    wire.args = rows ?? tasks.map((t) => t.args);
   }
   if (refs) wire.refs = true;
   if (keep) wire.keep = keep;
@@ -76,6 +82,18 @@ export function encodeBatch(tasks: readonly Delayed[], stopOnError: boolean, kee
   if (spent && spent.length > 0) wire.spent = spent;
   if (classes !== undefined) wire.classes = [...classes.values()];
   return wire;
+}
+
+/** One function over a column of items, each the only argument of a call (`map()`), with no `Delayed` per call. */
+export interface MappedCalls {
+  readonly shipped: ShippedFunction;
+  /** Checked as `delayed(fn)(item)` checks its arguments, and holding no store proxies. */
+  readonly items: readonly unknown[];
+}
+
+/** `encodeBatch` for mapped calls: the items are the batch's one column as they are. */
+export function encodeCalls(calls: MappedCalls, stopOnError: boolean): BatchWire {
+  return { fns: [calls.shipped.wire], size: calls.items.length, stopOnError, columns: [calls.items] };
 }
 
 /** A batch's outcome as the calling side sees it: results revived, errors rebuilt. */

@@ -12,6 +12,13 @@ const DELAYED = Symbol.for('skein.delayed');
 /** Arguments found cloneable (without store proxies), with what they cost to clone. */
 const checked = new WeakMap<object, number>();
 
+/** A call of one argument, without an arguments array until one is read. */
+export let unary: (shipped: ShippedFunction, only: unknown, hasReferences: boolean, hasDependencies: boolean, options: DelayedOptions | undefined, bytes: number) => Delayed;
+/** How many arguments a call has, without making its arguments array (also for a Delayed of another copy of skein). */
+export let arityOf: (call: Delayed) => number;
+/** Argument `j` of a call, without making its arguments array. */
+export let argOf: (call: Delayed, j: number) => unknown;
+
 /**
  * A call of a function, recorded but not run: what `parallel` schedules.
  * `R` is the awaited result type of the function.
@@ -19,27 +26,48 @@ const checked = new WeakMap<object, number>();
 export class Delayed<R = unknown> {
   declare readonly __result?: R;
   readonly shipped: ShippedFunction;
-  readonly args: readonly unknown[];
+  // The arguments; for a call of one argument (most calls a loop makes) that
+  // argument alone, the array made on first read. With the fields below,
+  // which default on the prototype and are stored only when they differ, a
+  // plain call is one small object instead of an object and an array (less
+  // for the garbage collector to copy while the caller holds them all).
+  #args: readonly unknown[] | undefined;
+  #only: unknown;
   /** Whether the arguments hold store proxies, which travel as references. */
-  readonly hasReferences: boolean;
+  declare readonly hasReferences: boolean;
   /** Whether the arguments hold other `Delayed` calls (graph dependencies), which only `compute` can run. */
-  readonly hasDependencies: boolean;
+  declare readonly hasDependencies: boolean;
   /**
    * What the object arguments cost to clone, measured by the check in
    * `delayed()` (Infinity when unknown): the offloader skips a task whose
    * arguments are smaller than its threshold without walking them again.
    */
-  readonly bytes: number;
+  declare readonly bytes: number;
   /** The node options given to `delayed(fn, options)`. */
-  readonly options: DelayedOptions;
+  declare readonly options: DelayedOptions;
 
   constructor(shipped: ShippedFunction, args: readonly unknown[], hasReferences = false, hasDependencies = false, options: DelayedOptions = noOptions, bytes = Infinity) {
     this.shipped = shipped;
-    this.args = args;
-    this.hasReferences = hasReferences;
-    this.hasDependencies = hasDependencies;
-    this.options = options;
-    this.bytes = bytes;
+    this.#args = args;
+    if (hasReferences) (this as { hasReferences: boolean }).hasReferences = true;
+    if (hasDependencies) (this as { hasDependencies: boolean }).hasDependencies = true;
+    if (options !== noOptions) (this as { options: DelayedOptions }).options = options;
+    if (bytes !== 0) (this as { bytes: number }).bytes = bytes;
+  }
+
+  /** The call's arguments. */
+  get args(): readonly unknown[] {
+    return (this.#args ??= [this.#only]);
+  }
+
+  static {
+    unary = (shipped, only, hasReferences, hasDependencies, options, bytes) => {
+      const call = new Delayed(shipped, undefined as unknown as unknown[], hasReferences, hasDependencies, options, bytes);
+      call.#only = only;
+      return call;
+    };
+    arityOf = (call) => (#args in call ? (call.#args?.length ?? 1) : call.args.length);
+    argOf = (call, j) => (#args in call ? (call.#args === undefined ? (j === 0 ? call.#only : undefined) : call.#args[j]) : call.args[j]);
   }
 
   get [DELAYED](): true {
@@ -71,6 +99,11 @@ export interface DelayedOptions {
 }
 
 const noOptions: DelayedOptions = Object.freeze({});
+
+for (const [key, value] of [['hasReferences', false], ['hasDependencies', false], ['options', noOptions], ['bytes', 0]] as const) {
+  // Writable, so that the constructor's assignment makes an own property.
+  Object.defineProperty(Delayed.prototype, key, { value, writable: true, enumerable: false, configurable: true });
+}
 
 /** A value, or a `Delayed` computing it, at any depth of arrays and plain objects: what a graph node accepts. */
 export type Lazy<T> = T | Delayed<T> | LazyMembers<T>;
@@ -169,21 +202,33 @@ function makeRecorder(shipped: ShippedFunction, nodeOptions?: DelayedOptions): (
     onInstance: callerInstance,
     onEncoded: (n: number) => (encoded += n),
   };
-  const recorder = (...args: unknown[]) => {
+  const check = (arg: unknown, i: number): void => {
+    if (typeof arg === 'object' ? arg !== null : typeof arg === 'function' || typeof arg === 'symbol') assertCloneable(arg, `args[${i}]`, options);
+  };
+  // A graph node's inputs are other nodes' results, unknown until they run: they may hold instances too.
+  const shippedFor = (): ShippedFunction => (encoded > 0 || dependencies > 0 ? encodingArgs(shipped) : shipped);
+  // `arguments`, not a rest parameter: optimized code makes no object for
+  // `arguments` read only by index, and a call of one argument then
+  // allocates nothing but its Delayed.
+  const recorder = function record(): Delayed {
     references = 0;
     dependencies = 0;
     bytes = 0;
     encoded = 0;
-    for (let i = 0; i < args.length; i++) {
-      const arg: unknown = args[i];
-      if (typeof arg === 'object' ? arg !== null : typeof arg === 'function' || typeof arg === 'symbol') {
-        assertCloneable(arg, `args[${i}]`, options);
-      }
+    const n = arguments.length;
+    if (n === 1) {
+      const arg: unknown = arguments[0];
+      check(arg, 0);
+      return unary(shippedFor(), arg, references > dependencies, dependencies > 0, nodeOptions, dependencies > 0 ? Infinity : bytes);
     }
-    // A graph node's inputs are other nodes' results, unknown until they run: they may hold instances too.
-    const encode = encoded > 0 || dependencies > 0;
-    return new Delayed(encode ? encodingArgs(shipped) : shipped, args, references > dependencies, dependencies > 0, nodeOptions, dependencies > 0 ? Infinity : bytes);
-  };
+    const args: unknown[] = [];
+    for (let i = 0; i < n; i++) {
+      const arg: unknown = arguments[i];
+      check(arg, i);
+      args.push(arg);
+    }
+    return new Delayed(shippedFor(), args, references > dependencies, dependencies > 0, nodeOptions, dependencies > 0 ? Infinity : bytes);
+  } as (...args: unknown[]) => Delayed;
   recorded.set(recorder, /^[A-Za-z_$][\w$]*$/.test(shipped.name) ? shipped.name : 'fn');
   return recorder;
 }

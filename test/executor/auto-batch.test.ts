@@ -2,6 +2,8 @@ import { describe, expect, test } from '@jest/globals';
 import { delayed } from 'skein';
 import {
   AutoBatchSize,
+  BatchSizes,
+  JUMP_BELOW_MS,
   MAX_AUTO_BATCH,
   MAX_BATCH_BYTES,
   MIN_IDEAL_BATCH_MS,
@@ -43,6 +45,36 @@ describe('AutoBatchSize', () => {
     expect(auto.size).toBe(10);
     for (let i = 0; i < 10; i++) auto.record(auto.size, 0.001);
     expect(auto.size).toBe(10);
+  });
+});
+
+describe('AutoBatchSize with jump (loops)', () => {
+  test('a batch far under the ideal duration sets the size to its measured ideal at once', () => {
+    const auto = new AutoBatchSize({ jump: true });
+    auto.record(1, 5);
+    expect(auto.size).toBe(Math.floor(MIN_IDEAL_BATCH_MS / 5) * 2);
+    const trivial = new AutoBatchSize({ jump: true });
+    trivial.record(1, 0.001);
+    expect(trivial.size).toBe(MAX_AUTO_BATCH);
+  });
+
+  test('near the ideal duration it grows by doubling at most, as without jump', () => {
+    const auto = new AutoBatchSize({ jump: true });
+    auto.record(1, JUMP_BELOW_MS * 2);
+    expect(auto.size).toBe(2);
+  });
+});
+
+describe('BatchSizes', () => {
+  test('one state per function, kept until it falls out of the cache', () => {
+    const sizes = new BatchSizes();
+    const a = sizes.of('a');
+    a.record(1, 0.001);
+    expect(sizes.of('a')).toBe(a);
+    expect(sizes.of('a').size).toBe(MAX_AUTO_BATCH);
+    expect(sizes.of('b').size).toBe(1);
+    for (let i = 0; i < 100; i++) sizes.of(`f${i}`);
+    expect(sizes.of('a').size).toBe(1);
   });
 });
 

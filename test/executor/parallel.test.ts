@@ -153,15 +153,82 @@ describe('iter()', () => {
 
 describe('batching', () => {
   test("batchSize 'auto' groups tiny tasks, growing the batches, and shrinks them at the end", async () => {
+    // A function of its own: one-shot calls share the state of the functions they ran before.
+    const cube = (x: number) => x * x * x;
     const backend = new RecordingBackend();
     const n = 20_000;
-    const out = await parallel(Array.from({ length: n }, (_, i) => delayed(square)(i)), { backend });
-    expect(out[n - 1]).toBe((n - 1) ** 2);
+    const out = await parallel(Array.from({ length: n }, (_, i) => delayed(cube)(i)), { backend });
+    expect(out[n - 1]).toBe((n - 1) ** 3);
     expect(backend.sizes.reduce((a, b) => a + b, 0)).toBe(n);
     expect(backend.sizes[0]).toBe(1);
     const biggest = Math.max(...backend.sizes);
     expect(biggest).toBeGreaterThan(100);
     expect(backend.sizes.at(-1)!).toBeLessThan(biggest);
+  });
+
+  test('a run starts from the batch size the last run of the same function reached, per function', async () => {
+    const double = (x: number) => 2 * x;
+    const triple = (x: number) => 3 * x;
+    const backend = new RecordingBackend();
+    await using par = new Parallel({ backend });
+    await par.run(Array.from({ length: 5000 }, (_, i) => delayed(double)(i)));
+    expect(backend.sizes[0]).toBe(1);
+    const reached = Math.max(...backend.sizes);
+    expect(reached).toBeGreaterThan(100);
+    backend.sizes.length = 0;
+    expect(await par.map(double, Array.from({ length: 5000 }, (_, i) => i))).toHaveLength(5000);
+    expect(backend.sizes[0]).toBeGreaterThan(100);
+    backend.sizes.length = 0;
+    // Another function has its own state: its first batch is one task.
+    await par.run(Array.from({ length: 100 }, (_, i) => delayed(triple)(i)));
+    expect(backend.sizes[0]).toBe(1);
+    // A new Parallel starts afresh.
+    const other = new RecordingBackend();
+    await using fresh = new Parallel({ backend: other });
+    await fresh.run(Array.from({ length: 100 }, (_, i) => delayed(double)(i)));
+    expect(other.sizes[0]).toBe(1);
+  });
+
+  test('one-shot parallel() calls keep the batch size by function', async () => {
+    const halve = (x: number) => x / 2;
+    const first = new RecordingBackend();
+    await parallel(Array.from({ length: 5000 }, (_, i) => delayed(halve)(i)), { backend: first });
+    expect(first.sizes[0]).toBe(1);
+    const second = new RecordingBackend();
+    await parallel(Array.from({ length: 5000 }, (_, i) => delayed(halve)(i)), { backend: second });
+    expect(second.sizes[0]).toBeGreaterThan(100);
+  });
+
+  test('an array of tasks is cut into at least 8 batches per worker, whatever size was learned', async () => {
+    const inc = (x: number) => x + 1;
+    const backend = new RecordingBackend();
+    await using par = new Parallel({ backend });
+    await par.run(Array.from({ length: 100_000 }, (_, i) => delayed(inc)(i)));
+    expect(Math.max(...backend.sizes)).toBeGreaterThan(5000);
+    backend.sizes.length = 0;
+    await par.run(Array.from({ length: 40_000 }, (_, i) => delayed(inc)(i)));
+    // 2 workers: 40,000 / 16.
+    expect(Math.max(...backend.sizes)).toBeLessThanOrEqual(2500);
+    expect(backend.sizes.reduce((a, b) => a + b, 0)).toBe(40_000);
+  });
+
+  test('a short input of tasks known to be quick goes in one batch per worker, not a task per message', async () => {
+    const dec = (x: number) => x - 1;
+    const backend = new RecordingBackend();
+    await using par = new Parallel({ backend });
+    await par.run(Array.from({ length: 20_000 }, (_, i) => delayed(dec)(i)));
+    backend.sizes.length = 0;
+    expect(await par.run(Array.from({ length: 8 }, (_, i) => delayed(dec)(i)))).toEqual([-1, 0, 1, 2, 3, 4, 5, 6]);
+    expect(backend.sizes).toEqual([4, 4]);
+  });
+
+  test('a fast first batch sizes the next ones at once, not by doubling', async () => {
+    const negate = (x: number) => -x;
+    const backend = new RecordingBackend();
+    await parallel(Array.from({ length: 20_000 }, (_, i) => delayed(negate)(i)), { backend, preDispatch: 1 });
+    // One batch in flight at a time: by doubling the third batch would hold 4 tasks at most.
+    expect(backend.sizes[0]).toBe(1);
+    expect(Math.max(...backend.sizes.slice(0, 3))).toBeGreaterThan(4);
   });
 
   test('batchSize 1 sends one task per message', async () => {

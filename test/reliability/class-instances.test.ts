@@ -47,6 +47,16 @@ describe('instances of a class that can travel keep their prototype, both ways',
     expect(fromSet).toBe(10);
   });
 
+  test('map() over instances, alone or after plain items, keeps them', async () => {
+    const norms = await par.map((p: Point) => p.norm(), [new Point(3, 4), new Point(6, 8)]);
+    expect(norms).toEqual([5, 10]);
+    const items: (number | Point)[] = [...Array.from({ length: 600 }, (_, i) => i), new Point(3, 4)];
+    const kinds = await par.map((v: number | Point) => (typeof v === 'number' ? v : v.twice()), items);
+    expect(kinds[599]).toBe(599);
+    expect(kinds[600]).toBeInstanceOf(Point);
+    expect(kinds[600]).toEqual(new Point(6, 8));
+  });
+
   test('shared references and cycles stay so', async () => {
     const a = new Point(1, 1) as Point & { self?: unknown };
     a.self = a;

@@ -24,6 +24,27 @@ describe('delayed()', () => {
     expect(await parallel([d], { nJobs: 2 })).toEqual([5]);
     expect(Atomics.load(counter, 0)).toBe(5);
   });
+
+  test('args is the call\'s arguments, the same array on every read, for any number of arguments', async () => {
+    const f = (...xs: unknown[]) => xs.length;
+    const one = delayed(f)({ k: 1 });
+    expect(one.args).toEqual([{ k: 1 }]);
+    expect(one.args).toBe(one.args);
+    expect(delayed(f)().args).toEqual([]);
+    expect(delayed(f)(1, 'a', null).args).toEqual([1, 'a', null]);
+    expect(delayed(f)(undefined).args).toEqual([undefined]);
+    expect(await parallel([delayed(f)(), delayed(f)(1), delayed(f)(1, 2), delayed(f)(undefined)], { nJobs: 2 })).toEqual([0, 1, 2, 1]);
+  });
+
+  test('a batch of one-argument calls travels by column; a Delayed of another copy of skein is read by its args', async () => {
+    const { encodeBatch, Delayed } = await import('skein');
+    const id = (x: unknown) => x;
+    const mine = [1, 2].map((x) => delayed(id)(x));
+    expect(encodeBatch(mine, true).columns).toEqual([[1, 2]]);
+    // Another copy's Delayed: the same brand, its own class.
+    const foreign = Object.create(Object.getPrototypeOf(mine[0]), { shipped: { value: mine[0]!.shipped }, args: { value: [3] } }) as InstanceType<typeof Delayed>;
+    expect(encodeBatch([...mine, foreign], true).columns).toEqual([[1, 2, 3]]);
+  });
 });
 
 describe('closure capture', () => {

@@ -15,8 +15,23 @@ import { flagPooledResults, notePooled, prepareResults, prepareValues } from '..
 import { findCloneFailure, uncloneableError } from '../../task/cloneable.js';
 import { UncaughtTaskError, type EscapeSource } from '../../task/errors.js';
 import { encodeError } from '../../core/error-wire.js';
-import { reviveBatch } from '../../store/travel.js';
-import { pruneRebuiltCaches } from '../../store/registry.js';
+import type { BatchWire } from '../../core/wire.js';
+
+/**
+ * The store modules (references, connectors, caches) load with the first
+ * batch that holds references, or the first release: most workers never
+ * need them, and they were a large part of a worker's start.
+ */
+type StoreModules = typeof import('../../store/travel.js') & typeof import('../../store/registry.js');
+let stores: StoreModules | undefined;
+let loadingStores: Promise<StoreModules> | undefined;
+const loadStores = (): Promise<StoreModules> =>
+  (loadingStores ??= Promise.all([import('../../store/travel.js'), import('../../store/registry.js')]).then(([travel, registry]) => (stores = { ...travel, ...registry })));
+
+/** Whether a batch may hold store references: in its arguments, or in a function's captured values. */
+function mayHoldReferences(batch: BatchWire): boolean {
+  return batch.refs === true || batch.fns.some((f) => f.refs === true || f.values.length > 0);
+}
 
 const setup = workerData as WorkerSetupWire;
 const { resultBytes } = setup;
@@ -78,8 +93,9 @@ function collector(): (() => void) | undefined {
 }
 
 /** A caller's run ended and its offloaded values are evicted: drop them from the caches, and free their memory. */
-function release(message: ReleaseMessage): null {
-  pruneRebuiltCaches();
+function release(message: ReleaseMessage): null | Promise<null> {
+  if (stores === undefined) return loadStores().then(() => release(message));
+  stores.pruneRebuiltCaches();
   if (message.bytes >= COLLECT_BYTES) collector()?.();
   return null;
 }
@@ -196,13 +212,21 @@ export default function run(message: WorkerMessage): unknown {
     case 'batch': {
       const { batch, tag } = message;
       replying = undefined;
-      // Values evicted since the last batch (a caller's run ended) leave this thread's caches.
-      if (batch.refs) pruneRebuiltCaches();
       const options = optionsFor(message);
       // Task modules load first: one may register the connector its references need.
       const loading = batch.fns.filter((f) => f.fn.kind === 'module').map((f) => instantiate(f)).filter((f) => f instanceof Promise);
-      const ready = loading.length === 0 ? reviveBatch(batch, notePooled) : Promise.allSettled(loading).then(() => reviveBatch(batch, notePooled));
-      if (ready instanceof Promise) return ready.then((revived) => runBatch(revived, options)).then((r) => reply(tag, r));
+      if (mayHoldReferences(batch)) {
+        if (stores === undefined) return loadStores().then(() => run(message));
+        // Values evicted since the last batch (a caller's run ended) leave this thread's caches.
+        if (batch.refs) stores.pruneRebuiltCaches();
+        const { reviveBatch } = stores;
+        const revived = loading.length === 0 ? reviveBatch(batch, notePooled) : Promise.allSettled(loading).then(() => reviveBatch(batch, notePooled));
+        if (revived instanceof Promise) return revived.then((b) => runBatch(b, options)).then((r) => reply(tag, r));
+        const result = runBatch(revived, options);
+        return result instanceof Promise ? result.then((r) => reply(tag, r)) : reply(tag, result);
+      }
+      const ready = loading.length === 0 ? batch : Promise.allSettled(loading).then(() => batch);
+      if (ready instanceof Promise) return ready.then((b) => runBatch(b, options)).then((r) => reply(tag, r));
       const result = runBatch(ready, options);
       return result instanceof Promise ? result.then((r) => reply(tag, r)) : reply(tag, result);
     }
