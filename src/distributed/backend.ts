@@ -9,7 +9,7 @@ import type { Backend, BackendCapabilities, Batch, BatchOptions, BatchOutcome } 
 import { BatchCancelledError, CANCEL_UNSTARTED } from '../backends/backend.js';
 import { TaskTimeoutError, WorkerCrashedError } from '../backends/errors.js';
 import { decodeError } from '../core/error-wire.js';
-import { restoreResults } from '../task/results.js';
+import { restoreResults } from '../task/restore.js';
 import { RedisConnector, redisClient } from '../connectors/redis.js';
 import { RedisStore } from './redis-store.js';
 import { loadFrame, storeFrame } from './frames.js';

@@ -11,7 +11,7 @@ import { decodeError } from '../core/error-wire.js';
 import { encodeReferences } from '../store/travel.js';
 import { argOf, arityOf, type Delayed } from './delayed.js';
 import type { ShippedFunction } from './ship.js';
-import { restoreResults } from './results.js';
+import { restoreResults } from './restore.js';
 import { encodeInstances } from './instances.js';
 import { classCollector } from './ship.js';
 

@@ -2,9 +2,7 @@ import { types } from 'node:util';
 import type { BatchResultWire } from '../core/wire.js';
 import { POOL_TAIL_BYTES } from '../core/pool-tail.js';
 import { estimateBytes } from '../serialize/estimate.js';
-import { deserialize, serialize } from '../serialize/index.js';
 import { isPlainObject } from '../core/values.js';
-import { isEncodedResult, reviveInstances } from './instances.js';
 
 /** A large structured result, serialized by the registry in the worker and moved to the caller. */
 export interface FramedResult {
@@ -16,6 +14,17 @@ export function isFramedResult(value: unknown): value is FramedResult {
   return typeof value === 'object' && value !== null && (value as { __skeinFramedResult?: unknown }).__skeinFramedResult === 1;
 }
 
+
+/**
+ * The registry's serialize, loaded with the first result that needs a frame:
+ * the registry (and msgpackr) would otherwise be most of a worker's start.
+ */
+let serialize: ((value: unknown) => Uint8Array) | undefined;
+let loading: Promise<void> | undefined;
+const loadSerializer = (): Promise<void> =>
+  (loading ??= import('../serialize/index.js').then((registry) => {
+    serialize = (value) => registry.serialize(value);
+  }));
 
 /** Large binary parts found by the last `scan`, to be moved. */
 let found: ArrayBuffer[] = [];
@@ -61,12 +70,12 @@ function scan(value: unknown, threshold: number, depth: number): number {
  * the frame is moved. Returns what to transfer; `result.values` is updated.
  * A moved buffer is detached here: a task must not keep using what it returned.
  */
-export function prepareResults(result: BatchResultWire, threshold: number): ArrayBuffer[] {
+export function prepareResults(result: BatchResultWire, threshold: number): ArrayBuffer[] | Promise<ArrayBuffer[]> {
   return prepareValues(result.values, threshold);
 }
 
 /** `prepareResults` for values that travel on their own (settle-mode outcomes): `values` is updated in place. */
-export function prepareValues(values: unknown[], threshold: number): ArrayBuffer[] {
+export function prepareValues(values: unknown[], threshold: number): ArrayBuffer[] | Promise<ArrayBuffer[]> {
   found = [];
   for (let i = 0; i < values.length; i++) {
     const value = values[i];
@@ -75,6 +84,8 @@ export function prepareValues(values: unknown[], threshold: number): ArrayBuffer
     const bytes = scan(value, threshold, 0);
     // Binary parts are cheaper moved as they are than re-encoded in a frame.
     if (bytes > threshold && binaries === 0 && !ArrayBuffer.isView(value) && !types.isAnyArrayBuffer(value)) {
+      // Nothing is framed before the serializer is there: start again once it is.
+      if (serialize === undefined) return loadSerializer().then(() => prepareValues(values, threshold));
       let frame = serialize(value);
       if (frame.byteOffset !== 0 || frame.byteLength !== frame.buffer.byteLength || !types.isArrayBuffer(frame.buffer)) frame = frame.slice();
       found.push(frame.buffer as ArrayBuffer);
@@ -84,17 +95,6 @@ export function prepareValues(values: unknown[], threshold: number): ArrayBuffer
   const transfer = found;
   found = [];
   return transfer;
-}
-
-/** Caller side: turns framed results back into ordinary values, and encoded ones (instances, errors) back into theirs. */
-export function restoreResults(values: unknown[]): unknown[] {
-  for (let i = 0; i < values.length; i++) {
-    let value = values[i];
-    if (typeof value !== 'object' || value === null) continue;
-    if (isFramedResult(value)) values[i] = value = deserialize(value.frame);
-    if (isEncodedResult(value)) values[i] = reviveInstances(value.value);
-  }
-  return values;
 }
 
 /** Reused memory the batch running now was given (see `StoreReference.pooled`); only then are its results searched. */

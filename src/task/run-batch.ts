@@ -4,7 +4,7 @@ import { instantiate, useClasses } from './compile.js';
 import { encodeResult, instanceKind, knownClassId, reviveInstances } from './instances.js';
 import type { OnInstance } from './cloneable.js';
 import { encodeError } from '../core/error-wire.js';
-import { keepResult } from '../store/travel.js';
+import type { keepResult as KeepResult } from '../store/travel.js';
 import { findUncloneable, uncloneableError } from './cloneable.js';
 import { isThenable } from '../core/values.js';
 import { UncaughtTaskError, type EscapeSource } from './errors.js';
@@ -55,6 +55,8 @@ export interface OpenBatch {
   fault(offset: number, cause: unknown, source: EscapeSource): boolean;
 }
 
+let keepResult: typeof KeepResult | undefined;
+
 /**
  * Runs a batch of tasks where it stands (a worker, or the calling thread for
  * a custom backend): compiles its functions, calls each task, awaits async
@@ -62,6 +64,13 @@ export interface OpenBatch {
  * Returns synchronously when every task was synchronous.
  */
 export function runBatch(batch: BatchWire, options: PoolRunBatchOptions = {}): BatchResultWire | Promise<BatchResultWire> {
+  // Stores load with the first batch that keeps results: a worker's start stays light.
+  if (batch.keep !== undefined && keepResult === undefined) {
+    return import('../store/travel.js').then((travel) => {
+      keepResult = travel.keepResult;
+      return runBatch(batch, options);
+    });
+  }
   const started = performance.now();
   const instances = batch.fns.map((f) => instantiate(f, options.revive));
   if (instances.some((f) => f instanceof Promise)) {
@@ -189,7 +198,7 @@ function runFrom(
     let value = result;
     if (keep !== undefined && typeof value === 'object' && value !== null) {
       try {
-        value = keepResult(value, keep, spent?.has(i) === true);
+        value = keepResult!(value, keep, spent?.has(i) === true);
       } catch (error) {
         return fail(i, error);
       }

@@ -17,7 +17,8 @@ import {
 import { parseNbytes } from '#src/store/offload.js';
 import { captureStderr } from '../helpers.js';
 import { estimateBytes } from '#src/serialize/estimate.js';
-import { prepareResults, restoreResults } from '#src/task/results.js';
+import { prepareResults } from '#src/task/results.js';
+import { restoreResults } from '#src/task/restore.js';
 
 const fixture = new URL('../fixtures/offload-tasks.mjs', import.meta.url);
 const sighting = task<(v: unknown) => 'first' | 'again'>(fixture, 'sighting');
@@ -195,6 +196,18 @@ describe('large results', () => {
     await par.close();
   });
 
+  test("large records as a fresh pool's first results, in both error modes, arrive whole (the serializer loads on demand in the worker)", async () => {
+    const records = (n: number) => Array.from({ length: n }, (_, i) => ({ id: i, name: `r${i}`, when: new Date(i) }));
+    for (const errors of ['raise', 'settle'] as const) {
+      const par = new Parallel({ nJobs: 2, batchSize: 1, errors });
+      const out = await par.run([delayed(records)(40_000), delayed(records)(40_001)]);
+      const values = errors === 'settle' ? out.map((o) => (o as { value: unknown }).value) : out;
+      expect((values[0] as unknown[]).length).toBe(40_000);
+      expect((values[1] as unknown[])[40_000]).toEqual({ id: 40_000, name: 'r40000', when: new Date(40_000) });
+      await par.close();
+    }
+  });
+
   test('with maxNbytes: null results are copied as usual', async () => {
     const par = new Parallel({ nJobs: 2, batchSize: 1, maxNbytes: null });
     await par.run([delayed(makeAndKeep)(MB / 2)]);
@@ -212,12 +225,13 @@ describe('large results', () => {
     expect(rows![49_999]).toEqual({ id: 49_999, tag: 't9', when: new Date(0) });
   });
 
-  test('in the worker, large records are framed by the registry and binary data is listed for transfer', () => {
+  test('in the worker, large records are framed by the registry and binary data is listed for transfer', async () => {
     const rows = Array.from({ length: 20_000 }, (_, i) => ({ id: i, name: `r${i}` }));
     const bytes = new Float64Array(MB / 8);
     const small = { ok: true };
     const result = { values: [rows, bytes, small, { parts: [bytes] }], errors: [], durationMs: 1 };
-    const transfer = prepareResults(result, MB / 2);
+    // The registry loads with the first result that needs it.
+    const transfer = await prepareResults(result, MB / 2);
     expect(transfer).toHaveLength(2);
     expect(transfer).toContain(bytes.buffer);
     expect(result.values[0]).toMatchObject({ __skeinFramedResult: 1 });

@@ -16,7 +16,7 @@ import {
   type Batch,
 } from 'skein';
 import { decodeError } from '#src/core/error-wire.js';
-import { restoreResults } from '#src/task/results.js';
+import { restoreResults } from '#src/task/restore.js';
 
 const square = (x: number) => x * x;
 const sleep = async (ms: number, value: unknown) => {

@@ -3,7 +3,7 @@ import type { BatchResultWire } from '../../core/wire.js';
 import type { BatchClockWire, BatchMessage, ClockSetupWire, ProbeMessage, ReleaseMessage, WorkerNoticeWire, WorkerSetupWire } from './protocol.js';
 import { CLOCK_CANCEL, CLOCK_OFFSET, CLOCK_SEQ, CLOCK_SLOT_INTS, CLOCK_START } from './clock.js';
 import { decodeError } from '../../core/error-wire.js';
-import { restoreResults } from '../../task/results.js';
+import { restoreResults } from '../../task/restore.js';
 import { decodeOutcome } from '../../task/batch-wire.js';
 import { SerializationError } from '../../serialize/errors.js';
 import { ClosureCaptureError, UncaughtTaskError, UnshippableFunctionError } from '../../task/errors.js';

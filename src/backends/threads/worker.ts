@@ -113,13 +113,18 @@ function cloneFailure(value: unknown, cause: unknown): ReturnType<typeof unclone
 function publish(notice: OutcomeNoticeWire): void {
   // A settle-mode outcome that aliases reused shared memory must keep that memory out of the pool, as a reply does.
   flagPooledResults({ values: [notice.value, notice.error], errors: [], durationMs: 0 });
-  let out = notice;
-  let transfer: ArrayBuffer[] = [];
   if (resultBytes !== undefined && typeof notice.value === 'object' && notice.value !== null) {
     const box = [notice.value];
-    transfer = prepareValues(box, resultBytes);
-    if (transfer.length > 0) out = { __skeinNotice: 'outcome', tag: notice.tag, offset: notice.offset, value: box[0] };
+    const transfer = prepareValues(box, resultBytes);
+    const send = (list: ArrayBuffer[]): void => postOutcome(list.length > 0 ? { __skeinNotice: 'outcome', tag: notice.tag, offset: notice.offset, value: box[0] } : notice, list, notice);
+    if (transfer instanceof Promise) void transfer.then(send);
+    else send(transfer);
+    return;
   }
+  postOutcome(notice, [], notice);
+}
+
+function postOutcome(out: OutcomeNoticeWire, transfer: ArrayBuffer[], notice: OutcomeNoticeWire): void {
   try {
     post(out, transfer);
   } catch (error) {
@@ -138,6 +143,10 @@ function reply(tag: number, result: BatchResultWire): unknown {
   replying = { tag, values: new WeakRef(result.values) };
   if (resultBytes === undefined) return result;
   const transfer = prepareResults(result, resultBytes);
+  return transfer instanceof Promise ? transfer.then((list) => moving(result, list)) : moving(result, transfer);
+}
+
+function moving(result: BatchResultWire, transfer: ArrayBuffer[]): unknown {
   flagPooledResults(result);
   return transfer.length === 0 ? result : move({ [transferableSymbol]: transfer, [valueSymbol]: result });
 }
