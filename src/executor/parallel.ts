@@ -78,7 +78,7 @@ export interface ParallelEvents {
 /** One-shot calls have no executor to keep state on: they share theirs, by function. */
 const oneShotBatchSizes = new BatchSizes();
 // Set by Parallel's static block: parallel() hands its executor the shared state.
-let useBatchSizes: (par: Parallel<ErrorMode>, sizes: BatchSizes) => void;
+let oneShot: (par: Parallel<ErrorMode>, sizes: BatchSizes) => void;
 
 /**
  * A reusable parallel executor on a pool of worker threads, joblib's `Parallel`.
@@ -97,6 +97,8 @@ export class Parallel<E extends ErrorMode = 'raise'> extends EventEmitter<Parall
   readonly #pool = new SharedBufferPool();
   // Runs of a Parallel start from the batch size the last run of their function reached.
   #batchSizes = new BatchSizes();
+  /** One-shot `parallel()`: close() does not wait for the threads to finish ending. */
+  #endInBackground = false;
 
   constructor(options: ParallelOptions & { errors?: E } = {}) {
     super();
@@ -104,8 +106,9 @@ export class Parallel<E extends ErrorMode = 'raise'> extends EventEmitter<Parall
   }
 
   static {
-    useBatchSizes = (par, sizes) => {
+    oneShot = (par, sizes) => {
       par.#batchSizes = sizes;
+      par.#endInBackground = true;
     };
   }
 
@@ -386,7 +389,14 @@ export class Parallel<E extends ErrorMode = 'raise'> extends EventEmitter<Parall
     const backend = this.#backend;
     this.#backend = undefined;
     // A user-provided backend or store belongs to the user.
-    if (backend !== undefined && typeof this.#options.backend === 'string') await backend.close();
+    if (backend !== undefined && typeof this.#options.backend === 'string') {
+      // Ending threads takes tens of ms and holds nothing the caller needs:
+      // a one-shot call's results need not wait for it (ending workers never
+      // keep the process alive).
+      const ending = backend.close();
+      if (this.#endInBackground) ending.catch(this.#workerError);
+      else await ending;
+    }
     const owned = this.#ownedStore;
     this.#ownedStore = undefined;
     this.#pool.clear();
@@ -400,7 +410,8 @@ export class Parallel<E extends ErrorMode = 'raise'> extends EventEmitter<Parall
 
 /**
  * Runs delayed calls in parallel and resolves with their results in order;
- * the pool is created for this call and closed after it.
+ * the pool is created for this call and closed after it (its threads end
+ * just after the call resolves, never keeping the process alive).
  *
  * @example
  * const out = await parallel(xs.map((x) => delayed(square)(x)), { nJobs: 2 });
@@ -410,7 +421,7 @@ export async function parallel<D extends Delayed<unknown>, E extends ErrorMode =
   options: ParallelOptions & { errors?: E } = {},
 ): Promise<TaskOutcome<DelayedResult<D>, E>[]> {
   const par = new Parallel<E>(options);
-  useBatchSizes(par, oneShotBatchSizes);
+  oneShot(par, oneShotBatchSizes);
   try {
     return await par.run(tasks);
   } finally {

@@ -5,7 +5,7 @@ import { runNode } from '../helpers.js';
 const script = fileURLToPath(new URL('../fixtures/exit-check.mjs', import.meta.url));
 
 describe('no leaked workers: the process exits on its own', () => {
-  test.each(['close', 'one-shot', 'error', 'timeout', 'dispose', 'break'])('after %s', async (scenario) => {
+  test.each(['close', 'one-shot', 'one-shot-threads-end', 'error', 'timeout', 'dispose', 'break'])('after %s', async (scenario) => {
     const result = await runNode([script, scenario], 20000);
     expect(result.stderr).toBe('');
     expect(result.timedOut).toBe(false);
