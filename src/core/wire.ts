@@ -140,7 +140,13 @@ export interface BatchResultWire {
   /**
    * Settle-mode batches on a pool worker: how many notices for this batch were
    * posted before the reply (each task's outcome went as its own notice, so
-   * `values` and `errors` are empty). The caller waits until it has them all.
+   * `values` and `errors` are empty; or, with `from`, outcomes went gathered
+   * in a few). The caller waits until it has them all.
    */
   readonly published?: number;
+  /**
+   * Outcomes were gathered (`RunBatchOptions.gather`): `values[k]` is task
+   * `from + k`'s; those of the tasks before `from` came in the notices.
+   */
+  readonly from?: number;
 }

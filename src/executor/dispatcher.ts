@@ -31,6 +31,8 @@ export type Unit = (
   readonly links?: BatchWire['links'];
   /** Linked tasks whose large results stay in the batch (see `BatchWire.spent`). */
   readonly spent?: BatchWire['spent'];
+  /** Outcomes may travel gathered (see `Batch.gatherMs`). */
+  readonly gatherMs?: number | undefined;
 };
 
 function sizeOf(unit: Unit): number {
@@ -79,12 +81,21 @@ export interface DispatcherSettings {
   readonly revise?: ((id: number, error: unknown) => boolean) | undefined;
   /** Takes errors that escaped a task and that cannot be reported as that task's outcome. */
   readonly workerError?: ((error: unknown) => void) | undefined;
+  /**
+   * Settle mode: tasks left without an outcome by a worker that died (they
+   * never ran, or their outcome was lost with it), after the unit's other
+   * outcomes were emitted. The feeder submits again what it still needs.
+   * Without it they run again one by one (and a linked unit's, which only
+   * the feeder can order, are dropped).
+   */
+  readonly onLost?: ((ids: readonly number[]) => void) | undefined;
 }
 
 /** A unit as a backend sees it: encoded on first need, once. */
 class BatchRequest implements Batch {
   readonly size: number;
   readonly stopOnError: boolean;
+  readonly gatherMs: number | undefined;
   readonly #unit: Unit;
   #wire: BatchWire | undefined;
 
@@ -93,6 +104,7 @@ class BatchRequest implements Batch {
     this.#unit = tasks === undefined || tasks === unit.tasks ? unit : { ...unit, tasks, calls: undefined };
     this.size = sizeOf(this.#unit);
     this.stopOnError = stopOnError;
+    this.gatherMs = unit.gatherMs;
   }
 
   wire(): BatchWire {
@@ -256,7 +268,7 @@ export class Dispatcher {
       }
       this.#done++;
     }
-    if (rerun && unit.links === undefined) this.#queue.unshift(...[...rerun].map((i) => single(unit, i)));
+    if (rerun) this.#lost(unit, [...rerun].sort((a, b) => a - b));
     this.#next();
   }
 
@@ -274,9 +286,9 @@ export class Dispatcher {
       const bad = error.taskIndex;
       this.#s.emit(bad, { ok: false, error });
       this.#done++;
-      const again: Unit[] = [];
-      if (unit.links === undefined) for (let i = 0; i < sizeOf(unit); i++) if (idOf(unit, i) !== bad) again.push(single(unit, i));
-      this.#queue.unshift(...again);
+      const rest: number[] = [];
+      for (let i = 0; i < sizeOf(unit); i++) if (idOf(unit, i) !== bad) rest.push(i);
+      this.#lost(unit, rest);
     } else {
       for (let i = 0; i < sizeOf(unit); i++) {
         this.#s.emit(idOf(unit, i), { ok: false, error: withTaskIndex(error, idOf(unit, i)) });
@@ -284,6 +296,13 @@ export class Dispatcher {
       }
     }
     this.#next();
+  }
+
+  /** Tasks of `unit` (by offset) that a dead worker left without an outcome. */
+  #lost(unit: Unit, offsets: readonly number[]): void {
+    if (offsets.length === 0 || this.#stopped) return;
+    if (this.#s.onLost) this.#s.onLost(offsets.map((i) => idOf(unit, i)));
+    else if (unit.links === undefined) this.#queue.unshift(...offsets.map((i) => single(unit, i)));
   }
 
   #next(): void {

@@ -71,6 +71,12 @@ const MAX_CHAIN = 4096;
 /** Work per unit of ready nodes worth one message there and back, and the most nodes in one. */
 const UNIT_MS = 2;
 const MAX_UNIT = 1024;
+/**
+ * Outcomes travel from a worker gathered, at most this late, rather than a
+ * message per node; a worker that dies loses about this much finished work
+ * at most, which runs again.
+ */
+const GATHER_MS = 1;
 
 /** Ready nodes, highest first (the longest path of nodes still to run after them). */
 class ReadyQueue {
@@ -401,7 +407,7 @@ async function run(targets: readonly GraphNode[], options: ComputeOptions): Prom
             from = at;
           }
         }
-        d.submit(links.length > 0 ? { ids, tasks, keep: feed!.keep, links, spent } : { ids, tasks, keep: feed!.keep });
+        d.submit(links.length > 0 ? { ids, tasks, keep: feed!.keep, links, spent, gatherMs: GATHER_MS } : { ids, tasks, keep: feed!.keep, gatherMs: GATHER_MS });
       }
     };
 
@@ -415,6 +421,16 @@ async function run(targets: readonly GraphNode[], options: ComputeOptions): Prom
         onUnitDone: (size, durationMs) => {
           const perNode = durationMs / Math.max(1, size);
           nodeMs = nodeMs < 0 ? perNode : 0.7 * nodeMs + 0.3 * perNode;
+        },
+        // A worker died with these: they run again (a chain's links after the one that killed it are reported as not run already).
+        onLost: (ids) => {
+          for (const id of ids) {
+            const node = byId[id]!;
+            node.running--;
+            if (stopped || failed.has(node)) continue;
+            fused.delete(node);
+            if (waiting.get(node) === 0) ready.push(node);
+          }
         },
         onRoom: pump,
         onFail: (error) => finish({ error }),

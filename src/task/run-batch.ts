@@ -31,6 +31,15 @@ export interface PoolRunBatchOptions extends RunBatchOptions {
    * outlives the worker dying later in the batch.
    */
   readonly publish?: (offset: number, outcome: { value?: unknown; error?: ErrorWire; fault?: true }) => void;
+  /**
+   * Settle-mode batches of quick tasks: instead of one message per task,
+   * outcomes are held at most `everyMs` and sent together (`send(from,
+   * values, errors)`: tasks `from`, `from + 1`, ...); those held when the
+   * batch ends come in its result (`BatchResultWire.from`). A worker that
+   * dies loses what it held. Errors that escape a task whose outcome was
+   * sent already still go through `publish`.
+   */
+  readonly gather?: { readonly everyMs: number; send(from: number, values: unknown[], errors: TaskErrorWire[]): void };
   /** Index of the batch's first task, to word errors that escape its tasks. */
   readonly first?: number;
   /** Every task's index, when they are not consecutive from `first`. */
@@ -159,10 +168,14 @@ function runFrom(
     }
   };
   // Grown in order, never pre-sized: a holey array clones back several times slower.
-  const values: unknown[] = [];
-  const errors: TaskErrorWire[] = [];
+  // `values[k]` is task `base + k`'s (`base` moves on only when gathered outcomes are sent).
+  let values: unknown[] = [];
+  let errors: TaskErrorWire[] = [];
+  let base = 0;
   const { scope, onTaskStart } = options;
-  const publish = stopOnError ? undefined : options.publish;
+  const gather = stopOnError ? undefined : options.gather;
+  const publish = stopOnError || gather !== undefined ? undefined : options.publish;
+  let sentAt = started;
   let cancelled = false;
   let published = 0;
   let open = true;
@@ -204,7 +217,8 @@ function runFrom(
       publish(i, { value });
       published++;
     } else {
-      values[i] = value;
+      values[i - base] = value;
+      if (gather !== undefined) send();
     }
     return true;
   };
@@ -215,16 +229,33 @@ function runFrom(
       return true;
     }
     errors.push({ offset: i, error: encodeError(error) });
-    values[i] = undefined;
+    values[i - base] = undefined;
+    if (gather !== undefined) send();
     return !stopOnError;
+  };
+  /** Gathered outcomes go once `everyMs` passed since the last went (at once after a task that took that long). */
+  const send = (): void => {
+    // The last task's go with the reply, which follows at once.
+    if (base + values.length >= n) return;
+    const now = performance.now();
+    if (now - sentAt < gather!.everyMs) return;
+    sentAt = now;
+    gather!.send(base, values, errors);
+    published++;
+    base += values.length;
+    values = [];
+    errors = [];
   };
   const finish = (): BatchResultWire => {
     open = false;
     waiting = -1;
     if (stopOnError && errors.length > 0) values.length = errors[0]!.offset;
     const durationMs = performance.now() - started;
-    const result: BatchResultWire = cancelled ? { values, errors, durationMs, cancelled } : { values, errors, durationMs };
-    return publish ? { ...result, published } : result;
+    const result: { -readonly [K in keyof BatchResultWire]: BatchResultWire[K] } = { values, errors, durationMs };
+    if (cancelled) result.cancelled = true;
+    if (gather !== undefined) result.from = base;
+    if (publish || gather !== undefined) result.published = published;
+    return result;
   };
 
   const cursor: OpenBatch = {
@@ -240,13 +271,14 @@ function runFrom(
         scope ? scope.exit(() => queueMicrotask(go)) : queueMicrotask(go);
         return true;
       }
-      if (publish) {
+      const sent = publish ?? (offset < base ? options.publish : undefined);
+      if (sent) {
         // Its outcome is with the caller already, who replaces it with this.
-        publish(offset, { error: encodeError(error), fault: true });
+        sent(offset, { error: encodeError(error), fault: true });
         published++;
         return true;
       }
-      if (errors.some((e) => e.offset === offset)) return false;
+      if (offset < base || errors.some((e) => e.offset === offset)) return false;
       if (stopOnError) {
         // Fail-fast: this is the batch's first error; the task still running is abandoned.
         errors.length = 0;
@@ -254,7 +286,7 @@ function runFrom(
         outer.resolve(finish());
         return true;
       }
-      values[offset] = undefined;
+      values[offset - base] = undefined;
       const at = errors.findIndex((e) => e.offset > offset);
       errors.splice(at < 0 ? errors.length : at, 0, { offset, error: encodeError(error) });
       return true;
