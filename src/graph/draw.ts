@@ -21,7 +21,7 @@ export interface DrawOptions {
 
 export function stateOf(node: GraphNode): NodeState {
   if (node.running > 0) return 'running';
-  if (isCached(node.key)) return 'cached';
+  if (isCached(node)) return 'cached';
   if (node.error !== undefined) return 'failed';
   return 'pending';
 }

@@ -1,29 +1,92 @@
 import { createHash } from 'node:crypto';
-import { Delayed, isDelayed } from '../task/delayed.js';
+import { Delayed, argOf, arityOf, isDelayed } from '../task/delayed.js';
+import type { ShippedFunction } from '../task/ship.js';
 import { serialize } from '../serialize/index.js';
 import { isProxy } from '../proxy/index.js';
 import { GraphError } from './errors.js';
-import { isCached } from './cache.js';
+import { isCached, type CacheEntry } from './cache.js';
 
 /** One call in a task graph: a `Delayed` (or, for pure calls, every equal one) and the nodes it depends on. */
-export interface GraphNode {
-  readonly key: string;
-  /** The `name` option, else the function's name. */
-  readonly label: string;
-  /** The function's name, for grouping large drawings. */
-  readonly fnName: string;
+export class GraphNode {
+  readonly id: number;
   readonly delayed: Delayed;
   /** Distinct nodes among the arguments, in order of first use. */
   readonly deps: readonly GraphNode[];
-  /** Held weakly: a long-lived input must not keep every call ever made on it alive. */
-  readonly dependents: Set<WeakRef<GraphNode>>;
+  /** The function's name, for grouping large drawings. */
+  readonly fnName: string;
+  readonly pure: boolean;
+  /**
+   * Where each top-level argument's value comes from: `depAt[j]` is the
+   * index in `deps` of argument `j`, or -1 for a value given as it is.
+   * Undefined when dependencies also sit deeper, in arrays or objects.
+   */
+  readonly depAt: readonly number[] | undefined;
+  /**
+   * The argument holding this node's only dependency, when the others are
+   * plain values (no arrays or objects that could hold it again): it can
+   * then run right after that dependency, in the same batch. Else -1.
+   */
+  readonly chainArg: number;
+  /** Nodes that depend on this one, held weakly: a long-lived input must not keep every call ever made on it alive. */
+  dependents: WeakRef<GraphNode>[] | undefined = undefined;
   /** Computes this node is running in now. */
-  running: number;
+  running = 0;
   /** The last failure, until the node is invalidated or succeeds. */
-  error: unknown;
+  error: unknown = undefined;
+  /** Its kept result (graph/cache.ts). */
+  entry: CacheEntry | undefined = undefined;
+  /** The compute that holds this node's scratch slot now, and the slot (graph/compute.ts). */
+  owner: object | undefined = undefined;
+  slot = -1;
+  #key: string | undefined;
+
+  constructor(id: number, delayed: Delayed, deps: readonly GraphNode[], fnName: string, key: string | undefined, depAt: readonly number[] | undefined, chainArg: number) {
+    this.id = id;
+    this.delayed = delayed;
+    this.deps = deps;
+    this.fnName = fnName;
+    this.pure = key !== undefined;
+    this.#key = key;
+    this.depAt = depAt;
+    this.chainArg = chainArg;
+  }
+
+  /** Names the node in errors and plans: a content key for pure nodes, else the function's name and a number. */
+  get key(): string {
+    // Made when first asked for: most nodes never are.
+    return (this.#key ??= `${this.fnName}#${this.id}`);
+  }
+
+  /** The `name` option, else the function's name. */
+  get label(): string {
+    return this.delayed.options.name ?? this.fnName;
+  }
 }
 
-const nodes = new WeakMap<Delayed, GraphNode>();
+// A Delayed's node sits on the Delayed itself (a WeakMap entry per node cost more, and more again in every collection).
+const NODE = Symbol('skein.graphNode');
+type Marked = Delayed & { [NODE]?: GraphNode | Pending };
+/** Kept for the rare Delayed that cannot take a property (frozen). */
+const sealedNodes = new WeakMap<Delayed, GraphNode | Pending>();
+
+/** A Delayed's dependencies, found once; its mark while their nodes are made. */
+class Pending {
+  constructor(
+    readonly deps: readonly Delayed[],
+    /** Some sit inside arrays or plain objects among the arguments. */
+    readonly deep: boolean,
+  ) {}
+}
+
+function markOf(d: Delayed): GraphNode | Pending | undefined {
+  return (d as Marked)[NODE] ?? sealedNodes.get(d);
+}
+
+function setMark(d: Delayed, mark: GraphNode | Pending): void {
+  if (Object.isExtensible(d)) (d as Marked)[NODE] = mark;
+  else sealedNodes.set(d, mark);
+}
+
 // Equal pure calls built separately share one node while any of them lives.
 const pureNodes = new Map<string, WeakRef<GraphNode>>();
 const forget = new FinalizationRegistry<string>((key) => {
@@ -38,24 +101,44 @@ function isContainer(v: unknown): v is object {
   return Array.isArray(v) || proto === Object.prototype || proto === null;
 }
 
+const NO_DEPS: readonly Delayed[] = [];
+const LEAF = new Pending(NO_DEPS, false);
+
 /** The distinct `Delayed` calls among `d`'s arguments, at any depth of arrays and plain objects. */
-function dependenciesOf(d: Delayed): Delayed[] {
-  if (!d.hasDependencies) return [];
-  const found = new Set<Delayed>();
-  const seen = new Set<object>();
-  const visit = (v: unknown): void => {
+function dependenciesOf(d: Delayed): Pending {
+  if (!d.hasDependencies) return LEAF;
+  const n = arityOf(d);
+  let found: Delayed[] = [];
+  let containers = false;
+  for (let j = 0; j < n; j++) {
+    const a = argOf(d, j);
+    if (typeof a !== 'object' || a === null) continue;
     // Store proxies travel as references: looking into one would resolve it.
+    if (d.hasReferences && isProxy(a)) continue;
+    if (isDelayed(a)) {
+      if (!found.includes(a)) found.push(a);
+    } else if (isContainer(a)) {
+      containers = true;
+    }
+  }
+  if (!containers) return new Pending(found, false);
+  // Arrays and objects among the arguments: the whole walk, which finds each in order of first use.
+  found = [];
+  const seen = new Set<object>();
+  let deep = false;
+  const visit = (v: unknown, depth: number): void => {
     if (isProxy(v)) return;
     if (isDelayed(v)) {
-      found.add(v);
+      if (depth > 1) deep = true;
+      if (!found.includes(v)) found.push(v);
       return;
     }
     if (!isContainer(v) || seen.has(v)) return;
     seen.add(v);
-    for (const item of Array.isArray(v) ? v : Object.values(v)) if (typeof item === 'object' && item !== null) visit(item);
+    for (const item of Array.isArray(v) ? v : Object.values(v)) if (typeof item === 'object' && item !== null) visit(item, depth + 1);
   };
-  visit(d.args);
-  return [...found];
+  visit(d.args, 0);
+  return new Pending(found, deep);
 }
 
 /**
@@ -94,35 +177,72 @@ export function substitute(args: readonly unknown[], valueOf: (d: Delayed) => un
   return visit(args) as unknown[];
 }
 
-function contentKey(d: Delayed, deps: readonly GraphNode[], fnName: string): string {
-  const args = substitute(d.args, (dep) => ({ '\0skein.node': nodes.get(dep)!.key }));
+function contentKey(d: Delayed, fnName: string): string {
+  const args = substitute(d.args, (dep) => ({ '\0skein.node': (markOf(dep) as GraphNode).key }));
   let bytes: Uint8Array;
   try {
     bytes = serialize([d.shipped.wire, args], { compression: 'none' });
   } catch (error) {
     throw new GraphError(`Cannot give pure node \`${d.options.name ?? fnName}\` a content key: its arguments cannot be serialized`, error);
   }
-  void deps;
-  return `${fnName || 'anonymous'}:${createHash('sha1').update(bytes).digest('hex').slice(0, 16)}`;
+  return `${fnName}:${createHash('sha1').update(bytes).digest('hex').slice(0, 16)}`;
 }
 
-function makeNode(d: Delayed, deps: GraphNode[]): GraphNode {
-  // An arrow function's name here is its source text.
-  const fnName = /^[\w$.#@-]+$/.test(d.shipped.name) ? d.shipped.name : 'anonymous';
-  const label = d.options.name ?? fnName;
-  let key: string;
+const fnNames = new WeakMap<ShippedFunction, string>();
+
+function fnNameOf(shipped: ShippedFunction): string {
+  let name = fnNames.get(shipped);
+  if (name === undefined) {
+    // An arrow function's name here is its source text.
+    name = /^[\w$.#@-]+$/.test(shipped.name) ? shipped.name : 'anonymous';
+    fnNames.set(shipped, name);
+  }
+  return name;
+}
+
+/** `depAt` and `chainArg` of a node (see GraphNode), from where its dependencies sit among its arguments. */
+function layout(d: Delayed, { deps, deep }: Pending): { depAt: number[] | undefined; chainArg: number } {
+  if (deep) return { depAt: undefined, chainArg: -1 };
+  const n = arityOf(d);
+  const depAt: number[] = [];
+  let plain = true;
+  let found = 0;
+  for (let j = 0; j < n; j++) {
+    const a = argOf(d, j);
+    let at = -1;
+    if (typeof a === 'object' && a !== null && !(d.hasReferences && isProxy(a))) {
+      if (isDelayed(a)) {
+        at = deps.indexOf(a);
+        found++;
+      } else if (!ArrayBuffer.isView(a)) {
+        // An array or object may hold this node's input again, deeper: no chain.
+        plain = false;
+      }
+    }
+    depAt.push(at);
+  }
+  const chainArg = deps.length === 1 && found === 1 && plain ? depAt.indexOf(0) : -1;
+  return { depAt, chainArg };
+}
+
+function makeNode(d: Delayed, found: Pending): GraphNode {
+  const depCalls = found.deps;
+  const fnName = fnNameOf(d.shipped);
+  let key: string | undefined;
   if (d.options.pure === true) {
-    key = contentKey(d, deps, fnName);
+    key = contentKey(d, fnName);
     const existing = pureNodes.get(key)?.deref();
     if (existing !== undefined) return existing;
-  } else {
-    key = `${fnName}#${++counter}`;
   }
-  const node: GraphNode = { key, label, fnName, delayed: d, deps, dependents: new Set(), running: 0, error: undefined };
-  const ref = new WeakRef(node);
-  for (const dep of deps) dep.dependents.add(ref);
-  if (d.options.pure === true) {
-    pureNodes.set(key, ref);
+  const deps = depCalls.length === 0 ? (NO_DEPS as unknown as GraphNode[]) : depCalls.map((x) => markOf(x) as GraphNode);
+  const { depAt, chainArg } = deps.length === 0 ? { depAt: undefined, chainArg: -1 } : layout(d, found);
+  const node = new GraphNode(++counter, d, deps, fnName, key, depAt, chainArg);
+  if (deps.length > 0) {
+    const ref = new WeakRef(node);
+    for (const dep of deps) (dep.dependents ??= []).push(ref);
+  }
+  if (key !== undefined) {
+    pureNodes.set(key, new WeakRef(node));
     forget.register(node, key);
   }
   return node;
@@ -130,57 +250,67 @@ function makeNode(d: Delayed, deps: GraphNode[]): GraphNode {
 
 /** The node of `root`, building those of its dependencies first (iteratively: chains may be long). */
 export function nodeOf(root: Delayed): GraphNode {
-  const existing = nodes.get(root);
-  if (existing !== undefined) return existing;
+  const existing = markOf(root);
+  if (existing instanceof GraphNode) return existing;
   const stack: Delayed[] = [root];
-  const pending = new Map<Delayed, Delayed[]>();
   while (stack.length > 0) {
     const d = stack[stack.length - 1]!;
-    if (nodes.has(d)) {
+    const mark = markOf(d);
+    if (mark instanceof GraphNode) {
       stack.pop();
       continue;
     }
-    let deps = pending.get(d);
-    if (deps === undefined) {
-      deps = dependenciesOf(d);
-      pending.set(d, deps);
-      const missing = deps.filter((x) => !nodes.has(x));
-      if (missing.length > 0) {
-        stack.push(...missing.reverse());
-        continue;
+    const found = mark ?? dependenciesOf(d);
+    const { deps } = found;
+    let missing = false;
+    for (let i = deps.length - 1; i >= 0; i--) {
+      const dep = deps[i]!;
+      const m = markOf(dep);
+      if (m instanceof GraphNode) continue;
+      // Everything above a waiting call on the stack is what it depends on: meeting it again is a cycle.
+      if (m !== undefined || mark !== undefined) {
+        throw new GraphError(`The arguments of \`${d.options.name ?? d.name}\` lead back to itself: a task graph cannot have cycles`);
       }
-    } else if (deps.some((x) => !nodes.has(x))) {
-      throw new GraphError(`The arguments of \`${d.options.name ?? d.name}\` lead back to itself: a task graph cannot have cycles`);
+      stack.push(dep);
+      missing = true;
+    }
+    if (missing) {
+      setMark(d, found);
+      continue;
     }
     stack.pop();
-    pending.delete(d);
-    nodes.set(d, makeNode(d, deps.map((x) => nodes.get(x)!)));
+    setMark(d, makeNode(d, found));
   }
-  return nodes.get(root)!;
+  return markOf(root) as GraphNode;
 }
 
 /** Every node `roots` depend on, dependencies before dependents; `stopAtCached` leaves out the ancestors of kept results. */
 export function ancestors(roots: readonly GraphNode[], stopAtCached: boolean): GraphNode[] {
   const order: GraphNode[] = [];
   const seen = new Set<GraphNode>();
-  const stack: [GraphNode, number][] = [];
+  const nodes: GraphNode[] = [];
+  const next: number[] = [];
   for (const root of roots) {
     if (seen.has(root)) continue;
     seen.add(root);
-    stack.push([root, 0]);
-    while (stack.length > 0) {
-      const top = stack[stack.length - 1]!;
-      const [node, i] = top;
-      const deps = stopAtCached && isCached(node.key) ? [] : node.deps;
+    nodes.push(root);
+    next.push(0);
+    while (nodes.length > 0) {
+      const top = nodes.length - 1;
+      const node = nodes[top]!;
+      const deps = stopAtCached && next[top] === 0 && isCached(node) ? NO_DEPS : node.deps;
+      const i = next[top]!;
       if (i < deps.length) {
-        top[1]++;
-        const dep = deps[i]!;
+        next[top] = i + 1;
+        const dep = deps[i] as GraphNode;
         if (!seen.has(dep)) {
           seen.add(dep);
-          stack.push([dep, 0]);
+          nodes.push(dep);
+          next.push(0);
         }
       } else {
-        stack.pop();
+        nodes.pop();
+        next.pop();
         order.push(node);
       }
     }
@@ -193,17 +323,22 @@ export function descendants(node: GraphNode): GraphNode[] {
   const out: GraphNode[] = [];
   const seen = new Set<GraphNode>([node]);
   const queue = [node];
-  while (queue.length > 0) {
-    const n = queue.shift()!;
+  for (let q = 0; q < queue.length; q++) {
+    const n = queue[q]!;
     out.push(n);
-    for (const ref of n.dependents) {
+    const refs = n.dependents;
+    if (refs === undefined) continue;
+    let live = 0;
+    for (const ref of refs) {
       const d = ref.deref();
-      if (d === undefined) n.dependents.delete(ref);
-      else if (!seen.has(d)) {
+      if (d === undefined) continue;
+      refs[live++] = ref;
+      if (!seen.has(d)) {
         seen.add(d);
         queue.push(d);
       }
     }
+    refs.length = live;
   }
   return out;
 }
@@ -218,8 +353,8 @@ export function pathTo(roots: readonly GraphNode[], target: GraphNode): string[]
       queue.push(r);
     }
   }
-  while (queue.length > 0) {
-    const n = queue.shift()!;
+  for (let q = 0; q < queue.length; q++) {
+    const n = queue[q]!;
     if (n === target) break;
     for (const d of n.deps) {
       if (!parent.has(d)) {

@@ -20,14 +20,14 @@ export interface PlannedNode {
 /** The nodes computing `roots` would run now, dependencies first: kept results and what only they need are left out. */
 export function plan(...roots: Delayed[]): PlannedNode[] {
   return ancestors(roots.map(nodeOf), true)
-    .filter((n) => !isCached(n.key))
+    .filter((n) => !isCached(n))
     .map((n) => ({ name: n.label, key: n.key, dependencies: n.deps.map((d) => d.key) }));
 }
 
 /** Drops the kept results of `d` and of every node that depends on it. */
 export function invalidate(d: Delayed): void {
   for (const n of descendants(nodeOf(d))) {
-    drop(n.key);
+    drop(n);
     n.error = undefined;
   }
 }
