@@ -494,7 +494,7 @@ async function runIn(slots: Slots, targets: readonly GraphNode[], options: Compu
         const heads = ready.take(size);
         const ids: number[] = [];
         const tasks: Delayed[] = [];
-        const links: [number, number, number][] = [];
+        const links: number[] = [];
         const spent: number[] = [];
         const add = (i: number): number => {
           nodes[i]!.running++;
@@ -509,7 +509,7 @@ async function runIn(slots: Slots, targets: readonly GraphNode[], options: Compu
           for (let cur = head, c = chained(cur); c >= 0 && tasks.length < MAX_CHAIN; cur = c, c = chained(cur)) {
             flags[c]! |= FUSED;
             const at = add(c);
-            links.push([at, nodes[c]!.chainArg, from]);
+            links.push(at, nodes[c]!.chainArg, from);
             // Read by the next link only: a large value stays in the worker's batch, not kept for later computes.
             if (!(flags[cur]! & TARGET)) spent.push(from);
             from = at;

@@ -12,9 +12,6 @@ export class GraphNode {
   readonly delayed: Delayed;
   /** Distinct nodes among the arguments, in order of first use. */
   readonly deps: readonly GraphNode[];
-  /** The function's name, for grouping large drawings. */
-  readonly fnName: string;
-  readonly pure: boolean;
   /**
    * Where each top-level argument's value comes from: `depAt[j]` is the
    * index in `deps` of argument `j`, or -1 for a value given as it is.
@@ -27,8 +24,12 @@ export class GraphNode {
    * then run right after that dependency, in the same batch. Else -1.
    */
   readonly chainArg: number;
-  /** Nodes that depend on this one, held weakly: a long-lived input must not keep every call ever made on it alive. */
-  dependents: WeakRef<GraphNode>[] | undefined = undefined;
+  /**
+   * Nodes that depend on this one, held weakly: a long-lived input must not
+   * keep every call ever made on it alive. One alone is held as it is (most
+   * nodes have one reader), several in an array.
+   */
+  dependents: WeakRef<GraphNode> | WeakRef<GraphNode>[] | undefined = undefined;
   /** Computes this node is running in now. */
   running = 0;
   /** The last failure, until the node is invalidated or succeeds. */
@@ -40,15 +41,23 @@ export class GraphNode {
   slot = -1;
   #key: string | undefined;
 
-  constructor(id: number, delayed: Delayed, deps: readonly GraphNode[], fnName: string, key: string | undefined, depAt: readonly number[] | undefined, chainArg: number) {
+  constructor(id: number, delayed: Delayed, deps: readonly GraphNode[], key: string | undefined, depAt: readonly number[] | undefined, chainArg: number) {
     this.id = id;
     this.delayed = delayed;
     this.deps = deps;
-    this.fnName = fnName;
-    this.pure = key !== undefined;
     this.#key = key;
     this.depAt = depAt;
     this.chainArg = chainArg;
+  }
+
+  /** Equal calls built separately are this one node (the `pure` option). */
+  get pure(): boolean {
+    return this.delayed.options.pure === true;
+  }
+
+  /** The function's name, for grouping large drawings. */
+  get fnName(): string {
+    return fnNameOf(this.delayed.shipped);
   }
 
   /** Names the node in errors and plans: a content key for pure nodes, else the function's name and a number. */
@@ -69,14 +78,16 @@ type Marked = Delayed & { [NODE]?: GraphNode | Pending };
 /** Kept for the rare Delayed that cannot take a property (frozen). */
 const sealedNodes = new WeakMap<Delayed, GraphNode | Pending>();
 
-/** A Delayed's dependencies, found once; its mark while their nodes are made. */
-class Pending {
-  constructor(
-    readonly deps: readonly Delayed[],
-    /** Some sit inside arrays or plain objects among the arguments. */
-    readonly deep: boolean,
-  ) {}
+/** A Delayed's dependencies, as found among its arguments. */
+interface Found {
+  readonly deps: readonly Delayed[];
+  /** Some sit inside arrays or plain objects among the arguments. */
+  readonly deep: boolean;
 }
+
+/** The mark of a Delayed whose node waits for those of its dependencies (nodeOf). */
+const PENDING = Object.freeze({ pending: true });
+type Pending = typeof PENDING;
 
 function markOf(d: Delayed): GraphNode | Pending | undefined {
   return (d as Marked)[NODE] ?? sealedNodes.get(d);
@@ -102,28 +113,39 @@ function isContainer(v: unknown): v is object {
 }
 
 const NO_DEPS: readonly Delayed[] = [];
-const LEAF = new Pending(NO_DEPS, false);
+const LEAF: Found = { deps: NO_DEPS, deep: false };
 
 /** The distinct `Delayed` calls among `d`'s arguments, at any depth of arrays and plain objects. */
-function dependenciesOf(d: Delayed): Pending {
+function dependenciesOf(d: Delayed): Found {
   if (!d.hasDependencies) return LEAF;
   const n = arityOf(d);
-  let found: Delayed[] = [];
   let containers = false;
+  // Made at its length (a growing array starts with room for 17).
+  let count = 0;
   for (let j = 0; j < n; j++) {
     const a = argOf(d, j);
     if (typeof a !== 'object' || a === null) continue;
     // Store proxies travel as references: looking into one would resolve it.
     if (d.hasReferences && isProxy(a)) continue;
-    if (isDelayed(a)) {
-      if (!found.includes(a)) found.push(a);
-    } else if (isContainer(a)) {
-      containers = true;
-    }
+    if (isDelayed(a)) count++;
+    else if (isContainer(a)) containers = true;
   }
-  if (!containers) return new Pending(found, false);
+  if (!containers) {
+    if (count === 1) {
+      for (let j = 0; j < n; j++) {
+        const a = argOf(d, j);
+        if (typeof a === 'object' && a !== null && !(d.hasReferences && isProxy(a)) && isDelayed(a)) return { deps: [a], deep: false };
+      }
+    }
+    const found: Delayed[] = [];
+    for (let j = 0; j < n; j++) {
+      const a = argOf(d, j);
+      if (typeof a === 'object' && a !== null && !(d.hasReferences && isProxy(a)) && isDelayed(a) && !found.includes(a)) found.push(a);
+    }
+    return { deps: found, deep: false };
+  }
   // Arrays and objects among the arguments: the whole walk, which finds each in order of first use.
-  found = [];
+  const found: Delayed[] = [];
   const seen = new Set<object>();
   let deep = false;
   const visit = (v: unknown, depth: number): void => {
@@ -138,7 +160,7 @@ function dependenciesOf(d: Delayed): Pending {
     for (const item of Array.isArray(v) ? v : Object.values(v)) if (typeof item === 'object' && item !== null) visit(item, depth + 1);
   };
   visit(d.args, 0);
-  return new Pending(found, deep);
+  return { deps: found, deep };
 }
 
 /**
@@ -200,46 +222,69 @@ function fnNameOf(shipped: ShippedFunction): string {
   return name;
 }
 
-/** `depAt` and `chainArg` of a node (see GraphNode), from where its dependencies sit among its arguments. */
-function layout(d: Delayed, { deps, deep }: Pending): { depAt: number[] | undefined; chainArg: number } {
-  if (deep) return { depAt: undefined, chainArg: -1 };
+/** `depAt` arrays by pattern: most nodes share one of a few ([0], [0, 1], [-1, 0]...). */
+const layouts = new Map<number, readonly number[]>();
+let chainArgOut = -1;
+
+/** `depAt` of a node (see GraphNode), from where its dependencies sit among its arguments; its `chainArg` left in `chainArgOut`. */
+function layout(d: Delayed, { deps, deep }: Found): readonly number[] | undefined {
+  chainArgOut = -1;
+  if (deep) return undefined;
   const n = arityOf(d);
-  const depAt: number[] = [];
   let plain = true;
   let found = 0;
+  let chainArg = -1;
+  // The pattern as a number, 4 bits per argument (its dep's index + 1), while it fits.
+  let pattern = n <= 6 ? n : -1;
   for (let j = 0; j < n; j++) {
     const a = argOf(d, j);
     let at = -1;
     if (typeof a === 'object' && a !== null && !(d.hasReferences && isProxy(a))) {
       if (isDelayed(a)) {
         at = deps.indexOf(a);
+        if (at === 0) chainArg = j;
         found++;
       } else if (!ArrayBuffer.isView(a)) {
         // An array or object may hold this node's input again, deeper: no chain.
         plain = false;
       }
     }
-    depAt.push(at);
+    if (pattern >= 0) pattern = at + 1 < 15 ? pattern * 16 + at + 1 : -1;
   }
-  const chainArg = deps.length === 1 && found === 1 && plain ? depAt.indexOf(0) : -1;
-  return { depAt, chainArg };
+  if (deps.length === 1 && found === 1 && plain) chainArgOut = chainArg;
+  let depAt = pattern < 0 ? undefined : layouts.get(pattern);
+  if (depAt !== undefined) return depAt;
+  const made: number[] = [];
+  for (let j = 0; j < n; j++) {
+    const a = argOf(d, j);
+    made.push(typeof a === 'object' && a !== null && !(d.hasReferences && isProxy(a)) && isDelayed(a) ? deps.indexOf(a) : -1);
+  }
+  depAt = Object.freeze(made);
+  if (pattern >= 0) layouts.set(pattern, depAt);
+  return depAt;
 }
 
-function makeNode(d: Delayed, found: Pending): GraphNode {
+function makeNode(d: Delayed, found: Found): GraphNode {
   const depCalls = found.deps;
-  const fnName = fnNameOf(d.shipped);
   let key: string | undefined;
   if (d.options.pure === true) {
-    key = contentKey(d, fnName);
+    key = contentKey(d, fnNameOf(d.shipped));
     const existing = pureNodes.get(key)?.deref();
     if (existing !== undefined) return existing;
   }
-  const deps = depCalls.length === 0 ? (NO_DEPS as unknown as GraphNode[]) : depCalls.map((x) => markOf(x) as GraphNode);
-  const { depAt, chainArg } = deps.length === 0 ? { depAt: undefined, chainArg: -1 } : layout(d, found);
-  const node = new GraphNode(++counter, d, deps, fnName, key, depAt, chainArg);
+  let deps = NO_DEPS as unknown as GraphNode[];
+  if (depCalls.length === 1) deps = [markOf(depCalls[0]!) as GraphNode];
+  else if (depCalls.length > 1) deps = depCalls.map((x) => markOf(x) as GraphNode);
+  const depAt = deps.length === 0 ? undefined : layout(d, found);
+  const node = new GraphNode(++counter, d, deps, key, depAt, deps.length === 0 ? -1 : chainArgOut);
   if (deps.length > 0) {
     const ref = new WeakRef(node);
-    for (const dep of deps) (dep.dependents ??= []).push(ref);
+    for (const dep of deps) {
+      const held = dep.dependents;
+      if (held === undefined) dep.dependents = ref;
+      else if (Array.isArray(held)) held.push(ref);
+      else dep.dependents = [held, ref];
+    }
   }
   if (key !== undefined) {
     pureNodes.set(key, new WeakRef(node));
@@ -252,34 +297,44 @@ function makeNode(d: Delayed, found: Pending): GraphNode {
 export function nodeOf(root: Delayed): GraphNode {
   const existing = markOf(root);
   if (existing instanceof GraphNode) return existing;
+  // Calls waiting for their dependencies' nodes, with what they depend on once found.
   const stack: Delayed[] = [root];
+  const found: (Found | undefined)[] = [undefined];
   while (stack.length > 0) {
-    const d = stack[stack.length - 1]!;
+    const top = stack.length - 1;
+    const d = stack[top]!;
     const mark = markOf(d);
     if (mark instanceof GraphNode) {
       stack.pop();
+      found.pop();
       continue;
     }
-    const found = mark ?? dependenciesOf(d);
-    const { deps } = found;
+    // A call seen before is pending here, with its dependencies found; one pending
+    // further down was pushed again by one of its own dependencies (a cycle, caught below).
+    const again = mark === PENDING ? found[top] : undefined;
+    const f = again ?? dependenciesOf(d);
+    const { deps } = f;
     let missing = false;
     for (let i = deps.length - 1; i >= 0; i--) {
       const dep = deps[i]!;
       const m = markOf(dep);
       if (m instanceof GraphNode) continue;
-      // Everything above a waiting call on the stack is what it depends on: meeting it again is a cycle.
-      if (m !== undefined || mark !== undefined) {
+      // Everything above a pending call on the stack is what it depends on: meeting it again is a cycle.
+      if (m !== undefined || again !== undefined || mark === PENDING) {
         throw new GraphError(`The arguments of \`${d.options.name ?? d.name}\` lead back to itself: a task graph cannot have cycles`);
       }
       stack.push(dep);
+      found.push(undefined);
       missing = true;
     }
     if (missing) {
-      setMark(d, found);
+      setMark(d, PENDING);
+      found[top] = f;
       continue;
     }
     stack.pop();
-    setMark(d, makeNode(d, found));
+    found.pop();
+    setMark(d, makeNode(d, f));
   }
   return markOf(root) as GraphNode;
 }
@@ -326,8 +381,9 @@ export function descendants(node: GraphNode): GraphNode[] {
   for (let q = 0; q < queue.length; q++) {
     const n = queue[q]!;
     out.push(n);
-    const refs = n.dependents;
-    if (refs === undefined) continue;
+    const held = n.dependents;
+    if (held === undefined) continue;
+    const refs = Array.isArray(held) ? held : [held];
     let live = 0;
     for (const ref of refs) {
       const d = ref.deref();
@@ -339,6 +395,7 @@ export function descendants(node: GraphNode): GraphNode[] {
       }
     }
     refs.length = live;
+    n.dependents = live === 0 ? undefined : live === 1 ? refs[0] : refs;
   }
   return out;
 }

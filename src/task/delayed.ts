@@ -203,7 +203,15 @@ function makeRecorder(shipped: ShippedFunction, nodeOptions?: DelayedOptions): (
     onEncoded: (n: number) => (encoded += n),
   };
   const check = (arg: unknown, i: number): void => {
-    if (typeof arg === 'object' ? arg !== null : typeof arg === 'function' || typeof arg === 'symbol') assertCloneable(arg, `args[${i}]`, options);
+    if (typeof arg === 'object' ? arg !== null : typeof arg === 'function' || typeof arg === 'symbol') {
+      // A dependency or a store proxy as the argument itself (a graph node's usual inputs): what the walk would say, without it.
+      if (typeof arg === 'object' && passThrough(arg as object)) {
+        references++;
+        bytes += 64;
+        return;
+      }
+      assertCloneable(arg, `args[${i}]`, options);
+    }
   };
   // A graph node's inputs are other nodes' results, unknown until they run: they may hold instances too.
   const shippedFor = (): ShippedFunction => (encoded > 0 || dependencies > 0 ? encodingArgs(shipped) : shipped);

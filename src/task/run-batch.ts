@@ -127,32 +127,40 @@ function runFrom(
   const arity = columns?.length ?? 0;
   const c0 = columns?.[0];
   const c1 = columns?.[1];
-  // Chained tasks: what each source task returned, before it was kept in a store.
-  let linked: Map<number, (readonly [number, number])[]> | undefined;
-  let sources: Map<number, { ok: boolean; value: unknown; uses: number }> | undefined;
-  if (batch.links !== undefined) {
-    linked = new Map();
-    sources = new Map();
-    for (const [task, argument, from] of batch.links) {
-      let list = linked.get(task);
-      if (list === undefined) linked.set(task, (list = []));
-      list.push([argument, from]);
-      const source = sources.get(from);
-      if (source === undefined) sources.set(from, { ok: false, value: undefined, uses: 1 });
-      else source.uses++;
+  // Chained tasks, by offset: the argument a link feeds (-1: none) and from
+  // which task; for each source task, its readers left and what it returned
+  // (before it was kept in a store).
+  let linkArg: Int32Array | undefined;
+  let linkFrom: Int32Array | undefined;
+  let uses: Int32Array | undefined;
+  let sourceOk: Uint8Array | undefined;
+  let sourceValue: unknown[] | undefined;
+  const { links } = batch;
+  if (links !== undefined) {
+    linkArg = new Int32Array(n).fill(-1);
+    linkFrom = new Int32Array(n);
+    uses = new Int32Array(n);
+    sourceOk = new Uint8Array(n);
+    sourceValue = [];
+    for (let k = 0; k + 2 < links.length; k += 3) {
+      const task = links[k]!;
+      if (linkArg[task] !== -1) throw new Error(`Task ${task} of the batch is fed by more than one link`);
+      linkArg[task] = links[k + 1]!;
+      linkFrom[task] = links[k + 2]!;
+      uses[links[k + 2]!]!++;
     }
   }
   const call = (fn: Callable, i: number): unknown => {
-    const links = linked?.get(i);
-    if (links !== undefined) {
+    const at = linkArg === undefined ? -1 : linkArg[i]!;
+    if (at >= 0) {
+      const from = linkFrom![i]!;
+      if (sourceOk![from] === 0) throw new Error(`The input of this task, task ${options.ids?.[from] ?? (options.first ?? 0) + from} of the batch, failed`);
+      const value = sourceValue![from];
+      // Its last reader has it: a chain holds one link's value at a time, not all of them.
+      if (--uses![from]! === 0) sourceValue![from] = undefined;
+      if (!rows && arity === 1) return fn(value);
       const args = rows ? [...rows[i]!] : columns!.map((c) => c[i]);
-      for (const [argument, from] of links) {
-        const source = sources!.get(from)!;
-        if (!source.ok) throw new Error(`The input of this task, task ${options.ids?.[from] ?? (options.first ?? 0) + from} of the batch, failed`);
-        args[argument] = source.value;
-        // Its last reader has it: a chain holds one link's value at a time, not all of them.
-        if (--source.uses === 0) source.value = undefined;
-      }
+      args[at] = value;
       return fn(...args);
     }
     if (rows) return fn(...rows[i]!);
@@ -194,10 +202,9 @@ function runFrom(
   const { keep } = batch;
   const spent = batch.spent === undefined ? undefined : new Set(batch.spent);
   const settle = (i: number, result: unknown): boolean => {
-    const source = sources?.get(i);
-    if (source !== undefined) {
-      source.ok = true;
-      source.value = result;
+    if (uses !== undefined && uses[i]! > 0) {
+      sourceOk![i] = 1;
+      sourceValue![i] = result;
     }
     let value = result;
     if (keep !== undefined && typeof value === 'object' && value !== null) {

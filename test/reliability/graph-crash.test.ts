@@ -20,7 +20,7 @@ class Watched implements Backend {
   release = (bytes: number) => this.inner.release(bytes);
 
   async runBatch(batch: Batch, options: BatchOptions): Promise<BatchOutcome> {
-    const note = { size: batch.size, links: batch.wire().links?.length ?? 0, lost: 0 };
+    const note = { size: batch.size, links: (batch.wire().links?.length ?? 0) / 3, lost: 0 };
     this.batches.push(note);
     const outcome = await this.inner.runBatch(batch, options);
     note.lost = outcome.unfinished?.length ?? 0;
