@@ -10,7 +10,7 @@ import { checkKnownOptions } from '../core/options.js';
 import { cached, keep } from './cache.js';
 import { fetchKept, hold, isKept, letGo } from './kept.js';
 import { isSpent } from '../store/travel.js';
-import { nodeOf, pathTo, substitute, type GraphNode } from './graph.js';
+import { nodeOf, noteOutcome, pathTo, substitute, type GraphNode } from './graph.js';
 import { DependencyFailedError, type NodeInfo } from './errors.js';
 
 /** Options of `compute()` and `d.compute()`. */
@@ -85,11 +85,18 @@ const FAILED = 4;
 /** Sent in a batch behind its only input (a chain): never ready on its own. */
 const FUSED = 8;
 
+const ID_BITS = 10;
+const SLOT_BITS = 20;
+const SLOT_MASK = (1 << SLOT_BITS) - 1;
+/** Computes running now, by id: a node's `slot` names the compute that wrote it in its high bits. */
+const live: (Slots | undefined)[] = [];
+let nextId = 0;
+
 /**
  * One compute's nodes, each given a slot: what the compute knows of a node
  * sits in arrays by slot rather than in maps by node. A node notes its slot
- * itself (`owner`, `slot`) unless another compute running at the same time
- * holds that note: then the slot is kept here.
+ * itself, with the compute's id (`slot`), unless another compute running at
+ * the same time holds that note: then the slot is kept here.
  */
 class Slots {
   readonly nodes: GraphNode[] = [];
@@ -97,18 +104,36 @@ class Slots {
   readonly values: unknown[] = [];
   readonly flags: number[] = [];
   readonly #others = new Map<GraphNode, number>();
+  readonly #id: number;
+
+  constructor() {
+    let id = -1;
+    for (let k = 0; k < 1 << ID_BITS && id < 0; k++) {
+      const candidate = (nextId + k) & ((1 << ID_BITS) - 1);
+      if (live[candidate] === undefined) id = candidate;
+    }
+    this.#id = id;
+    if (id >= 0) {
+      live[id] = this;
+      nextId = id + 1;
+    }
+  }
 
   slotOf(node: GraphNode): number {
-    return node.owner === this ? node.slot : (this.#others.get(node) ?? -1);
+    const s = node.slot;
+    // A note from an earlier compute of the same id names another node at that slot.
+    if (s >> SLOT_BITS === this.#id && this.nodes[s & SLOT_MASK] === node) return s & SLOT_MASK;
+    return this.#others.size === 0 ? -1 : (this.#others.get(node) ?? -1);
   }
 
   claim(node: GraphNode): number {
     const i = this.nodes.push(node) - 1;
     this.values.push(undefined);
     this.flags.push(0);
-    if (node.owner === undefined) {
-      node.owner = this;
-      node.slot = i;
+    const s = node.slot;
+    const holder = s < 0 ? undefined : live[s >> SLOT_BITS];
+    if (this.#id >= 0 && i <= SLOT_MASK && (holder === undefined || holder === this || holder.nodes[s & SLOT_MASK] !== node)) {
+      node.slot = (this.#id << SLOT_BITS) | i;
     } else {
       this.#others.set(node, i);
     }
@@ -116,12 +141,7 @@ class Slots {
   }
 
   release(): void {
-    for (const node of this.nodes) {
-      if (node.owner === this) {
-        node.owner = undefined;
-        node.slot = -1;
-      }
-    }
+    if (this.#id >= 0 && live[this.#id] === this) live[this.#id] = undefined;
   }
 }
 
@@ -377,7 +397,7 @@ async function runIn(slots: Slots, targets: readonly GraphNode[], options: Compu
       const node = nodes[i]!;
       node.running--;
       if (outcome.ok) {
-        node.error = undefined;
+        noteOutcome(node, undefined);
         const { value } = outcome;
         // A large link of a chain was read in the worker and not sent: nothing to hold or keep.
         if (!isSpent(value)) {
@@ -386,7 +406,7 @@ async function runIn(slots: Slots, targets: readonly GraphNode[], options: Compu
           keep(node, value);
         }
       } else {
-        node.error = outcome.error;
+        noteOutcome(node, outcome.error ?? null);
       }
       // A chained node whose input failed: reported already, as not run.
       if (stopped || flags[i]! & FAILED) return;
@@ -418,14 +438,14 @@ async function runIn(slots: Slots, targets: readonly GraphNode[], options: Compu
       if (first[i + 1]! - first[i]! !== 1) return -1;
       const c = list[first[i]!]!;
       const next = nodes[c]!;
-      if (next.chainArg < 0 || waiting[c] !== 1 || next.delayed.options.where === 'caller' || flags[c]! & FAILED) return -1;
+      if (next.layout.chainArg < 0 || waiting[c] !== 1 || next.delayed.options.where === 'caller' || flags[c]! & FAILED) return -1;
       return c;
     };
     const call = (i: number): Delayed => {
       const node = nodes[i]!;
       const d = node.delayed;
       if (!d.hasDependencies) return d;
-      const { depAt } = node;
+      const { depAt } = node.layout;
       if (depAt !== undefined) {
         const args: unknown[] = [];
         let primitive = true;
@@ -509,7 +529,7 @@ async function runIn(slots: Slots, targets: readonly GraphNode[], options: Compu
           for (let cur = head, c = chained(cur); c >= 0 && tasks.length < MAX_CHAIN; cur = c, c = chained(cur)) {
             flags[c]! |= FUSED;
             const at = add(c);
-            links.push(at, nodes[c]!.chainArg, from);
+            links.push(at, nodes[c]!.layout.chainArg, from);
             // Read by the next link only: a large value stays in the worker's batch, not kept for later computes.
             if (!(flags[cur]! & TARGET)) spent.push(from);
             from = at;

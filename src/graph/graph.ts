@@ -4,50 +4,49 @@ import type { ShippedFunction } from '../task/ship.js';
 import { serialize } from '../serialize/index.js';
 import { isProxy } from '../proxy/index.js';
 import { GraphError } from './errors.js';
-import { isCached, type CacheEntry } from './cache.js';
+import { currentEpoch, drop, isCached, lastChange, stamp, type CacheEntry } from './cache.js';
 
-/** One call in a task graph: a `Delayed` (or, for pure calls, every equal one) and the nodes it depends on. */
-export class GraphNode {
-  readonly id: number;
-  readonly delayed: Delayed;
-  /** Distinct nodes among the arguments, in order of first use. */
-  readonly deps: readonly GraphNode[];
+/** Where a node's dependencies sit among its arguments (shared by every node of one pattern). */
+export interface ArgLayout {
   /**
-   * Where each top-level argument's value comes from: `depAt[j]` is the
-   * index in `deps` of argument `j`, or -1 for a value given as it is.
-   * Undefined when dependencies also sit deeper, in arrays or objects.
+   * `depAt[j]` is the index in `deps` of top-level argument `j`'s value, or
+   * -1 for a value given as it is. Undefined when dependencies also sit
+   * deeper, in arrays or objects.
    */
   readonly depAt: readonly number[] | undefined;
   /**
-   * The argument holding this node's only dependency, when the others are
+   * The argument holding the node's only dependency, when the others are
    * plain values (no arrays or objects that could hold it again): it can
    * then run right after that dependency, in the same batch. Else -1.
    */
   readonly chainArg: number;
-  /**
-   * Nodes that depend on this one, held weakly: a long-lived input must not
-   * keep every call ever made on it alive. One alone is held as it is (most
-   * nodes have one reader), several in an array.
-   */
-  dependents: WeakRef<GraphNode> | WeakRef<GraphNode>[] | undefined = undefined;
+}
+
+const NO_LAYOUT: ArgLayout = Object.freeze({ depAt: undefined, chainArg: -1 });
+
+/**
+ * One call in a task graph: a `Delayed` (or, for pure calls, every equal
+ * one) and the nodes it depends on. Kept small: a compute holds every node
+ * it needs, and each byte is copied by every collection while it runs.
+ */
+export class GraphNode {
+  readonly delayed: Delayed;
+  /** Distinct nodes among the arguments, in order of first use. */
+  readonly deps: readonly GraphNode[];
+  readonly layout: ArgLayout;
   /** Computes this node is running in now. */
   running = 0;
-  /** The last failure, until the node is invalidated or succeeds. */
-  error: unknown = undefined;
   /** Its kept result (graph/cache.ts). */
   entry: CacheEntry | undefined = undefined;
-  /** The compute that holds this node's scratch slot now, and the slot (graph/compute.ts). */
-  owner: object | undefined = undefined;
+  /** Its slot in the compute that last claimed it (graph/compute.ts). */
   slot = -1;
   #key: string | undefined;
 
-  constructor(id: number, delayed: Delayed, deps: readonly GraphNode[], key: string | undefined, depAt: readonly number[] | undefined, chainArg: number) {
-    this.id = id;
+  constructor(delayed: Delayed, deps: readonly GraphNode[], key: string | undefined, layout: ArgLayout) {
     this.delayed = delayed;
     this.deps = deps;
     this.#key = key;
-    this.depAt = depAt;
-    this.chainArg = chainArg;
+    this.layout = layout;
   }
 
   /** Equal calls built separately are this one node (the `pure` option). */
@@ -63,13 +62,41 @@ export class GraphNode {
   /** Names the node in errors and plans: a content key for pure nodes, else the function's name and a number. */
   get key(): string {
     // Made when first asked for: most nodes never are.
-    return (this.#key ??= `${this.fnName}#${this.id}`);
+    return (this.#key ??= `${this.fnName}#${++counter}`);
   }
 
   /** The `name` option, else the function's name. */
   get label(): string {
     return this.delayed.options.name ?? this.fnName;
   }
+}
+
+/** Nodes' last failures, until they succeed or are invalidated (few: kept aside, not on every node). */
+const failures = new WeakMap<GraphNode, { readonly error: unknown; readonly at: number }>();
+let failed = 0;
+
+/** Notes how `node` last ended: its error, or `undefined` for a success. */
+export function noteOutcome(node: GraphNode, error: unknown): void {
+  if (error !== undefined) {
+    failures.set(node, { error, at: currentEpoch() });
+    failed++;
+  } else if (failed > 0) {
+    failures.delete(node);
+  }
+}
+
+/** Whether `node` failed last time, and nothing it depends on was invalidated since. */
+export function hasFailed(node: GraphNode): boolean {
+  if (failed === 0) return false;
+  const f = failures.get(node);
+  return f !== undefined && lastChange(node) <= f.at;
+}
+
+/** Drops `node`'s kept result, and marks every result computed from it out of date. */
+export function invalidateNode(node: GraphNode): void {
+  drop(node);
+  failures.delete(node);
+  stamp(node);
 }
 
 // A Delayed's node sits on the Delayed itself (a WeakMap entry per node cost more, and more again in every collection).
@@ -222,14 +249,12 @@ function fnNameOf(shipped: ShippedFunction): string {
   return name;
 }
 
-/** `depAt` arrays by pattern: most nodes share one of a few ([0], [0, 1], [-1, 0]...). */
-const layouts = new Map<number, readonly number[]>();
-let chainArgOut = -1;
+/** Layouts by pattern: most nodes share one of a few ([0], [0, 1], [-1, 0]...). */
+const layouts = new Map<number, ArgLayout>();
 
-/** `depAt` of a node (see GraphNode), from where its dependencies sit among its arguments; its `chainArg` left in `chainArgOut`. */
-function layout(d: Delayed, { deps, deep }: Found): readonly number[] | undefined {
-  chainArgOut = -1;
-  if (deep) return undefined;
+/** Where `d`'s dependencies sit among its arguments (see ArgLayout). */
+function layoutOf(d: Delayed, { deps, deep }: Found): ArgLayout {
+  if (deep) return NO_LAYOUT;
   const n = arityOf(d);
   let plain = true;
   let found = 0;
@@ -251,17 +276,19 @@ function layout(d: Delayed, { deps, deep }: Found): readonly number[] | undefine
     }
     if (pattern >= 0) pattern = at + 1 < 15 ? pattern * 16 + at + 1 : -1;
   }
-  if (deps.length === 1 && found === 1 && plain) chainArgOut = chainArg;
-  let depAt = pattern < 0 ? undefined : layouts.get(pattern);
-  if (depAt !== undefined) return depAt;
-  const made: number[] = [];
+  if (!(deps.length === 1 && found === 1 && plain)) chainArg = -1;
+  // The chain flag completes the pattern.
+  if (pattern >= 0) pattern = pattern * 2 + (chainArg >= 0 ? 1 : 0);
+  let layout = pattern < 0 ? undefined : layouts.get(pattern);
+  if (layout !== undefined) return layout;
+  const depAt: number[] = [];
   for (let j = 0; j < n; j++) {
     const a = argOf(d, j);
-    made.push(typeof a === 'object' && a !== null && !(d.hasReferences && isProxy(a)) && isDelayed(a) ? deps.indexOf(a) : -1);
+    depAt.push(typeof a === 'object' && a !== null && !(d.hasReferences && isProxy(a)) && isDelayed(a) ? deps.indexOf(a) : -1);
   }
-  depAt = Object.freeze(made);
-  if (pattern >= 0) layouts.set(pattern, depAt);
-  return depAt;
+  layout = Object.freeze({ depAt: Object.freeze(depAt), chainArg });
+  if (pattern >= 0) layouts.set(pattern, layout);
+  return layout;
 }
 
 function makeNode(d: Delayed, found: Found): GraphNode {
@@ -275,17 +302,7 @@ function makeNode(d: Delayed, found: Found): GraphNode {
   let deps = NO_DEPS as unknown as GraphNode[];
   if (depCalls.length === 1) deps = [markOf(depCalls[0]!) as GraphNode];
   else if (depCalls.length > 1) deps = depCalls.map((x) => markOf(x) as GraphNode);
-  const depAt = deps.length === 0 ? undefined : layout(d, found);
-  const node = new GraphNode(++counter, d, deps, key, depAt, deps.length === 0 ? -1 : chainArgOut);
-  if (deps.length > 0) {
-    const ref = new WeakRef(node);
-    for (const dep of deps) {
-      const held = dep.dependents;
-      if (held === undefined) dep.dependents = ref;
-      else if (Array.isArray(held)) held.push(ref);
-      else dep.dependents = [held, ref];
-    }
-  }
+  const node = new GraphNode(d, deps, key, deps.length === 0 ? NO_LAYOUT : layoutOf(d, found));
   if (key !== undefined) {
     pureNodes.set(key, new WeakRef(node));
     forget.register(node, key);
@@ -371,33 +388,6 @@ export function ancestors(roots: readonly GraphNode[], stopAtCached: boolean): G
     }
   }
   return order;
-}
-
-/** Every node that depends on `node`, itself included. */
-export function descendants(node: GraphNode): GraphNode[] {
-  const out: GraphNode[] = [];
-  const seen = new Set<GraphNode>([node]);
-  const queue = [node];
-  for (let q = 0; q < queue.length; q++) {
-    const n = queue[q]!;
-    out.push(n);
-    const held = n.dependents;
-    if (held === undefined) continue;
-    const refs = Array.isArray(held) ? held : [held];
-    let live = 0;
-    for (const ref of refs) {
-      const d = ref.deref();
-      if (d === undefined) continue;
-      refs[live++] = ref;
-      if (!seen.has(d)) {
-        seen.add(d);
-        queue.push(d);
-      }
-    }
-    refs.length = live;
-    n.dependents = live === 0 ? undefined : live === 1 ? refs[0] : refs;
-  }
-  return out;
 }
 
 /** Labels along the dependency edges from one of `roots` down to `target` (shortest). */
