@@ -114,6 +114,19 @@ describe('intermediates stay in the workers’ store', () => {
     expect(store()).toBe(0);
   });
 
+  test('invalidating an input frees the large results computed from it at once', async () => {
+    const n = (2 * MB) / 8;
+    watched.kept.length = 0;
+    const a = delayed(make)(n, 1);
+    const b = delayed(scale)(a, 2);
+    const c = delayed(scale)(b, 3);
+    // Several readers each, so every result goes through the store and the cache keeps it there.
+    await compute(b, c, delayed(total)(a), delayed(total)(b), delayed(total)(c), { parallel: par });
+    expect(live()).toBe(3);
+    a.invalidate();
+    expect(live()).toBe(0);
+  });
+
   test('a cached intermediate is reused by a later compute from the store, and recomputed once its executor closed', async () => {
     const counter = new Int32Array(new SharedArrayBuffer(4));
     const n = (2 * MB) / 8;

@@ -30,6 +30,36 @@ describe('task graph state and progress', () => {
     expect(top.toDot()).toMatch(/label="held".*class="cached"/);
   });
 
+  test('invalidating a node puts every result computed from it out of date, through nodes whose own result is gone, and clears failures below it', async () => {
+    const runs = new Int32Array(new SharedArrayBuffer(16));
+    const counted = (c: Int32Array, slot: number, x: number) => {
+      Atomics.add(c, slot, 1);
+      return x + 1;
+    };
+    const fragile = (x: number) => {
+      if (x < 3) throw new RangeError(`too small: ${x}`);
+      return x;
+    };
+    const a = delayed(counted)(runs, 0, 0);
+    const b = delayed(counted)(runs, 1, a);
+    const c = delayed(counted)(runs, 2, b);
+    expect(await c.compute({ parallel: par })).toBe(3);
+    // b's own result goes (its own invalidation), c's stays until a is invalidated.
+    b.invalidate();
+    expect(c.plan().map((n) => n.key)).toEqual([b.plan()[0]!.key, c.plan().at(-1)!.key]);
+    await c.compute({ parallel: par });
+    a.invalidate();
+    expect(c.plan()).toHaveLength(3);
+    expect(await c.compute({ parallel: par })).toBe(3);
+    expect(Array.from(runs).slice(0, 3)).toEqual([2, 3, 3]);
+    // A node that failed is drawn failed until something it was computed from is invalidated.
+    const f = delayed(fragile, { name: 'fragile' })(a);
+    await f.compute({ parallel: par, errors: 'settle' });
+    expect(f.toDot()).toMatch(/label="fragile".*class="failed"/);
+    a.invalidate();
+    expect(f.toDot()).toMatch(/label="fragile".*class="pending"/);
+  });
+
   test('verbose lines count nodes, not runs', async () => {
     const a = delayed(inc)(1);
     const lines = await captureStderr(() => compute(delayed((x: number, y: number) => x + y)(a, delayed(inc)(a)), { parallel: par, verbose: 10 }));
