@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { Delayed, argOf, arityOf, isDelayed } from '../task/delayed.js';
+import { Delayed, argOf, arityOf, graphMark, isDelayed, setGraphMark } from '../task/delayed.js';
 import type { ShippedFunction } from '../task/ship.js';
 import { serialize } from '../serialize/index.js';
 import { isProxy } from '../proxy/index.js';
@@ -99,11 +99,18 @@ export function invalidateNode(node: GraphNode): void {
   stamp(node);
 }
 
-// A Delayed's node sits on the Delayed itself (a WeakMap entry per node cost more, and more again in every collection).
-const NODE = Symbol('skein.graphNode');
-type Marked = Delayed & { [NODE]?: GraphNode | Pending };
-/** Kept for the rare Delayed that cannot take a property (frozen). */
-const sealedNodes = new WeakMap<Delayed, GraphNode | Pending>();
+// A Delayed's node sits on the Delayed itself (a WeakMap entry per node cost
+// more, and more again in every collection); a Delayed of another copy of
+// skein, which has no slot for it, has its node kept here.
+const foreignNodes = new WeakMap<Delayed, GraphNode | Pending>();
+
+function markOf(d: Delayed): GraphNode | Pending | undefined {
+  return (graphMark(d) as GraphNode | Pending | undefined) ?? foreignNodes.get(d);
+}
+
+function setMark(d: Delayed, mark: GraphNode | Pending): void {
+  if (!setGraphMark(d, mark)) foreignNodes.set(d, mark);
+}
 
 /** A Delayed's dependencies, as found among its arguments. */
 interface Found {
@@ -115,15 +122,6 @@ interface Found {
 /** The mark of a Delayed whose node waits for those of its dependencies (nodeOf). */
 const PENDING = Object.freeze({ pending: true });
 type Pending = typeof PENDING;
-
-function markOf(d: Delayed): GraphNode | Pending | undefined {
-  return (d as Marked)[NODE] ?? sealedNodes.get(d);
-}
-
-function setMark(d: Delayed, mark: GraphNode | Pending): void {
-  if (Object.isExtensible(d)) (d as Marked)[NODE] = mark;
-  else sealedNodes.set(d, mark);
-}
 
 // Equal pure calls built separately share one node while any of them lives.
 const pureNodes = new Map<string, WeakRef<GraphNode>>();
