@@ -251,12 +251,21 @@ async function run(targets: readonly GraphNode[], options: ComputeOptions): Prom
 async function runIn(slots: Slots, targets: readonly GraphNode[], options: ComputeOptions): Promise<Outcome[]> {
   const settle = options.errors === 'settle';
   const { nodes, values, flags } = slots;
-  // The nodes the targets need, dependencies first, leaving out kept results and what only they need.
+  // The nodes the targets need, dependencies first, leaving out kept results
+  // and what only they need; with the slots of each one's dependencies
+  // (depList[depFirst[i]] to depList[depEnd[i]]), so that nothing after this
+  // walk has to visit the nodes themselves again.
   const order: number[] = [];
+  const depList: number[] = [];
+  const depFirst: number[] = [];
+  const depEnd: number[] = [];
+  let hasCallerNodes = false;
   const stackNodes: GraphNode[] = [];
   const stackNext: number[] = [];
   const enter = (node: GraphNode): void => {
     const i = slots.claim(node);
+    depFirst.push(0);
+    depEnd.push(0);
     const hit = cached(node);
     // Pinned here, so an eviction while this compute runs costs nothing.
     if (hit !== undefined) {
@@ -273,31 +282,39 @@ async function runIn(slots: Slots, targets: readonly GraphNode[], options: Compu
     while (stackNodes.length > 0) {
       const top = stackNodes.length - 1;
       const node = stackNodes[top]!;
+      const { deps } = node;
       const k = stackNext[top]!;
-      if (k < node.deps.length) {
+      if (k < deps.length) {
         stackNext[top] = k + 1;
-        const dep = node.deps[k]!;
+        const dep = deps[k]!;
         if (slots.slotOf(dep) < 0) enter(dep);
       } else {
         stackNodes.pop();
         stackNext.pop();
-        order.push(slots.slotOf(node));
+        const i = slots.slotOf(node);
+        order.push(i);
+        depFirst[i] = depList.length;
+        for (const dep of deps) depList.push(slots.slotOf(dep));
+        depEnd[i] = depList.length;
+        if (node.layout.caller) hasCallerNodes = true;
       }
     }
   }
   for (const target of targets) flags[slots.slotOf(target)]! |= TARGET;
   const n = nodes.length;
+  // One buffer for the counts below (an allocation each cost more than filling them).
+  const ints = new Int32Array(5 * n + 1 + depList.length);
   // Inputs still to come, and pending readers of each value (it is let go after the last).
-  const waiting = new Int32Array(n);
-  const refs = new Int32Array(n);
+  const waiting = ints.subarray(0, n);
+  const refs = ints.subarray(n, 2 * n);
   // Who reads each node's result, as one list cut by `first` (a node's readers are list[first[i]] to list[first[i + 1]]).
-  const first = new Int32Array(n + 1);
-  let hasCallerNodes = false;
+  const first = ints.subarray(2 * n, 3 * n + 1);
+  const fill = ints.subarray(3 * n + 1, 4 * n + 1);
+  const height = ints.subarray(4 * n + 1, 5 * n + 1);
+  const list = ints.subarray(5 * n + 1);
   for (const i of order) {
-    const node = nodes[i]!;
-    if (node.delayed.options.where === 'caller') hasCallerNodes = true;
-    for (const dep of node.deps) {
-      const j = slots.slotOf(dep);
+    for (let e = depFirst[i]!; e < depEnd[i]!; e++) {
+      const j = depList[e]!;
       refs[j]!++;
       if (flags[j]! & RUN) {
         waiting[i]!++;
@@ -305,17 +322,17 @@ async function runIn(slots: Slots, targets: readonly GraphNode[], options: Compu
       }
     }
   }
-  for (let i = 0; i < n; i++) first[i + 1]! += first[i]!;
-  const list = new Int32Array(first[n]!);
-  const fill = first.slice(0, n);
+  for (let i = 0; i < n; i++) {
+    first[i + 1]! += first[i]!;
+    fill[i] = first[i]!;
+  }
   for (const i of order) {
-    for (const dep of nodes[i]!.deps) {
-      const j = slots.slotOf(dep);
+    for (let e = depFirst[i]!; e < depEnd[i]!; e++) {
+      const j = depList[e]!;
       if (flags[j]! & RUN) list[fill[j]!++] = i;
     }
   }
   // Longest path to the end first (list scheduling): a node many others wait behind does not queue behind a leaf.
-  const height = new Int32Array(n);
   for (let k = order.length - 1; k >= 0; k--) {
     const i = order[k]!;
     let h = 0;
@@ -371,8 +388,8 @@ async function runIn(slots: Slots, targets: readonly GraphNode[], options: Compu
 
     /** A finished node's inputs are released once no pending node needs them. */
     const release = (i: number): void => {
-      for (const dep of nodes[i]!.deps) {
-        const j = slots.slotOf(dep);
+      for (let e = depFirst[i]!; e < depEnd[i]!; e++) {
+        const j = depList[e]!;
         if (--refs[j]! === 0 && !(flags[j]! & TARGET)) {
           letGo(values[j]);
           values[j] = undefined;
@@ -438,7 +455,7 @@ async function runIn(slots: Slots, targets: readonly GraphNode[], options: Compu
       if (first[i + 1]! - first[i]! !== 1) return -1;
       const c = list[first[i]!]!;
       const next = nodes[c]!;
-      if (next.layout.chainArg < 0 || waiting[c] !== 1 || next.delayed.options.where === 'caller' || flags[c]! & FAILED) return -1;
+      if (next.layout.chainArg < 0 || waiting[c] !== 1 || next.layout.caller || flags[c]! & FAILED) return -1;
       return c;
     };
     const call = (i: number): Delayed => {
@@ -452,7 +469,7 @@ async function runIn(slots: Slots, targets: readonly GraphNode[], options: Compu
         let kept = false;
         for (let j = 0; j < depAt.length; j++) {
           const at = depAt[j]!;
-          const value = at < 0 ? argOf(d, j) : values[slots.slotOf(node.deps[at]!)];
+          const value = at < 0 ? argOf(d, j) : values[depList[depFirst[i]! + at]!];
           if (typeof value === 'object' ? value !== null : typeof value === 'function') {
             primitive = false;
             // A result left in the store goes on as its reference: the next worker reads it there.
@@ -505,7 +522,7 @@ async function runIn(slots: Slots, targets: readonly GraphNode[], options: Compu
         return;
       }
       const d = feed!.dispatcher;
-      if (hasCallerNodes) for (const i of ready.takeWhere((c) => nodes[c]!.delayed.options.where === 'caller')) runHere(i);
+      if (hasCallerNodes) for (const i of ready.takeWhere((c) => nodes[c]!.layout.caller)) runHere(i);
       // Long nodes: one unit per worker, so a node that becomes ready queues behind none; quick ones: two, to hide the round trip.
       const inFlight = nodeMs > 1 ? Math.max(1, par.nJobs) : limit;
       while (d.hasRoom && d.pending < inFlight && ready.size > 0) {

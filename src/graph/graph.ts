@@ -20,9 +20,12 @@ export interface ArgLayout {
    * then run right after that dependency, in the same batch. Else -1.
    */
   readonly chainArg: number;
+  /** The node runs in the calling thread (`where: 'caller'`). */
+  readonly caller: boolean;
 }
 
-const NO_LAYOUT: ArgLayout = Object.freeze({ depAt: undefined, chainArg: -1 });
+const NO_LAYOUT: ArgLayout = Object.freeze({ depAt: undefined, chainArg: -1, caller: false });
+const CALLER_LEAF: ArgLayout = Object.freeze({ depAt: undefined, chainArg: -1, caller: true });
 
 /**
  * One call in a task graph: a `Delayed` (or, for pure calls, every equal
@@ -252,7 +255,8 @@ const layouts = new Map<number, ArgLayout>();
 
 /** Where `d`'s dependencies sit among its arguments (see ArgLayout). */
 function layoutOf(d: Delayed, { deps, deep }: Found): ArgLayout {
-  if (deep) return NO_LAYOUT;
+  const caller = d.options.where === 'caller';
+  if (deep) return caller ? CALLER_LEAF : NO_LAYOUT;
   const n = arityOf(d);
   let plain = true;
   let found = 0;
@@ -275,8 +279,8 @@ function layoutOf(d: Delayed, { deps, deep }: Found): ArgLayout {
     if (pattern >= 0) pattern = at + 1 < 15 ? pattern * 16 + at + 1 : -1;
   }
   if (!(deps.length === 1 && found === 1 && plain)) chainArg = -1;
-  // The chain flag completes the pattern.
-  if (pattern >= 0) pattern = pattern * 2 + (chainArg >= 0 ? 1 : 0);
+  // The chain and caller flags complete the pattern.
+  if (pattern >= 0) pattern = pattern * 4 + (chainArg >= 0 ? 2 : 0) + (caller ? 1 : 0);
   let layout = pattern < 0 ? undefined : layouts.get(pattern);
   if (layout !== undefined) return layout;
   const depAt: number[] = [];
@@ -284,7 +288,7 @@ function layoutOf(d: Delayed, { deps, deep }: Found): ArgLayout {
     const a = argOf(d, j);
     depAt.push(typeof a === 'object' && a !== null && !(d.hasReferences && isProxy(a)) && isDelayed(a) ? deps.indexOf(a) : -1);
   }
-  layout = Object.freeze({ depAt: Object.freeze(depAt), chainArg });
+  layout = Object.freeze({ depAt: Object.freeze(depAt), chainArg, caller });
   if (pattern >= 0) layouts.set(pattern, layout);
   return layout;
 }
@@ -300,7 +304,8 @@ function makeNode(d: Delayed, found: Found): GraphNode {
   let deps = NO_DEPS as unknown as GraphNode[];
   if (depCalls.length === 1) deps = [markOf(depCalls[0]!) as GraphNode];
   else if (depCalls.length > 1) deps = depCalls.map((x) => markOf(x) as GraphNode);
-  const node = new GraphNode(d, deps, key, deps.length === 0 ? NO_LAYOUT : layoutOf(d, found));
+  const leaf = d.options.where === 'caller' ? CALLER_LEAF : NO_LAYOUT;
+  const node = new GraphNode(d, deps, key, deps.length === 0 ? leaf : layoutOf(d, found));
   if (key !== undefined) {
     pureNodes.set(key, new WeakRef(node));
     forget.register(node, key);
