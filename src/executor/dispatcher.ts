@@ -1,5 +1,5 @@
 import { SerializationError } from '../serialize/errors.js';
-import type { Backend, Batch, BatchOutcome, LocalCall, RunContext } from '../backends/backend.js';
+import type { Backend, Batch, BatchOutcome, EarlyOutcome, LocalCall, RunContext } from '../backends/backend.js';
 import { CANCEL_UNSTARTED } from '../backends/backend.js';
 import { encodeBatch, encodeCalls, type MappedCalls } from '../task/batch-wire.js';
 import type { BatchWire, KeepWire } from '../core/wire.js';
@@ -163,6 +163,8 @@ export class Dispatcher {
   readonly #s: DispatcherSettings;
   readonly #queue: Unit[] = [];
   readonly #inFlight = new Set<Unit>();
+  /** Units whose outcomes may come early, with those that did. */
+  readonly #early = new Map<Unit, Uint8Array>();
   // One signal for every unit: a unit needs no controller of its own.
   readonly #controller = new AbortController();
   readonly #context: RunContext | undefined;
@@ -213,6 +215,9 @@ export class Dispatcher {
   #send(unit: Unit): void {
     this.#inFlight.add(unit);
     const stopOnError = !this.#s.settle;
+    // Gathered outcomes may come before the unit is over: each goes out at once, and not again with the rest.
+    const early = unit.gatherMs !== undefined && this.#s.settle ? new Uint8Array(sizeOf(unit)) : undefined;
+    if (early !== undefined) this.#early.set(unit, early);
     let outcome: Promise<BatchOutcome>;
     try {
       const send = (tasks: readonly Delayed[] | undefined): Promise<BatchOutcome> =>
@@ -220,6 +225,7 @@ export class Dispatcher {
           signal: this.#controller.signal,
           ...(this.#context ? { run: this.#context } : {}),
           timeout: this.#s.timeout,
+          ...(early === undefined ? {} : { onEarly: (offset: number, outcome: EarlyOutcome) => this.#onEarly(unit, early, offset, outcome) }),
         });
       // Mapped calls hold nothing to offload (their source made them only of such items).
       const tasks = this.#s.offloader && unit.calls === undefined ? this.#s.offloader.tasks(unit.tasks as Delayed[]) : undefined;
@@ -234,15 +240,27 @@ export class Dispatcher {
     );
   }
 
+  #onEarly(unit: Unit, early: Uint8Array, offset: number, outcome: EarlyOutcome): void {
+    if (this.#stopped || !this.#inFlight.has(unit)) return;
+    early[offset] = 1;
+    const id = idOf(unit, offset);
+    this.#s.emit(id, outcome.ok ? outcome : { ok: false, error: withTaskIndex(located(outcome.error, unit), id) });
+    this.#done++;
+    // What waits on it may be sent now.
+    this.#next();
+  }
+
   #onDone(unit: Unit, result: BatchOutcome): void {
     this.#inFlight.delete(unit);
+    const early = this.#early.get(unit);
+    if (early !== undefined) this.#early.delete(unit);
     if (this.#stopped) return;
     const size = sizeOf(unit);
     const { values, errors, unfinished } = result;
     // Tasks a dead worker never ran go again, one by one; the others keep their outcome.
     const rerun = unfinished !== undefined && unfinished.length > 0 ? new Set(unfinished) : undefined;
     if (rerun === undefined) this.#s.onUnitDone?.(size, result.durationMs);
-    if (rerun === undefined && errors.length === 0 && values.length === size && unit.ids === undefined && this.#s.emitValues) {
+    if (rerun === undefined && early === undefined && errors.length === 0 && values.length === size && unit.ids === undefined && this.#s.emitValues) {
       this.#s.emitValues(unit.first, values);
       this.#done += size;
       this.#next();
@@ -252,6 +270,10 @@ export class Dispatcher {
     for (let i = 0; i < size; i++) {
       if (rerun?.has(i)) continue;
       const err = errors[e];
+      if (early !== undefined && early[i] === 1) {
+        if (err !== undefined && err.offset === i) e++;
+        continue;
+      }
       if (err !== undefined && err.offset === i) {
         e++;
         // A crash or timeout reported inside the outcome (settle mode) is worded with the task's id, as one that rejects the unit.
@@ -274,6 +296,8 @@ export class Dispatcher {
 
   #onFailed(unit: Unit, failure: unknown): void {
     this.#inFlight.delete(unit);
+    const early = this.#early.get(unit);
+    if (early !== undefined) this.#early.delete(unit);
     if (this.#stopped) return;
     const error = located(failure, unit);
     if (!this.#s.settle || error instanceof SerializationError) {
@@ -287,10 +311,11 @@ export class Dispatcher {
       this.#s.emit(bad, { ok: false, error });
       this.#done++;
       const rest: number[] = [];
-      for (let i = 0; i < sizeOf(unit); i++) if (idOf(unit, i) !== bad) rest.push(i);
+      for (let i = 0; i < sizeOf(unit); i++) if (idOf(unit, i) !== bad && early?.[i] !== 1) rest.push(i);
       this.#lost(unit, rest);
     } else {
       for (let i = 0; i < sizeOf(unit); i++) {
+        if (early?.[i] === 1) continue;
         this.#s.emit(idOf(unit, i), { ok: false, error: withTaskIndex(error, idOf(unit, i)) });
         this.#done++;
       }

@@ -72,6 +72,12 @@ const MAX_CHAIN = 4096;
 const UNIT_MS = 2;
 const MAX_UNIT = 1024;
 /**
+ * Work per unit of long nodes while more are ready than the workers can
+ * take: each unit costs a round trip through this thread (about a
+ * millisecond on a busy machine), and the last units may end this much apart.
+ */
+const GROUP_MS = 50;
+/**
  * Outcomes travel from a worker gathered, at most this late, rather than a
  * message per node; a worker that dies loses about this much finished work
  * at most, which runs again.
@@ -175,6 +181,19 @@ class ReadyQueue {
       const k = Math.min(n - out.length, bucket.length);
       for (let j = 0; j < k; j++) out.push(bucket.pop()!);
       this.#size -= k;
+    }
+    return out;
+  }
+
+  /** The highest node and `n - 1` of the lowest (those with the most slack), highest first. */
+  takeMostAndLeast(n: number): number[] {
+    const out = this.take(1);
+    for (let h = 0; h < this.#buckets.length && out.length < n; h++) {
+      const bucket = this.#buckets[h];
+      while (bucket !== undefined && bucket.length > 0 && out.length < n) {
+        out.push(bucket.pop()!);
+        this.#size--;
+      }
     }
     return out;
   }
@@ -527,8 +546,12 @@ async function runIn(slots: Slots, targets: readonly GraphNode[], options: Compu
       const inFlight = nodeMs > 1 ? Math.max(1, par.nJobs) : limit;
       while (d.hasRoom && d.pending < inFlight && ready.size > 0) {
         const free = Math.max(1, inFlight - d.pending);
-        const size = Math.max(1, Math.min(unitSize(), Math.ceil(ready.size / free)));
-        const heads = ready.take(size);
+        // Long nodes with more ready than the free workers can take: the most
+        // urgent one with a few of the least (GROUP_MS of work), each starting
+        // as the one before ends rather than a round trip through this thread
+        // later; outcomes still come back as each ends (gathered).
+        const group = nodeMs > 1 && ready.size > 2 * free ? Math.min(Math.ceil(GROUP_MS / nodeMs), Math.floor(ready.size / free) - 1) : 1;
+        const heads = group > 1 ? ready.takeMostAndLeast(group) : ready.take(Math.max(1, Math.min(unitSize(), Math.ceil(ready.size / free))));
         const ids: number[] = [];
         const tasks: Delayed[] = [];
         const links: number[] = [];

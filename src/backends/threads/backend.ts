@@ -100,8 +100,9 @@ interface Tracker {
   readonly late: LateTarget;
   /** Settle mode: each task's outcome, sent as soon as the task was over. */
   readonly outcomes: Map<number, Outcome>;
-  /** Gathered outcomes (`Batch.gatherMs`), as they came: decoded only once the batch is over. */
-  readonly gathered: { readonly from: number; readonly values: unknown[]; readonly errors: TaskErrorWire[] }[];
+  /** Gathered outcomes (`Batch.gatherMs`), as they came; `early` when they went to `onEarly` already. */
+  readonly gathered: { readonly from: number; readonly values: unknown[]; readonly errors: TaskErrorWire[]; early?: true }[];
+  readonly onEarly: BatchOptions['onEarly'];
   received: number;
   /** Wakes the batch once `received` reaches `want`. */
   want: number;
@@ -239,6 +240,7 @@ export class ThreadsBackend implements Backend {
         if (tracker === undefined) return;
         tracker.received++;
         tracker.gathered.push(notice);
+        if (tracker.onEarly !== undefined) this.#handEarly(tracker, tracker.gathered.at(-1)!);
         if (tracker.received >= tracker.want) tracker.wake?.();
         return;
       }
@@ -275,11 +277,29 @@ export class ThreadsBackend implements Backend {
     }
   }
 
+  /** Gathered outcomes go to whoever waits on them now; the batch's outcome will have empty slots for them. */
+  #handEarly(tracker: Tracker, chunk: Tracker['gathered'][number]): void {
+    chunk.early = true;
+    const values = restoreResults(chunk.values);
+    let e = 0;
+    for (let k = 0; k < values.length; k++) {
+      const offset = chunk.from + k;
+      const error = chunk.errors[e];
+      if (error !== undefined && error.offset === offset) {
+        e++;
+        tracker.onEarly!(offset, { ok: false, error: decodeError(error.error) });
+      } else {
+        tracker.onEarly!(offset, { ok: true, value: values[k] });
+      }
+    }
+  }
+
   /** An error escaped a task whose gathered outcome came already: it fails the task instead, or is reported on its own if the task had failed. */
   #faultGathered(tracker: Tracker, offset: number, error: ErrorWire): boolean {
     const chunk = tracker.gathered.find((c) => offset >= c.from && offset < c.from + c.values.length);
     if (chunk === undefined) return false;
-    if (chunk.errors.some((e) => e.offset === offset)) {
+    // Its outcome is with the caller already, or it had failed: the error is reported on its own.
+    if (chunk.early || chunk.errors.some((e) => e.offset === offset)) {
       this.#lateError(tracker.late, offset, decodeError(error));
       return true;
     }
@@ -378,6 +398,7 @@ export class ThreadsBackend implements Backend {
       late,
       outcomes: new Map(),
       gathered: [],
+      onEarly: batch.stopOnError ? undefined : options.onEarly,
       received: 0,
       want: Number.POSITIVE_INFINITY,
       wake: undefined,
@@ -444,8 +465,12 @@ export class ThreadsBackend implements Backend {
     if (tracker.gathered.length === 0) return result;
     const values: unknown[] = [];
     const errors: TaskErrorWire[] = [];
-    // Notices of one batch come in order, on one port.
+    // Notices of one batch come in order, on one port. Those handed over early leave empty slots.
     for (const chunk of tracker.gathered) {
+      if (chunk.early) {
+        for (let k = 0; k < chunk.values.length; k++) values.push(undefined);
+        continue;
+      }
       for (const v of chunk.values) values.push(v);
       for (const e of chunk.errors) errors.push(e);
     }
@@ -466,7 +491,8 @@ export class ThreadsBackend implements Backend {
     const bad = failure?.offset ?? -1;
     // Gathered outcomes that came before the worker died; the rest died with it.
     for (const chunk of tracker.gathered) {
-      const restored = restoreResults(chunk.values);
+      // Handed over early: a slot only (the caller has it).
+      const restored = chunk.early ? chunk.values.map(() => undefined) : restoreResults(chunk.values);
       for (let k = 0; k < restored.length; k++) tracker.outcomes.set(chunk.from + k, { ok: true, value: restored[k] });
       for (const e of chunk.errors) tracker.outcomes.set(e.offset, { ok: false, error: decodeError(e.error) });
     }
