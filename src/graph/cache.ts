@@ -5,37 +5,58 @@ import type { GraphNode } from './graph.js';
 
 /**
  * Computed results of graph nodes, bounded by an estimated byte budget
- * (least recently used first out). Each kept result is an entry its node
- * points to, linked in use order: a compute looks its nodes' results up and
- * keeps new ones without hashing a key, which lru-cache's set made a large
- * part of what a quick node costs. Results of pure nodes are also found by
- * content key, so an equal call built later shares them.
+ * (least recently used first out).
+ *
+ * Each kept result has a slot, and its node notes the slot and the slot's
+ * generation (`GraphNode.entry`, `entryGen`): a compute looks its nodes'
+ * results up, and keeps new ones, without hashing a key or making an object
+ * (lru-cache's set, then an entry object per result, were a large part of
+ * what a quick node cost, most of it in collections). A slot freed gets a
+ * new generation, so a node that still notes it knows its result is gone.
+ * Results of pure nodes are also found by content key, so an equal call
+ * built later shares them.
  */
-export interface CacheEntry {
-  readonly value: unknown;
-  /** Its share of the budget; -1 once evicted or dropped (the node that points to it has no result kept). */
-  size: number;
-  /** The invalidation epoch it was kept in (see `lastChange`). */
-  readonly at: number;
-  older: CacheEntry | undefined;
-  newer: CacheEntry | undefined;
-}
-
-/** Entries worth freeing at once when they go out of date (kept in a store, or large), with their node. */
-const LARGE_BYTES = 64 * 1024;
-const owners = new WeakMap<CacheEntry, WeakRef<GraphNode>>();
 
 /** @default 256 MiB */
 const DEFAULT_MAX_BYTES = 256 * 1024 * 1024;
+/** Results worth freeing at once when they go out of date (kept in a store, or large): their slots name their nodes. */
+const LARGE_BYTES = 64 * 1024;
+const NONE = -1;
 
 let maxBytes = DEFAULT_MAX_BYTES;
 let bytes = 0;
 let count = 0;
-let oldest: CacheEntry | undefined;
-let newest: CacheEntry | undefined;
-const byKey = new Map<string, CacheEntry>();
-/** The content key of each entry in `byKey` (few: pure nodes only). */
-const keyOf = new WeakMap<CacheEntry, string>();
+// By slot: the result, its share of the budget (-1: free), the invalidation
+// epoch it was kept in, its neighbours in use order, and its generation.
+let values: unknown[] = [];
+let sizes = new Float64Array(0);
+let ats = new Int32Array(0);
+let older = new Int32Array(0);
+let newer = new Int32Array(0);
+let gens = new Int32Array(0);
+const freeSlots: number[] = [];
+let oldest = NONE;
+let newest = NONE;
+const byKey = new Map<string, number>();
+/** The content key of each slot in `byKey` (few: pure nodes only). */
+const keyOf = new Map<number, string>();
+const owners = new Map<number, WeakRef<GraphNode>>();
+
+function grow(): void {
+  const capacity = Math.max(1024, 2 * sizes.length);
+  const widen = <T extends Float64Array | Int32Array>(old: T, make: (n: number) => T): T => {
+    const next = make(capacity);
+    next.set(old);
+    return next;
+  };
+  sizes = widen(sizes, (n) => new Float64Array(n).fill(-1));
+  ats = widen(ats, (n) => new Int32Array(n));
+  older = widen(older, (n) => new Int32Array(n));
+  newer = widen(newer, (n) => new Int32Array(n));
+  gens = widen(gens, (n) => new Int32Array(n));
+  for (let s = capacity - 1; s >= values.length; s--) freeSlots.push(s);
+  while (values.length < capacity) values.push(undefined);
+}
 
 /**
  * Invalidation without a list of each node's dependents: `invalidate()`
@@ -45,8 +66,6 @@ const keyOf = new WeakMap<CacheEntry, string>();
  * no check costs anything.
  */
 let epoch = 0;
-/** Large entries kept (see `owners`): none, and `stamp` looks at no entry. */
-let large = 0;
 const stamps = new WeakMap<GraphNode, number>();
 // Pure nodes by key: an equal call built later is a new node of the same key.
 const pureStamps = new Map<string, number>();
@@ -65,12 +84,9 @@ export function stamp(node: GraphNode): void {
   epoch++;
   if (node.pure) pureStamps.set(node.key, epoch);
   else stamps.set(node, epoch);
-  if (large === 0) return;
-  for (let entry = oldest; entry !== undefined; ) {
-    const next = entry.newer;
-    const owner = entry.size >= LARGE_BYTES || isKept(entry.value) ? owners.get(entry)?.deref() : undefined;
-    if (owner !== undefined && owner.entry === entry && lastChange(owner) > entry.at) drop(owner);
-    entry = next;
+  for (const [slot, ref] of [...owners]) {
+    const owner = ref.deref();
+    if (owner !== undefined && slotOf(owner) === slot && lastChange(owner) > ats[slot]!) drop(owner);
   }
 }
 
@@ -109,103 +125,123 @@ export function lastChange(node: GraphNode): number {
   return changes.get(node)!.stamp;
 }
 
-function unlink(entry: CacheEntry): void {
-  if (entry.older === undefined) oldest = entry.newer;
-  else entry.older.newer = entry.newer;
-  if (entry.newer === undefined) newest = entry.older;
-  else entry.newer.older = entry.older;
-  entry.older = entry.newer = undefined;
+function unlink(slot: number): void {
+  const o = older[slot]!;
+  const n = newer[slot]!;
+  if (o === NONE) oldest = n;
+  else newer[o] = n;
+  if (n === NONE) newest = o;
+  else older[n] = o;
 }
 
-function append(entry: CacheEntry): void {
-  entry.older = newest;
-  if (newest === undefined) oldest = entry;
-  else newest.newer = entry;
-  newest = entry;
+function append(slot: number): void {
+  older[slot] = newest;
+  newer[slot] = NONE;
+  if (newest === NONE) oldest = slot;
+  else newer[newest] = slot;
+  newest = slot;
 }
 
-function remove(entry: CacheEntry): void {
-  unlink(entry);
-  if (entry.size >= LARGE_BYTES || isKept(entry.value)) large--;
-  bytes -= entry.size;
-  entry.size = -1;
+function remove(slot: number): void {
+  unlink(slot);
+  const value = values[slot];
+  bytes -= sizes[slot]!;
+  sizes[slot] = -1;
+  values[slot] = undefined;
+  gens[slot] = (gens[slot]! + 1) | 0;
   count--;
-  if (byKey.size > 0) {
-    const key = keyOf.get(entry);
-    if (key !== undefined && byKey.get(key) === entry) byKey.delete(key);
+  freeSlots.push(slot);
+  if (keyOf.size > 0) {
+    const key = keyOf.get(slot);
+    if (key !== undefined) {
+      keyOf.delete(slot);
+      if (byKey.get(key) === slot) byKey.delete(key);
+    }
   }
-  setCached(entry.value, false);
+  owners.delete(slot);
+  setCached(value, false);
 }
 
-function entryOf(node: GraphNode): CacheEntry | undefined {
-  let entry = node.entry;
-  if (entry !== undefined && entry.size < 0) node.entry = entry = undefined;
-  if (entry === undefined && node.pure) {
-    entry = byKey.get(node.key);
-    if (entry !== undefined) node.entry = entry;
+/** The slot of the node's kept result, or NONE: gone, or computed from a node invalidated since (then dropped). */
+function slotOf(node: GraphNode): number {
+  let slot = node.entry;
+  if (slot !== NONE && (gens[slot] !== node.entryGen || sizes[slot]! < 0)) node.entry = slot = NONE;
+  if (slot === NONE && node.pure) {
+    const byContent = byKey.get(node.key);
+    if (byContent !== undefined) {
+      slot = byContent;
+      node.entry = slot;
+      node.entryGen = gens[slot]!;
+    }
   }
-  // Computed from a node invalidated since: out of date.
-  if (entry !== undefined && epoch > 0 && lastChange(node) > entry.at) {
-    remove(entry);
-    node.entry = entry = undefined;
+  if (slot !== NONE && epoch > 0 && lastChange(node) > ats[slot]!) {
+    remove(slot);
+    node.entry = slot = NONE;
   }
-  return entry;
+  return slot;
 }
 
 function evictOver(budget: number): void {
-  while (bytes > budget && oldest !== undefined) remove(oldest);
+  while (bytes > budget && oldest !== NONE) remove(oldest);
 }
 
-/** The node's kept result, now the most recently used; undefined when none is kept (or it is no longer readable). */
-export function cached(node: GraphNode): CacheEntry | undefined {
-  const entry = entryOf(node);
-  if (entry === undefined) return undefined;
+/** What `lookup` gives for a node with no result kept. */
+export const MISS: unique symbol = Symbol('skein.graph.miss');
+
+/** The node's kept result, now the most recently used; MISS when none is kept (or it is no longer readable). */
+export function lookup(node: GraphNode): unknown {
+  const slot = slotOf(node);
+  if (slot === NONE) return MISS;
+  const value = values[slot];
   // A result left in the store of an executor since closed is gone with it: computed again.
-  if (!isReadable(entry.value)) {
-    remove(entry);
-    node.entry = undefined;
-    return undefined;
+  if (!isReadable(value)) {
+    remove(slot);
+    node.entry = NONE;
+    return MISS;
   }
-  if (entry !== newest) {
-    unlink(entry);
-    append(entry);
+  if (slot !== newest) {
+    unlink(slot);
+    append(slot);
   }
-  return entry;
+  return value;
 }
 
 export function isCached(node: GraphNode): boolean {
-  return entryOf(node) !== undefined;
+  return slotOf(node) !== NONE;
 }
 
 export function keep(node: GraphNode, value: unknown): void {
-  const old = entryOf(node);
-  if (old !== undefined) remove(old);
-  node.entry = undefined;
+  const old = slotOf(node);
+  if (old !== NONE) remove(old);
+  node.entry = NONE;
+  const kept = isKept(value);
   // A result kept in a store counts its stored bytes: the budget is memory, wherever it is.
-  const size = Math.max(1, Math.ceil(isKept(value) ? value.bytes! : estimateBytes(value)));
+  const size = Math.max(1, Math.ceil(kept ? value.bytes! : estimateBytes(value)));
   // A result too large for the budget is simply not kept.
   if (size > maxBytes) return;
-  const entry: CacheEntry = { value, size, at: epoch, older: undefined, newer: undefined };
-  append(entry);
+  if (freeSlots.length === 0) grow();
+  const slot = freeSlots.pop()!;
+  values[slot] = value;
+  sizes[slot] = size;
+  ats[slot] = epoch;
+  append(slot);
   bytes += size;
   count++;
-  node.entry = entry;
+  node.entry = slot;
+  node.entryGen = gens[slot]!;
   if (node.pure) {
-    byKey.set(node.key, entry);
-    keyOf.set(entry, node.key);
+    byKey.set(node.key, slot);
+    keyOf.set(slot, node.key);
   }
-  if (size >= LARGE_BYTES || isKept(value)) {
-    large++;
-    owners.set(entry, new WeakRef(node));
-  }
+  if (kept || size >= LARGE_BYTES) owners.set(slot, new WeakRef(node));
   setCached(value, true);
   evictOver(maxBytes);
 }
 
 export function drop(node: GraphNode): void {
-  const entry = entryOf(node);
-  if (entry !== undefined) remove(entry);
-  node.entry = undefined;
+  const slot = slotOf(node);
+  if (slot !== NONE) remove(slot);
+  node.entry = NONE;
 }
 
 /** Options of the process-wide cache of computed graph nodes. */

@@ -1,4 +1,4 @@
-import { Delayed, argOf, isDelayed, type DelayedResult } from '../task/delayed.js';
+import { Delayed, argOf, arityOf, isDelayed, type DelayedResult } from '../task/delayed.js';
 import { plainArgs, type ShippedFunction } from '../task/ship.js';
 import { Parallel, openFeed, type Feed } from '../executor/parallel.js';
 import { CANCEL_UNSTARTED } from '../backends/backend.js';
@@ -7,7 +7,7 @@ import { Progress } from '../executor/progress.js';
 import type { ProgressCallback } from '../executor/options.js';
 import { describeValue } from '../core/errors.js';
 import { checkKnownOptions } from '../core/options.js';
-import { cached, keep } from './cache.js';
+import { MISS, keep, lookup } from './cache.js';
 import { fetchKept, hold, isKept, letGo } from './kept.js';
 import { isSpent } from '../store/travel.js';
 import { nodeOf, noteOutcome, pathTo, substitute, type GraphNode } from './graph.js';
@@ -244,6 +244,9 @@ function checkOptions(options: ComputeOptions): void {
   }
 }
 
+/** The call of a chained node whose only argument is its input, by function (see `linkedCall`). */
+const linkCalls = new WeakMap<ShippedFunction, Delayed>();
+
 let lastVariant: ShippedFunction | undefined;
 let lastPlain: ShippedFunction | undefined;
 
@@ -285,11 +288,11 @@ async function runIn(slots: Slots, targets: readonly GraphNode[], options: Compu
     const i = slots.claim(node);
     depFirst.push(0);
     depEnd.push(0);
-    const hit = cached(node);
+    const hit = lookup(node);
     // Pinned here, so an eviction while this compute runs costs nothing.
-    if (hit !== undefined) {
-      values[i] = hit.value;
-      hold(hit.value);
+    if (hit !== MISS) {
+      values[i] = hit;
+      hold(hit);
     } else {
       flags[i] = RUN;
       stackNodes.push(node);
@@ -507,6 +510,18 @@ async function runIn(slots: Slots, targets: readonly GraphNode[], options: Compu
       });
       return new Delayed(d.shipped, args, d.hasReferences || kept);
     };
+    /**
+     * A chained node's call: its input comes from the link, in the worker.
+     * One whose only argument is that input is the same call every time:
+     * made once per function, not once per link.
+     */
+    const linkedCall = (i: number): Delayed => {
+      const d = nodes[i]!.delayed;
+      if (arityOf(d) !== 1) return call(i);
+      let shared = linkCalls.get(d.shipped);
+      if (shared === undefined) linkCalls.set(d.shipped, (shared = new Delayed(plain(d.shipped), [undefined], false, false, undefined, 0)));
+      return shared;
+    };
     /** A `where: 'caller'` node: its inputs fetched here, its function called here. */
     const runHere = (i: number): void => {
       const node = nodes[i]!;
@@ -556,10 +571,10 @@ async function runIn(slots: Slots, targets: readonly GraphNode[], options: Compu
         const tasks: Delayed[] = [];
         const links: number[] = [];
         const spent: number[] = [];
-        const add = (i: number): number => {
+        const add = (i: number, linked = false): number => {
           nodes[i]!.running++;
           ids.push(i);
-          return tasks.push(call(i)) - 1;
+          return tasks.push(linked ? linkedCall(i) : call(i)) - 1;
         };
         for (const head of heads) {
           let from = add(head);
@@ -568,7 +583,7 @@ async function runIn(slots: Slots, targets: readonly GraphNode[], options: Compu
           // its input, instead of a round trip through this thread per link.
           for (let cur = head, c = chained(cur); c >= 0 && tasks.length < MAX_CHAIN; cur = c, c = chained(cur)) {
             flags[c]! |= FUSED;
-            const at = add(c);
+            const at = add(c, true);
             links.push(at, nodes[c]!.layout.chainArg, from);
             // Read by the next link only: a large value stays in the worker's batch, not kept for later computes.
             if (!(flags[cur]! & TARGET)) spent.push(from);

@@ -4,7 +4,7 @@ import type { ShippedFunction } from '../task/ship.js';
 import { serialize } from '../serialize/index.js';
 import { isProxy } from '../proxy/index.js';
 import { GraphError } from './errors.js';
-import { currentEpoch, drop, isCached, lastChange, stamp, type CacheEntry } from './cache.js';
+import { currentEpoch, drop, isCached, lastChange, stamp } from './cache.js';
 
 /** Where a node's dependencies sit among its arguments (shared by every node of one pattern). */
 export interface ArgLayout {
@@ -39,8 +39,9 @@ export class GraphNode {
   readonly layout: ArgLayout;
   /** Computes this node is running in now. */
   running = 0;
-  /** Its kept result (graph/cache.ts). */
-  entry: CacheEntry | undefined = undefined;
+  /** The slot of its kept result and that slot's generation (graph/cache.ts); -1: none. */
+  entry = -1;
+  entryGen = 0;
   /** Its slot in the compute that last claimed it (graph/compute.ts). */
   slot = -1;
   #key: string | undefined;
@@ -115,12 +116,13 @@ function setMark(d: Delayed, mark: GraphNode | Pending): void {
   if (!setGraphMark(d, mark)) foreignNodes.set(d, mark);
 }
 
-/** A Delayed's dependencies, as found among its arguments. */
-interface Found {
-  readonly deps: readonly Delayed[];
-  /** Some sit inside arrays or plain objects among the arguments. */
-  readonly deep: boolean;
-}
+/**
+ * A Delayed's dependencies, as found among its arguments; made into its
+ * node's `deps` in place once their nodes exist (one array, not two).
+ */
+type Found = Delayed[];
+/** Whether the dependencies `dependenciesOf` just found sit inside arrays or plain objects too. */
+let foundDeep = false;
 
 /** The mark of a Delayed whose node waits for those of its dependencies (nodeOf). */
 const PENDING = Object.freeze({ pending: true });
@@ -140,15 +142,14 @@ function isContainer(v: unknown): v is object {
   return Array.isArray(v) || proto === Object.prototype || proto === null;
 }
 
-const NO_DEPS: readonly Delayed[] = [];
-const LEAF: Found = { deps: NO_DEPS, deep: false };
+const NO_DEPS: Delayed[] = [];
 
-/** The distinct `Delayed` calls among `d`'s arguments, at any depth of arrays and plain objects. */
+/** The distinct `Delayed` calls among `d`'s arguments, at any depth of arrays and plain objects (see `foundDeep`). */
 function dependenciesOf(d: Delayed): Found {
-  if (!d.hasDependencies) return LEAF;
+  foundDeep = false;
+  if (!d.hasDependencies) return NO_DEPS;
   const n = arityOf(d);
   let containers = false;
-  // Made at its length (a growing array starts with room for 17).
   let count = 0;
   for (let j = 0; j < n; j++) {
     const a = argOf(d, j);
@@ -159,10 +160,11 @@ function dependenciesOf(d: Delayed): Found {
     else if (isContainer(a)) containers = true;
   }
   if (!containers) {
+    // Made at its length (a growing array starts with room for 17).
     if (count === 1) {
       for (let j = 0; j < n; j++) {
         const a = argOf(d, j);
-        if (typeof a === 'object' && a !== null && !(d.hasReferences && isProxy(a)) && isDelayed(a)) return { deps: [a], deep: false };
+        if (typeof a === 'object' && a !== null && !(d.hasReferences && isProxy(a)) && isDelayed(a)) return [a];
       }
     }
     const found: Delayed[] = [];
@@ -170,7 +172,7 @@ function dependenciesOf(d: Delayed): Found {
       const a = argOf(d, j);
       if (typeof a === 'object' && a !== null && !(d.hasReferences && isProxy(a)) && isDelayed(a) && !found.includes(a)) found.push(a);
     }
-    return { deps: found, deep: false };
+    return found.length === 2 ? [found[0]!, found[1]!] : found.slice();
   }
   // Arrays and objects among the arguments: the whole walk, which finds each in order of first use.
   const found: Delayed[] = [];
@@ -188,7 +190,8 @@ function dependenciesOf(d: Delayed): Found {
     for (const item of Array.isArray(v) ? v : Object.values(v)) if (typeof item === 'object' && item !== null) visit(item, depth + 1);
   };
   visit(d.args, 0);
-  return { deps: found, deep };
+  foundDeep = deep;
+  return found.slice();
 }
 
 /**
@@ -253,8 +256,8 @@ function fnNameOf(shipped: ShippedFunction): string {
 /** Layouts by pattern: most nodes share one of a few ([0], [0, 1], [-1, 0]...). */
 const layouts = new Map<number, ArgLayout>();
 
-/** Where `d`'s dependencies sit among its arguments (see ArgLayout). */
-function layoutOf(d: Delayed, { deps, deep }: Found): ArgLayout {
+/** Where `d`'s dependencies (`deps`, found deeper too when `deep`) sit among its arguments (see ArgLayout). */
+function layoutOf(d: Delayed, deps: readonly Delayed[], deep: boolean): ArgLayout {
   const caller = d.options.where === 'caller';
   if (deep) return caller ? CALLER_LEAF : NO_LAYOUT;
   const n = arityOf(d);
@@ -293,19 +296,19 @@ function layoutOf(d: Delayed, { deps, deep }: Found): ArgLayout {
   return layout;
 }
 
-function makeNode(d: Delayed, found: Found): GraphNode {
-  const depCalls = found.deps;
+function makeNode(d: Delayed, found: Found, deep: boolean): GraphNode {
   let key: string | undefined;
   if (d.options.pure === true) {
     key = contentKey(d, fnNameOf(d.shipped));
     const existing = pureNodes.get(key)?.deref();
     if (existing !== undefined) return existing;
   }
-  let deps = NO_DEPS as unknown as GraphNode[];
-  if (depCalls.length === 1) deps = [markOf(depCalls[0]!) as GraphNode];
-  else if (depCalls.length > 1) deps = depCalls.map((x) => markOf(x) as GraphNode);
   const leaf = d.options.where === 'caller' ? CALLER_LEAF : NO_LAYOUT;
-  const node = new GraphNode(d, deps, key, deps.length === 0 ? leaf : layoutOf(d, found));
+  const layout = found.length === 0 ? leaf : layoutOf(d, found, deep);
+  // The calls found become their nodes, in the same array.
+  const deps = found as unknown as GraphNode[];
+  for (let k = 0; k < found.length; k++) deps[k] = markOf(found[k]!) as GraphNode;
+  const node = new GraphNode(d, deps, key, layout);
   if (key !== undefined) {
     pureNodes.set(key, new WeakRef(node));
     forget.register(node, key);
@@ -320,6 +323,7 @@ export function nodeOf(root: Delayed): GraphNode {
   // Calls waiting for their dependencies' nodes, with what they depend on once found.
   const stack: Delayed[] = [root];
   const found: (Found | undefined)[] = [undefined];
+  const deepAt: boolean[] = [false];
   while (stack.length > 0) {
     const top = stack.length - 1;
     const d = stack[top]!;
@@ -327,13 +331,21 @@ export function nodeOf(root: Delayed): GraphNode {
     if (mark instanceof GraphNode) {
       stack.pop();
       found.pop();
+      deepAt.pop();
       continue;
     }
     // A call seen before is pending here, with its dependencies found; one pending
     // further down was pushed again by one of its own dependencies (a cycle, caught below).
     const again = mark === PENDING ? found[top] : undefined;
-    const f = again ?? dependenciesOf(d);
-    const { deps } = f;
+    let deps: Found;
+    let deep: boolean;
+    if (again !== undefined) {
+      deps = again;
+      deep = deepAt[top]!;
+    } else {
+      deps = dependenciesOf(d);
+      deep = foundDeep;
+    }
     let missing = false;
     for (let i = deps.length - 1; i >= 0; i--) {
       const dep = deps[i]!;
@@ -345,16 +357,19 @@ export function nodeOf(root: Delayed): GraphNode {
       }
       stack.push(dep);
       found.push(undefined);
+      deepAt.push(false);
       missing = true;
     }
     if (missing) {
       setMark(d, PENDING);
-      found[top] = f;
+      found[top] = deps;
+      deepAt[top] = deep;
       continue;
     }
     stack.pop();
     found.pop();
-    setMark(d, makeNode(d, f));
+    deepAt.pop();
+    setMark(d, makeNode(d, deps, deep));
   }
   return markOf(root) as GraphNode;
 }
@@ -373,7 +388,7 @@ export function ancestors(roots: readonly GraphNode[], stopAtCached: boolean): G
     while (nodes.length > 0) {
       const top = nodes.length - 1;
       const node = nodes[top]!;
-      const deps = stopAtCached && next[top] === 0 && isCached(node) ? NO_DEPS : node.deps;
+      const deps = stopAtCached && next[top] === 0 && isCached(node) ? (NO_DEPS as unknown as GraphNode[]) : node.deps;
       const i = next[top]!;
       if (i < deps.length) {
         next[top] = i + 1;
