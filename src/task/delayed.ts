@@ -222,6 +222,14 @@ function makeRecorder(shipped: ShippedFunction, nodeOptions?: DelayedOptions): (
   let encoded = 0;
   // Proxies first: reading the Delayed brand off a proxy would resolve it.
   const passThrough = (v: object): boolean => isProxy(v) || (isDelayed(v) && ++dependencies > 0);
+  // One that throws when read (a revoked Proxy) is left to the walk, which says where and why.
+  const passesThrough = (v: object): boolean => {
+    try {
+      return passThrough(v);
+    } catch {
+      return false;
+    }
+  };
   const options = {
     clean: checked,
     passThrough,
@@ -233,7 +241,7 @@ function makeRecorder(shipped: ShippedFunction, nodeOptions?: DelayedOptions): (
   const check = (arg: unknown, i: number): void => {
     if (typeof arg === 'object' ? arg !== null : typeof arg === 'function' || typeof arg === 'symbol') {
       // A dependency or a store proxy as the argument itself (a graph node's usual inputs): what the walk would say, without it.
-      if (typeof arg === 'object' && passThrough(arg as object)) {
+      if (typeof arg === 'object' && passesThrough(arg as object)) {
         references++;
         bytes += 64;
         return;
