@@ -170,6 +170,7 @@ export class Dispatcher {
   readonly #context: RunContext | undefined;
   #done = 0;
   #stopped = false;
+  #nextSoon = false;
 
   constructor(settings: DispatcherSettings) {
     this.#s = settings;
@@ -246,8 +247,14 @@ export class Dispatcher {
     const id = idOf(unit, offset);
     this.#s.emit(id, outcome.ok ? outcome : { ok: false, error: withTaskIndex(located(outcome.error, unit), id) });
     this.#done++;
-    // What waits on it may be sent now.
-    this.#next();
+    // What waits on it may be sent now: once for all the outcomes that came together.
+    if (!this.#nextSoon) {
+      this.#nextSoon = true;
+      queueMicrotask(() => {
+        this.#nextSoon = false;
+        if (!this.#stopped) this.#next();
+      });
+    }
   }
 
   #onDone(unit: Unit, result: BatchOutcome): void {
