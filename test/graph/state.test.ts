@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, test } from '@jest/globals';
-import { Parallel, SharedMemoryStore, clearGraphCache, compute, delayed, isResolved } from 'skein';
+import { Parallel, SharedMemoryStore, clearGraphCache, compute, delayed, isResolved, type Delayed } from 'skein';
 import { captureStderr } from '../helpers.js';
 
 const par = new Parallel({ nJobs: 2 });
@@ -58,6 +58,26 @@ describe('task graph state and progress', () => {
     expect(f.toDot()).toMatch(/label="fragile".*class="failed"/);
     a.invalidate();
     expect(f.toDot()).toMatch(/label="fragile".*class="pending"/);
+  });
+
+  test('computes running at the same time over shared nodes each get their own results', async () => {
+    const add = (a: number, b: number) => a + b;
+    const leaves = Array.from({ length: 64 }, (_, i) => delayed(inc)(i));
+    const sum = (xs: Delayed<number>[]): Delayed<number> => {
+      let level = xs;
+      while (level.length > 1) {
+        const next: Delayed<number>[] = [];
+        for (let i = 0; i + 1 < level.length; i += 2) next.push(delayed(add)(level[i]!, level[i + 1]!));
+        level = next;
+      }
+      return level[0]!;
+    };
+    const whole = sum(leaves);
+    const half = sum(leaves.slice(0, 32));
+    const quarter = sum(leaves.slice(16, 48));
+    const expected = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i + 1).reduce((a, b) => a + b, 0);
+    const out = await Promise.all([compute(whole, { parallel: par }), compute(half, quarter, { parallel: par }), whole.compute({ parallel: par })]);
+    expect(out).toEqual([[expected(0, 64)], [expected(0, 32), expected(16, 48)], expected(0, 64)]);
   });
 
   test('verbose lines count nodes, not runs', async () => {
