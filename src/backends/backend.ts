@@ -80,14 +80,12 @@ export interface BatchOptions {
   /**
    * Settle mode: takes outcomes heard before the batch is over (gathered
    * ones, see `Batch.gatherMs`), by offset, so that what waits on them need
-   * not wait for the rest of the batch. The batch's outcome still has a slot
-   * for each; the caller skips what it took here.
+   * not wait for the rest of the batch: its value when `ok`, else its error.
+   * The batch's outcome still has a slot for each; the caller skips what it
+   * took here.
    */
-  readonly onEarly?: ((offset: number, outcome: EarlyOutcome) => void) | undefined;
+  readonly onEarly?: ((offset: number, ok: boolean, valueOrError: unknown) => void) | undefined;
 }
-
-/** A task's outcome, as `BatchOptions.onEarly` hands it over. */
-export type EarlyOutcome = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: unknown };
 
 /** What the caller hears about a run from a backend outside its batches' outcomes. */
 export interface RunHooks {

@@ -1,5 +1,5 @@
 import { SerializationError } from '../serialize/errors.js';
-import type { Backend, Batch, BatchOutcome, EarlyOutcome, LocalCall, RunContext } from '../backends/backend.js';
+import type { Backend, Batch, BatchOutcome, LocalCall, RunContext } from '../backends/backend.js';
 import { CANCEL_UNSTARTED } from '../backends/backend.js';
 import { encodeBatch, encodeCalls, type MappedCalls } from '../task/batch-wire.js';
 import type { BatchWire, KeepWire } from '../core/wire.js';
@@ -59,6 +59,8 @@ export interface DispatcherSettings {
   readonly total: () => number | undefined;
   /** Each task's outcome by id, in completion order. */
   readonly emit: (id: number, outcome: Outcome) => void;
+  /** Takes a fulfilled task's value in place of `emit` (no outcome object per task). */
+  readonly emitValue?: ((id: number, value: unknown) => void) | undefined;
   /**
    * Takes a whole unit of consecutive ids that all fulfilled, `values[i]`
    * being task `first + i`'s, instead of one `emit` per task (an object and
@@ -226,7 +228,7 @@ export class Dispatcher {
           signal: this.#controller.signal,
           ...(this.#context ? { run: this.#context } : {}),
           timeout: this.#s.timeout,
-          ...(early === undefined ? {} : { onEarly: (offset: number, outcome: EarlyOutcome) => this.#onEarly(unit, early, offset, outcome) }),
+          ...(early === undefined ? {} : { onEarly: (offset: number, ok: boolean, result: unknown) => this.#onEarly(unit, early, offset, ok, result) }),
         });
       // Mapped calls hold nothing to offload (their source made them only of such items).
       const tasks = this.#s.offloader && unit.calls === undefined ? this.#s.offloader.tasks(unit.tasks as Delayed[]) : undefined;
@@ -241,11 +243,12 @@ export class Dispatcher {
     );
   }
 
-  #onEarly(unit: Unit, early: Uint8Array, offset: number, outcome: EarlyOutcome): void {
+  #onEarly(unit: Unit, early: Uint8Array, offset: number, ok: boolean, result: unknown): void {
     if (this.#stopped || !this.#inFlight.has(unit)) return;
     early[offset] = 1;
     const id = idOf(unit, offset);
-    this.#s.emit(id, outcome.ok ? outcome : { ok: false, error: withTaskIndex(located(outcome.error, unit), id) });
+    if (ok) this.#fulfilled(id, result);
+    else this.#s.emit(id, { ok: false, error: withTaskIndex(located(result, unit), id) });
     this.#done++;
     // What waits on it may be sent now: once for all the outcomes that came together.
     if (!this.#nextSoon) {
@@ -293,7 +296,7 @@ export class Dispatcher {
       } else if (!this.#s.settle && i >= values.length) {
         break;
       } else {
-        this.#s.emit(idOf(unit, i), { ok: true, value: values[i] });
+        this.#fulfilled(idOf(unit, i), values[i]);
       }
       this.#done++;
     }
@@ -328,6 +331,11 @@ export class Dispatcher {
       }
     }
     this.#next();
+  }
+
+  #fulfilled(id: number, value: unknown): void {
+    if (this.#s.emitValue) this.#s.emitValue(id, value);
+    else this.#s.emit(id, { ok: true, value });
   }
 
   /** Tasks of `unit` (by offset) that a dead worker left without an outcome. */

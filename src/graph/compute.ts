@@ -259,24 +259,35 @@ function plain(shipped: ShippedFunction): ShippedFunction {
   return lastPlain!;
 }
 
-/** Runs the nodes `targets` need that are not kept, each as soon as its inputs are ready. */
-async function run(targets: readonly GraphNode[], options: ComputeOptions): Promise<Outcome[]> {
-  options.signal?.throwIfAborted();
-  const slots = new Slots();
-  try {
-    return await runIn(slots, targets, options);
-  } finally {
-    slots.release();
-  }
+/** What a compute needs to know of its nodes before it starts, by slot (see `analyze`). */
+interface Analysis {
+  /** The slots of the nodes to run, dependencies first. */
+  readonly order: number[];
+  /** Each node's dependencies' slots: depList[depFirst[i]] to depList[depEnd[i]]. */
+  readonly depList: number[];
+  readonly depFirst: number[];
+  readonly depEnd: number[];
+  readonly hasCallerNodes: boolean;
+  /** Inputs still to come, and pending readers of each value (it is let go after the last). */
+  readonly waiting: Int32Array;
+  readonly refs: Int32Array;
+  /** Who reads each node's result, as one list cut by `first` (a node's readers are list[first[i]] to list[first[i + 1]]). */
+  readonly first: Int32Array;
+  readonly list: Int32Array;
+  /** The longest path of nodes still to run after each. */
+  readonly height: Int32Array;
 }
 
-async function runIn(slots: Slots, targets: readonly GraphNode[], options: ComputeOptions): Promise<Outcome[]> {
-  const settle = options.errors === 'settle';
+/**
+ * Claims the nodes the targets need, dependencies first, leaving out kept
+ * results (pinned in `slots.values`) and what only they need; notes each
+ * one's dependency slots as the walk leaves it, so that nothing after the
+ * walk visits the nodes themselves again; then counts inputs and readers
+ * and the longest path after each node. (A function of its own, with plain
+ * loops: it runs once per compute, and is compiled sooner so.)
+ */
+function analyze(slots: Slots, targets: readonly GraphNode[]): Analysis {
   const { nodes, values, flags } = slots;
-  // The nodes the targets need, dependencies first, leaving out kept results
-  // and what only they need; with the slots of each one's dependencies
-  // (depList[depFirst[i]] to depList[depEnd[i]]), so that nothing after this
-  // walk has to visit the nodes themselves again.
   const order: number[] = [];
   const depList: number[] = [];
   const depFirst: number[] = [];
@@ -299,7 +310,8 @@ async function runIn(slots: Slots, targets: readonly GraphNode[], options: Compu
       stackNext.push(0);
     }
   };
-  for (const target of targets) {
+  for (let t = 0; t < targets.length; t++) {
+    const target = targets[t]!;
     if (slots.slotOf(target) < 0) enter(target);
     while (stackNodes.length > 0) {
       const top = stackNodes.length - 1;
@@ -316,25 +328,24 @@ async function runIn(slots: Slots, targets: readonly GraphNode[], options: Compu
         const i = slots.slotOf(node);
         order.push(i);
         depFirst[i] = depList.length;
-        for (const dep of deps) depList.push(slots.slotOf(dep));
+        for (let d = 0; d < deps.length; d++) depList.push(slots.slotOf(deps[d]!));
         depEnd[i] = depList.length;
         if (node.layout.caller) hasCallerNodes = true;
       }
     }
   }
-  for (const target of targets) flags[slots.slotOf(target)]! |= TARGET;
+  for (let t = 0; t < targets.length; t++) flags[slots.slotOf(targets[t]!)]! |= TARGET;
   const n = nodes.length;
-  // One buffer for the counts below (an allocation each cost more than filling them).
+  // One buffer for the counts (an allocation each cost more than filling them).
   const ints = new Int32Array(5 * n + 1 + depList.length);
-  // Inputs still to come, and pending readers of each value (it is let go after the last).
   const waiting = ints.subarray(0, n);
   const refs = ints.subarray(n, 2 * n);
-  // Who reads each node's result, as one list cut by `first` (a node's readers are list[first[i]] to list[first[i + 1]]).
   const first = ints.subarray(2 * n, 3 * n + 1);
   const fill = ints.subarray(3 * n + 1, 4 * n + 1);
   const height = ints.subarray(4 * n + 1, 5 * n + 1);
   const list = ints.subarray(5 * n + 1);
-  for (const i of order) {
+  for (let k = 0; k < order.length; k++) {
+    const i = order[k]!;
     for (let e = depFirst[i]!; e < depEnd[i]!; e++) {
       const j = depList[e]!;
       refs[j]!++;
@@ -348,7 +359,8 @@ async function runIn(slots: Slots, targets: readonly GraphNode[], options: Compu
     first[i + 1]! += first[i]!;
     fill[i] = first[i]!;
   }
-  for (const i of order) {
+  for (let k = 0; k < order.length; k++) {
+    const i = order[k]!;
     for (let e = depFirst[i]!; e < depEnd[i]!; e++) {
       const j = depList[e]!;
       if (flags[j]! & RUN) list[fill[j]!++] = i;
@@ -361,8 +373,27 @@ async function runIn(slots: Slots, targets: readonly GraphNode[], options: Compu
     for (let e = first[i]!; e < first[i + 1]!; e++) h = Math.max(h, height[list[e]!]! + 1);
     height[i] = h;
   }
+  return { order, depList, depFirst, depEnd, hasCallerNodes, waiting, refs, first, list, height };
+}
+
+/** Runs the nodes `targets` need that are not kept, each as soon as its inputs are ready. */
+async function run(targets: readonly GraphNode[], options: ComputeOptions): Promise<Outcome[]> {
+  options.signal?.throwIfAborted();
+  const slots = new Slots();
+  try {
+    return await runIn(slots, targets, options);
+  } finally {
+    slots.release();
+  }
+}
+
+async function runIn(slots: Slots, targets: readonly GraphNode[], options: ComputeOptions): Promise<Outcome[]> {
+  const settle = options.errors === 'settle';
+  const { nodes, values, flags } = slots;
+  const { order, depList, depFirst, depEnd, hasCallerNodes, waiting, refs, first, list, height } = analyze(slots, targets);
+  const n = nodes.length;
   const ready = new ReadyQueue(height);
-  for (const i of order) if (waiting[i] === 0) ready.push(i);
+  for (let k = 0; k < order.length; k++) if (waiting[order[k]!] === 0) ready.push(order[k]!);
   const total = order.length;
   const failures = new Map<number, unknown>();
   const outcomeOf = (target: GraphNode): Outcome => {
@@ -433,32 +464,36 @@ async function runIn(slots: Slots, targets: readonly GraphNode[], options: Compu
       }
     };
     const report = (i: number, outcome: Outcome): void => {
+      if (outcome.ok) settled(i, true, outcome.value);
+      else settled(i, false, outcome.error);
+    };
+    /** Node `i` ended: with its value when `ok`, else its error. */
+    const settled = (i: number, ok: boolean, result: unknown): void => {
       const node = nodes[i]!;
       node.running--;
-      if (outcome.ok) {
+      if (ok) {
         noteOutcome(node, undefined);
-        const { value } = outcome;
         // A large link of a chain was read in the worker and not sent: nothing to hold or keep.
-        if (!isSpent(value)) {
+        if (!isSpent(result)) {
           // Held before the cache sees it: a result too large to cache must outlive this compute's use of it.
-          if (!stopped) hold(value);
-          keep(node, value);
+          if (!stopped) hold(result);
+          keep(node, result);
         }
       } else {
-        noteOutcome(node, outcome.error ?? null);
+        noteOutcome(node, result ?? null);
       }
       // A chained node whose input failed: reported already, as not run.
       if (stopped || flags[i]! & FAILED) return;
       done++;
-      if (outcome.ok) {
-        values[i] = outcome.value;
+      if (ok) {
+        values[i] = result;
         release(i);
         for (let e = first[i]!; e < first[i + 1]!; e++) {
           const c = list[e]!;
           if (--waiting[c]! === 0 && !(flags[c]! & (FAILED | FUSED))) ready.push(c);
         }
       } else {
-        const error = mark(outcome.error, info(node, targets));
+        const error = mark(result, info(node, targets));
         if (!settle) {
           finish({ error });
           return;
@@ -469,6 +504,7 @@ async function runIn(slots: Slots, targets: readonly GraphNode[], options: Compu
         skipDependents(i, error);
       }
     };
+
     /**
      * The node that takes `i`'s result, as a top-level argument, and nothing
      * else from the graph: it can run right after `i` in the same batch.
@@ -539,8 +575,8 @@ async function runIn(slots: Slots, targets: readonly GraphNode[], options: Compu
       inputs()
         .then((args) => d.shipped.local(...args))
         .then(
-          (value) => report(i, { ok: true, value }),
-          (error: unknown) => report(i, { ok: false, error }),
+          (value) => settled(i, true, value),
+          (error: unknown) => settled(i, false, error),
         )
         .finally(pump);
     };
@@ -576,7 +612,8 @@ async function runIn(slots: Slots, targets: readonly GraphNode[], options: Compu
           ids.push(i);
           return tasks.push(linked ? linkedCall(i) : call(i)) - 1;
         };
-        for (const head of heads) {
+        for (let h = 0; h < heads.length; h++) {
+          const head = heads[h]!;
           let from = add(head);
           if (!feed!.fuse) continue;
           // A chain goes whole: each link runs in the same worker, right after
@@ -601,6 +638,7 @@ async function runIn(slots: Slots, targets: readonly GraphNode[], options: Compu
         progress: SILENT,
         total: () => total,
         emit: report,
+        emitValue: (i, value) => settled(i, true, value),
         onUnitDone: (size, durationMs) => {
           const perNode = durationMs / Math.max(1, size);
           nodeMs = nodeMs < 0 ? perNode : 0.7 * nodeMs + 0.3 * perNode;

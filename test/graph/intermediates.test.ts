@@ -43,9 +43,9 @@ class Watched implements Backend {
     const watching: BatchOptions = onEarly
       ? {
           ...options,
-          onEarly: (offset, outcome) => {
-            if (outcome.ok) seen(outcome.value);
-            onEarly(offset, outcome);
+          onEarly: (offset, ok, result) => {
+            if (ok) seen(result);
+            onEarly(offset, ok, result);
           },
         }
       : options;

@@ -287,9 +287,9 @@ export class ThreadsBackend implements Backend {
       const error = chunk.errors[e];
       if (error !== undefined && error.offset === offset) {
         e++;
-        tracker.onEarly!(offset, { ok: false, error: decodeError(error.error) });
+        tracker.onEarly!(offset, false, decodeError(error.error));
       } else {
-        tracker.onEarly!(offset, { ok: true, value: values[k] });
+        tracker.onEarly!(offset, true, values[k]);
       }
     }
   }
