@@ -29,13 +29,22 @@ export interface Batch {
   taskIndex(offset: number): number;
   /** Every task's id when they are not consecutive from `taskIndex(0)` (ready graph nodes); otherwise absent. */
   readonly taskIds?: readonly number[] | undefined;
+  /**
+   * Settle mode, for batches of quick tasks: outcomes may wait up to this
+   * many ms where they are made and travel together, rather than one
+   * message per task. A worker that dies takes those not sent yet with it:
+   * they come back as `unfinished`. Backends that send nothing ahead of
+   * their reply ignore it.
+   */
+  readonly gatherMs?: number | undefined;
 }
 
 export interface BatchOutcome extends DecodedOutcome {
   /**
-   * Offsets that never ran because the batch's worker died first (settle
-   * mode): the run runs them again, and only them, so no finished task is
-   * repeated. Their entries in `values` mean nothing.
+   * Offsets with no outcome because the batch's worker died (settle mode):
+   * they never ran, or (`gatherMs`) ran but their outcome died with the
+   * worker. The run runs them again, and only them. Their entries in
+   * `values` mean nothing.
    */
   readonly unfinished?: readonly number[];
 }
@@ -68,6 +77,14 @@ export interface BatchOptions {
   readonly run?: RunContext;
   /** Per-task time limit in ms; reject with `TaskTimeoutError` (its `offset` set) past it. */
   readonly timeout: number | undefined;
+  /**
+   * Settle mode: takes outcomes heard before the batch is over (gathered
+   * ones, see `Batch.gatherMs`), by offset, so that what waits on them need
+   * not wait for the rest of the batch: its value when `ok`, else its error.
+   * The batch's outcome still has a slot for each; the caller skips what it
+   * took here.
+   */
+  readonly onEarly?: ((offset: number, ok: boolean, valueOrError: unknown) => void) | undefined;
 }
 
 /** What the caller hears about a run from a backend outside its batches' outcomes. */

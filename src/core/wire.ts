@@ -70,12 +70,13 @@ export interface BatchWire {
   /** Results to leave where they were made: see `KeepWire`. */
   readonly keep?: KeepWire;
   /**
-   * Arguments that are the result of an earlier task of the same batch
-   * (`[task, argument, from]`: argument `argument` of task `task` is what
-   * task `from` returned): a chain of graph nodes runs as one batch. A task
-   * whose source failed fails without running.
+   * Arguments that are the result of an earlier task of the same batch, as
+   * flat triples (`task, argument, from`: argument `argument` of task `task`
+   * is what task `from` returned; a task is fed by one link at most): a
+   * chain of graph nodes runs as one batch. A task whose source failed fails
+   * without running. (Flat: thousands of small arrays clone slowly.)
    */
-  readonly links?: readonly (readonly [task: number, argument: number, from: number])[];
+  readonly links?: readonly number[];
   /**
    * Tasks whose result only their linked readers in this batch need: one
    * above `keep.above` bytes is neither kept nor sent back (a `SpentWire`
@@ -140,7 +141,13 @@ export interface BatchResultWire {
   /**
    * Settle-mode batches on a pool worker: how many notices for this batch were
    * posted before the reply (each task's outcome went as its own notice, so
-   * `values` and `errors` are empty). The caller waits until it has them all.
+   * `values` and `errors` are empty; or, with `from`, outcomes went gathered
+   * in a few). The caller waits until it has them all.
    */
   readonly published?: number;
+  /**
+   * Outcomes were gathered (`RunBatchOptions.gather`): `values[k]` is task
+   * `from + k`'s; those of the tasks before `from` came in the notices.
+   */
+  readonly from?: number;
 }

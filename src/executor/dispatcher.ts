@@ -31,6 +31,8 @@ export type Unit = (
   readonly links?: BatchWire['links'];
   /** Linked tasks whose large results stay in the batch (see `BatchWire.spent`). */
   readonly spent?: BatchWire['spent'];
+  /** Outcomes may travel gathered (see `Batch.gatherMs`). */
+  readonly gatherMs?: number | undefined;
 };
 
 function sizeOf(unit: Unit): number {
@@ -57,6 +59,8 @@ export interface DispatcherSettings {
   readonly total: () => number | undefined;
   /** Each task's outcome by id, in completion order. */
   readonly emit: (id: number, outcome: Outcome) => void;
+  /** Takes a fulfilled task's value in place of `emit` (no outcome object per task). */
+  readonly emitValue?: ((id: number, value: unknown) => void) | undefined;
   /**
    * Takes a whole unit of consecutive ids that all fulfilled, `values[i]`
    * being task `first + i`'s, instead of one `emit` per task (an object and
@@ -79,12 +83,21 @@ export interface DispatcherSettings {
   readonly revise?: ((id: number, error: unknown) => boolean) | undefined;
   /** Takes errors that escaped a task and that cannot be reported as that task's outcome. */
   readonly workerError?: ((error: unknown) => void) | undefined;
+  /**
+   * Settle mode: tasks left without an outcome by a worker that died (they
+   * never ran, or their outcome was lost with it), after the unit's other
+   * outcomes were emitted. The feeder submits again what it still needs.
+   * Without it they run again one by one (and a linked unit's, which only
+   * the feeder can order, are dropped).
+   */
+  readonly onLost?: ((ids: readonly number[]) => void) | undefined;
 }
 
 /** A unit as a backend sees it: encoded on first need, once. */
 class BatchRequest implements Batch {
   readonly size: number;
   readonly stopOnError: boolean;
+  readonly gatherMs: number | undefined;
   readonly #unit: Unit;
   #wire: BatchWire | undefined;
 
@@ -93,6 +106,7 @@ class BatchRequest implements Batch {
     this.#unit = tasks === undefined || tasks === unit.tasks ? unit : { ...unit, tasks, calls: undefined };
     this.size = sizeOf(this.#unit);
     this.stopOnError = stopOnError;
+    this.gatherMs = unit.gatherMs;
   }
 
   wire(): BatchWire {
@@ -151,11 +165,14 @@ export class Dispatcher {
   readonly #s: DispatcherSettings;
   readonly #queue: Unit[] = [];
   readonly #inFlight = new Set<Unit>();
+  /** Units whose outcomes may come early, with those that did. */
+  readonly #early = new Map<Unit, Uint8Array>();
   // One signal for every unit: a unit needs no controller of its own.
   readonly #controller = new AbortController();
   readonly #context: RunContext | undefined;
   #done = 0;
   #stopped = false;
+  #nextSoon = false;
 
   constructor(settings: DispatcherSettings) {
     this.#s = settings;
@@ -201,6 +218,9 @@ export class Dispatcher {
   #send(unit: Unit): void {
     this.#inFlight.add(unit);
     const stopOnError = !this.#s.settle;
+    // Gathered outcomes may come before the unit is over: each goes out at once, and not again with the rest.
+    const early = unit.gatherMs !== undefined && this.#s.settle ? new Uint8Array(sizeOf(unit)) : undefined;
+    if (early !== undefined) this.#early.set(unit, early);
     let outcome: Promise<BatchOutcome>;
     try {
       const send = (tasks: readonly Delayed[] | undefined): Promise<BatchOutcome> =>
@@ -208,6 +228,7 @@ export class Dispatcher {
           signal: this.#controller.signal,
           ...(this.#context ? { run: this.#context } : {}),
           timeout: this.#s.timeout,
+          ...(early === undefined ? {} : { onEarly: (offset: number, ok: boolean, result: unknown) => this.#onEarly(unit, early, offset, ok, result) }),
         });
       // Mapped calls hold nothing to offload (their source made them only of such items).
       const tasks = this.#s.offloader && unit.calls === undefined ? this.#s.offloader.tasks(unit.tasks as Delayed[]) : undefined;
@@ -222,15 +243,34 @@ export class Dispatcher {
     );
   }
 
+  #onEarly(unit: Unit, early: Uint8Array, offset: number, ok: boolean, result: unknown): void {
+    if (this.#stopped || !this.#inFlight.has(unit)) return;
+    early[offset] = 1;
+    const id = idOf(unit, offset);
+    if (ok) this.#fulfilled(id, result);
+    else this.#s.emit(id, { ok: false, error: withTaskIndex(located(result, unit), id) });
+    this.#done++;
+    // What waits on it may be sent now: once for all the outcomes that came together.
+    if (!this.#nextSoon) {
+      this.#nextSoon = true;
+      queueMicrotask(() => {
+        this.#nextSoon = false;
+        if (!this.#stopped) this.#next();
+      });
+    }
+  }
+
   #onDone(unit: Unit, result: BatchOutcome): void {
     this.#inFlight.delete(unit);
+    const early = this.#early.get(unit);
+    if (early !== undefined) this.#early.delete(unit);
     if (this.#stopped) return;
     const size = sizeOf(unit);
     const { values, errors, unfinished } = result;
     // Tasks a dead worker never ran go again, one by one; the others keep their outcome.
     const rerun = unfinished !== undefined && unfinished.length > 0 ? new Set(unfinished) : undefined;
     if (rerun === undefined) this.#s.onUnitDone?.(size, result.durationMs);
-    if (rerun === undefined && errors.length === 0 && values.length === size && unit.ids === undefined && this.#s.emitValues) {
+    if (rerun === undefined && early === undefined && errors.length === 0 && values.length === size && unit.ids === undefined && this.#s.emitValues) {
       this.#s.emitValues(unit.first, values);
       this.#done += size;
       this.#next();
@@ -240,6 +280,10 @@ export class Dispatcher {
     for (let i = 0; i < size; i++) {
       if (rerun?.has(i)) continue;
       const err = errors[e];
+      if (early !== undefined && early[i] === 1) {
+        if (err !== undefined && err.offset === i) e++;
+        continue;
+      }
       if (err !== undefined && err.offset === i) {
         e++;
         // A crash or timeout reported inside the outcome (settle mode) is worded with the task's id, as one that rejects the unit.
@@ -252,16 +296,18 @@ export class Dispatcher {
       } else if (!this.#s.settle && i >= values.length) {
         break;
       } else {
-        this.#s.emit(idOf(unit, i), { ok: true, value: values[i] });
+        this.#fulfilled(idOf(unit, i), values[i]);
       }
       this.#done++;
     }
-    if (rerun && unit.links === undefined) this.#queue.unshift(...[...rerun].map((i) => single(unit, i)));
+    if (rerun) this.#lost(unit, [...rerun].sort((a, b) => a - b));
     this.#next();
   }
 
   #onFailed(unit: Unit, failure: unknown): void {
     this.#inFlight.delete(unit);
+    const early = this.#early.get(unit);
+    if (early !== undefined) this.#early.delete(unit);
     if (this.#stopped) return;
     const error = located(failure, unit);
     if (!this.#s.settle || error instanceof SerializationError) {
@@ -274,16 +320,29 @@ export class Dispatcher {
       const bad = error.taskIndex;
       this.#s.emit(bad, { ok: false, error });
       this.#done++;
-      const again: Unit[] = [];
-      if (unit.links === undefined) for (let i = 0; i < sizeOf(unit); i++) if (idOf(unit, i) !== bad) again.push(single(unit, i));
-      this.#queue.unshift(...again);
+      const rest: number[] = [];
+      for (let i = 0; i < sizeOf(unit); i++) if (idOf(unit, i) !== bad && early?.[i] !== 1) rest.push(i);
+      this.#lost(unit, rest);
     } else {
       for (let i = 0; i < sizeOf(unit); i++) {
+        if (early?.[i] === 1) continue;
         this.#s.emit(idOf(unit, i), { ok: false, error: withTaskIndex(error, idOf(unit, i)) });
         this.#done++;
       }
     }
     this.#next();
+  }
+
+  #fulfilled(id: number, value: unknown): void {
+    if (this.#s.emitValue) this.#s.emitValue(id, value);
+    else this.#s.emit(id, { ok: true, value });
+  }
+
+  /** Tasks of `unit` (by offset) that a dead worker left without an outcome. */
+  #lost(unit: Unit, offsets: readonly number[]): void {
+    if (offsets.length === 0 || this.#stopped) return;
+    if (this.#s.onLost) this.#s.onLost(offsets.map((i) => idOf(unit, i)));
+    else if (unit.links === undefined) this.#queue.unshift(...offsets.map((i) => single(unit, i)));
   }
 
   #next(): void {

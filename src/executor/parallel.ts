@@ -26,7 +26,7 @@ export type ErrorMode = 'raise' | 'settle';
 export const openFeed: unique symbol = Symbol('skein.openFeed');
 
 /** What a feeder gives: where outcomes go, when to submit more, and the first fatal error. */
-export type FeedSettings = Pick<DispatcherSettings, 'emit' | 'onRoom' | 'onFail' | 'onUnitDone' | 'progress' | 'total' | 'limit'>;
+export type FeedSettings = Pick<DispatcherSettings, 'emit' | 'emitValue' | 'onRoom' | 'onFail' | 'onUnitDone' | 'onLost' | 'progress' | 'total' | 'limit'>;
 
 /** A feeder's dispatcher, and how to end it: `end(completed)` frees what the run offloaded. */
 export interface Feed {

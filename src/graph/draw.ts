@@ -1,6 +1,6 @@
 import type { Delayed } from '../task/delayed.js';
 import { isCached } from './cache.js';
-import { ancestors, nodeOf, type GraphNode } from './graph.js';
+import { ancestors, hasFailed, nodeOf, type GraphNode } from './graph.js';
 
 /** A node's state as drawn, after `lazy.draw()`. */
 export type NodeState = 'cached' | 'pending' | 'running' | 'failed';
@@ -21,8 +21,8 @@ export interface DrawOptions {
 
 export function stateOf(node: GraphNode): NodeState {
   if (node.running > 0) return 'running';
-  if (isCached(node.key)) return 'cached';
-  if (node.error !== undefined) return 'failed';
+  if (isCached(node)) return 'cached';
+  if (hasFailed(node)) return 'failed';
   return 'pending';
 }
 

@@ -1,7 +1,7 @@
 import { Delayed } from '../task/delayed.js';
 import { compute, type ComputeOptions } from './compute.js';
-import { drop, isCached } from './cache.js';
-import { ancestors, descendants, nodeOf } from './graph.js';
+import { isCached } from './cache.js';
+import { ancestors, invalidateNode, nodeOf } from './graph.js';
 import { toDot, toMermaid, toSVG, type DrawOptions } from './draw.js';
 
 export { compute, type ComputeOptions, type ComputeResults, type SettledResults } from './compute.js';
@@ -20,16 +20,13 @@ export interface PlannedNode {
 /** The nodes computing `roots` would run now, dependencies first: kept results and what only they need are left out. */
 export function plan(...roots: Delayed[]): PlannedNode[] {
   return ancestors(roots.map(nodeOf), true)
-    .filter((n) => !isCached(n.key))
+    .filter((n) => !isCached(n))
     .map((n) => ({ name: n.label, key: n.key, dependencies: n.deps.map((d) => d.key) }));
 }
 
 /** Drops the kept results of `d` and of every node that depends on it. */
 export function invalidate(d: Delayed): void {
-  for (const n of descendants(nodeOf(d))) {
-    drop(n.key);
-    n.error = undefined;
-  }
+  invalidateNode(nodeOf(d));
 }
 
 // The methods live here, not in task/: the graph sits above the task layer and task/ must not import it.

@@ -18,6 +18,14 @@ export let unary: (shipped: ShippedFunction, only: unknown, hasReferences: boole
 export let arityOf: (call: Delayed) => number;
 /** Argument `j` of a call, without making its arguments array. */
 export let argOf: (call: Delayed, j: number) => unknown;
+/**
+ * A slot the task graph keeps on each call (its node): a field of the call,
+ * so a graph costs no table entry or added property per call. Undefined for
+ * a Delayed of another copy of skein, which has no such field.
+ */
+export let graphMark: (call: Delayed) => unknown;
+/** Sets the graph's slot; false when the call has none (another copy of skein). */
+export let setGraphMark: (call: Delayed, mark: unknown) => boolean;
 
 /**
  * A call of a function, recorded but not run: what `parallel` schedules.
@@ -33,6 +41,7 @@ export class Delayed<R = unknown> {
   // for the garbage collector to copy while the caller holds them all).
   #args: readonly unknown[] | undefined;
   #only: unknown;
+  #mark: unknown = undefined;
   /** Whether the arguments hold store proxies, which travel as references. */
   declare readonly hasReferences: boolean;
   /** Whether the arguments hold other `Delayed` calls (graph dependencies), which only `compute` can run. */
@@ -41,6 +50,8 @@ export class Delayed<R = unknown> {
    * What the object arguments cost to clone, measured by the check in
    * `delayed()` (Infinity when unknown): the offloader skips a task whose
    * arguments are smaller than its threshold without walking them again.
+   * Not measured for calls with dependencies, which only `compute()` runs,
+   * through calls of its own.
    */
   declare readonly bytes: number;
   /** The node options given to `delayed(fn, options)`. */
@@ -50,7 +61,8 @@ export class Delayed<R = unknown> {
     this.shipped = shipped;
     this.#args = args;
     if (hasReferences) (this as { hasReferences: boolean }).hasReferences = true;
-    if (hasDependencies) (this as { hasDependencies: boolean }).hasDependencies = true;
+    // Calls with dependencies are DependentCalls, which say so on their prototype.
+    if (hasDependencies && !this.hasDependencies) (this as { hasDependencies: boolean }).hasDependencies = true;
     if (options !== noOptions) (this as { options: DelayedOptions }).options = options;
     if (bytes !== 0) (this as { bytes: number }).bytes = bytes;
   }
@@ -62,12 +74,20 @@ export class Delayed<R = unknown> {
 
   static {
     unary = (shipped, only, hasReferences, hasDependencies, options, bytes) => {
-      const call = new Delayed(shipped, undefined as unknown as unknown[], hasReferences, hasDependencies, options, bytes);
+      const call = hasDependencies
+        ? new DependentCall(shipped, undefined as unknown as unknown[], hasReferences, true, options, bytes)
+        : new Delayed(shipped, undefined as unknown as unknown[], hasReferences, false, options, bytes);
       call.#only = only;
       return call;
     };
     arityOf = (call) => (#args in call ? (call.#args?.length ?? 1) : call.args.length);
     argOf = (call, j) => (#args in call ? (call.#args === undefined ? (j === 0 ? call.#only : undefined) : call.#args[j]) : call.args[j]);
+    graphMark = (call) => (#mark in call ? call.#mark : undefined);
+    setGraphMark = (call, mark) => {
+      if (!(#mark in call)) return false;
+      call.#mark = mark;
+      return true;
+    };
   }
 
   get [DELAYED](): true {
@@ -104,6 +124,14 @@ for (const [key, value] of [['hasReferences', false], ['hasDependencies', false]
   // Writable, so that the constructor's assignment makes an own property.
   Object.defineProperty(Delayed.prototype, key, { value, writable: true, enumerable: false, configurable: true });
 }
+
+/**
+ * A call whose arguments hold other calls (a task graph node): its own
+ * class, which says so on its prototype, rather than a property added to
+ * each call (a graph holds all of its calls while it runs).
+ */
+class DependentCall<R = unknown> extends Delayed<R> {}
+Object.defineProperty(DependentCall.prototype, 'hasDependencies', { value: true, writable: true, enumerable: false, configurable: true });
 
 /** A value, or a `Delayed` computing it, at any depth of arrays and plain objects: what a graph node accepts. */
 export type Lazy<T> = T | Delayed<T> | LazyMembers<T>;
@@ -194,6 +222,14 @@ function makeRecorder(shipped: ShippedFunction, nodeOptions?: DelayedOptions): (
   let encoded = 0;
   // Proxies first: reading the Delayed brand off a proxy would resolve it.
   const passThrough = (v: object): boolean => isProxy(v) || (isDelayed(v) && ++dependencies > 0);
+  // One that throws when read (a revoked Proxy) is left to the walk, which says where and why.
+  const passesThrough = (v: object): boolean => {
+    try {
+      return passThrough(v);
+    } catch {
+      return false;
+    }
+  };
   const options = {
     clean: checked,
     passThrough,
@@ -203,7 +239,15 @@ function makeRecorder(shipped: ShippedFunction, nodeOptions?: DelayedOptions): (
     onEncoded: (n: number) => (encoded += n),
   };
   const check = (arg: unknown, i: number): void => {
-    if (typeof arg === 'object' ? arg !== null : typeof arg === 'function' || typeof arg === 'symbol') assertCloneable(arg, `args[${i}]`, options);
+    if (typeof arg === 'object' ? arg !== null : typeof arg === 'function' || typeof arg === 'symbol') {
+      // A dependency or a store proxy as the argument itself (a graph node's usual inputs): what the walk would say, without it.
+      if (typeof arg === 'object' && passesThrough(arg as object)) {
+        references++;
+        bytes += 64;
+        return;
+      }
+      assertCloneable(arg, `args[${i}]`, options);
+    }
   };
   // A graph node's inputs are other nodes' results, unknown until they run: they may hold instances too.
   const shippedFor = (): ShippedFunction => (encoded > 0 || dependencies > 0 ? encodingArgs(shipped) : shipped);
@@ -219,15 +263,23 @@ function makeRecorder(shipped: ShippedFunction, nodeOptions?: DelayedOptions): (
     if (n === 1) {
       const arg: unknown = arguments[0];
       check(arg, 0);
-      return unary(shippedFor(), arg, references > dependencies, dependencies > 0, nodeOptions, dependencies > 0 ? Infinity : bytes);
+      return unary(shippedFor(), arg, references > dependencies, dependencies > 0, nodeOptions, dependencies > 0 ? 0 : bytes);
     }
-    const args: unknown[] = [];
-    for (let i = 0; i < n; i++) {
-      const arg: unknown = arguments[i];
-      check(arg, i);
-      args.push(arg);
+    // An array of exactly its length (one grown by push has room for 17), packed (a holey one clones slowly).
+    let args: unknown[];
+    if (n === 2) {
+      args = [arguments[0], arguments[1]];
+    } else if (n === 3) {
+      args = [arguments[0], arguments[1], arguments[2]];
+    } else {
+      args = [];
+      for (let i = 0; i < n; i++) args.push(arguments[i]);
+      if (n > 3) args = args.slice();
     }
-    return new Delayed(shippedFor(), args, references > dependencies, dependencies > 0, nodeOptions, dependencies > 0 ? Infinity : bytes);
+    for (let i = 0; i < n; i++) check(args[i], i);
+    return dependencies > 0
+      ? new DependentCall(shippedFor(), args, references > dependencies, true, nodeOptions, 0)
+      : new Delayed(shippedFor(), args, references > dependencies, false, nodeOptions, bytes);
   } as (...args: unknown[]) => Delayed;
   recorded.set(recorder, /^[A-Za-z_$][\w$]*$/.test(shipped.name) ? shipped.name : 'fn');
   return recorder;

@@ -31,6 +31,15 @@ export interface PoolRunBatchOptions extends RunBatchOptions {
    * outlives the worker dying later in the batch.
    */
   readonly publish?: (offset: number, outcome: { value?: unknown; error?: ErrorWire; fault?: true }) => void;
+  /**
+   * Settle-mode batches of quick tasks: instead of one message per task,
+   * outcomes are held at most `everyMs` and sent together (`send(from,
+   * values, errors)`: tasks `from`, `from + 1`, ...); those held when the
+   * batch ends come in its result (`BatchResultWire.from`). A worker that
+   * dies loses what it held. Errors that escape a task whose outcome was
+   * sent already still go through `publish`.
+   */
+  readonly gather?: { readonly everyMs: number; send(from: number, values: unknown[], errors: TaskErrorWire[]): void };
   /** Index of the batch's first task, to word errors that escape its tasks. */
   readonly first?: number;
   /** Every task's index, when they are not consecutive from `first`. */
@@ -127,32 +136,40 @@ function runFrom(
   const arity = columns?.length ?? 0;
   const c0 = columns?.[0];
   const c1 = columns?.[1];
-  // Chained tasks: what each source task returned, before it was kept in a store.
-  let linked: Map<number, (readonly [number, number])[]> | undefined;
-  let sources: Map<number, { ok: boolean; value: unknown; uses: number }> | undefined;
-  if (batch.links !== undefined) {
-    linked = new Map();
-    sources = new Map();
-    for (const [task, argument, from] of batch.links) {
-      let list = linked.get(task);
-      if (list === undefined) linked.set(task, (list = []));
-      list.push([argument, from]);
-      const source = sources.get(from);
-      if (source === undefined) sources.set(from, { ok: false, value: undefined, uses: 1 });
-      else source.uses++;
+  // Chained tasks, by offset: the argument a link feeds (-1: none) and from
+  // which task; for each source task, its readers left and what it returned
+  // (before it was kept in a store).
+  let linkArg: Int32Array | undefined;
+  let linkFrom: Int32Array | undefined;
+  let uses: Int32Array | undefined;
+  let sourceOk: Uint8Array | undefined;
+  let sourceValue: unknown[] | undefined;
+  const { links } = batch;
+  if (links !== undefined) {
+    linkArg = new Int32Array(n).fill(-1);
+    linkFrom = new Int32Array(n);
+    uses = new Int32Array(n);
+    sourceOk = new Uint8Array(n);
+    sourceValue = [];
+    for (let k = 0; k + 2 < links.length; k += 3) {
+      const task = links[k]!;
+      if (linkArg[task] !== -1) throw new Error(`Task ${task} of the batch is fed by more than one link`);
+      linkArg[task] = links[k + 1]!;
+      linkFrom[task] = links[k + 2]!;
+      uses[links[k + 2]!]!++;
     }
   }
   const call = (fn: Callable, i: number): unknown => {
-    const links = linked?.get(i);
-    if (links !== undefined) {
+    const at = linkArg === undefined ? -1 : linkArg[i]!;
+    if (at >= 0) {
+      const from = linkFrom![i]!;
+      if (sourceOk![from] === 0) throw new Error(`The input of this task, task ${options.ids?.[from] ?? (options.first ?? 0) + from} of the batch, failed`);
+      const value = sourceValue![from];
+      // Its last reader has it: a chain holds one link's value at a time, not all of them.
+      if (--uses![from]! === 0) sourceValue![from] = undefined;
+      if (!rows && arity === 1) return fn(value);
       const args = rows ? [...rows[i]!] : columns!.map((c) => c[i]);
-      for (const [argument, from] of links) {
-        const source = sources!.get(from)!;
-        if (!source.ok) throw new Error(`The input of this task, task ${options.ids?.[from] ?? (options.first ?? 0) + from} of the batch, failed`);
-        args[argument] = source.value;
-        // Its last reader has it: a chain holds one link's value at a time, not all of them.
-        if (--source.uses === 0) source.value = undefined;
-      }
+      args[at] = value;
       return fn(...args);
     }
     if (rows) return fn(...rows[i]!);
@@ -168,10 +185,14 @@ function runFrom(
     }
   };
   // Grown in order, never pre-sized: a holey array clones back several times slower.
-  const values: unknown[] = [];
-  const errors: TaskErrorWire[] = [];
+  // `values[k]` is task `base + k`'s (`base` moves on only when gathered outcomes are sent).
+  let values: unknown[] = [];
+  let errors: TaskErrorWire[] = [];
+  let base = 0;
   const { scope, onTaskStart } = options;
-  const publish = stopOnError ? undefined : options.publish;
+  const gather = stopOnError ? undefined : options.gather;
+  const publish = stopOnError || gather !== undefined ? undefined : options.publish;
+  let sentAt = started;
   let cancelled = false;
   let published = 0;
   let open = true;
@@ -190,10 +211,9 @@ function runFrom(
   const { keep } = batch;
   const spent = batch.spent === undefined ? undefined : new Set(batch.spent);
   const settle = (i: number, result: unknown): boolean => {
-    const source = sources?.get(i);
-    if (source !== undefined) {
-      source.ok = true;
-      source.value = result;
+    if (uses !== undefined && uses[i]! > 0) {
+      sourceOk![i] = 1;
+      sourceValue![i] = result;
     }
     let value = result;
     if (keep !== undefined && typeof value === 'object' && value !== null) {
@@ -213,7 +233,8 @@ function runFrom(
       publish(i, { value });
       published++;
     } else {
-      values[i] = value;
+      values[i - base] = value;
+      if (gather !== undefined) send();
     }
     return true;
   };
@@ -224,16 +245,33 @@ function runFrom(
       return true;
     }
     errors.push({ offset: i, error: encodeError(error) });
-    values[i] = undefined;
+    values[i - base] = undefined;
+    if (gather !== undefined) send();
     return !stopOnError;
+  };
+  /** Gathered outcomes go once `everyMs` passed since the last went (at once after a task that took that long). */
+  const send = (): void => {
+    // The last task's go with the reply, which follows at once.
+    if (base + values.length >= n) return;
+    const now = performance.now();
+    if (now - sentAt < gather!.everyMs) return;
+    sentAt = now;
+    gather!.send(base, values, errors);
+    published++;
+    base += values.length;
+    values = [];
+    errors = [];
   };
   const finish = (): BatchResultWire => {
     open = false;
     waiting = -1;
     if (stopOnError && errors.length > 0) values.length = errors[0]!.offset;
     const durationMs = performance.now() - started;
-    const result: BatchResultWire = cancelled ? { values, errors, durationMs, cancelled } : { values, errors, durationMs };
-    return publish ? { ...result, published } : result;
+    const result: { -readonly [K in keyof BatchResultWire]: BatchResultWire[K] } = { values, errors, durationMs };
+    if (cancelled) result.cancelled = true;
+    if (gather !== undefined) result.from = base;
+    if (publish || gather !== undefined) result.published = published;
+    return result;
   };
 
   const cursor: OpenBatch = {
@@ -249,13 +287,14 @@ function runFrom(
         scope ? scope.exit(() => queueMicrotask(go)) : queueMicrotask(go);
         return true;
       }
-      if (publish) {
+      const sent = publish ?? (offset < base ? options.publish : undefined);
+      if (sent) {
         // Its outcome is with the caller already, who replaces it with this.
-        publish(offset, { error: encodeError(error), fault: true });
+        sent(offset, { error: encodeError(error), fault: true });
         published++;
         return true;
       }
-      if (errors.some((e) => e.offset === offset)) return false;
+      if (offset < base || errors.some((e) => e.offset === offset)) return false;
       if (stopOnError) {
         // Fail-fast: this is the batch's first error; the task still running is abandoned.
         errors.length = 0;
@@ -263,7 +302,7 @@ function runFrom(
         outer.resolve(finish());
         return true;
       }
-      values[offset] = undefined;
+      values[offset - base] = undefined;
       const at = errors.findIndex((e) => e.offset > offset);
       errors.splice(at < 0 ? errors.length : at, 0, { offset, error: encodeError(error) });
       return true;

@@ -337,6 +337,7 @@ export const callerInstance: OnInstance = (value, proto) => {
 };
 
 const encodingVariants = new WeakMap<ShippedFunction, ShippedFunction>();
+const plainVariants = new WeakMap<ShippedFunction, ShippedFunction>();
 
 /** `shipped` for calls whose arguments hold instances or errors to encode. */
 export function encodingArgs(shipped: ShippedFunction): ShippedFunction {
@@ -344,8 +345,14 @@ export function encodingArgs(shipped: ShippedFunction): ShippedFunction {
   if (variant === undefined) {
     variant = { ...shipped, encodeArgs: true };
     encodingVariants.set(shipped, variant);
+    plainVariants.set(variant, shipped);
   }
   return variant;
+}
+
+/** What `encodingArgs` was given, for a call found to hold only primitives (nothing to encode, nothing to walk). */
+export function plainArgs(shipped: ShippedFunction): ShippedFunction {
+  return plainVariants.get(shipped) ?? shipped;
 }
 
 /** How `fn` travels to a worker; computed once per function object. */

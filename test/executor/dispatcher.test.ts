@@ -141,6 +141,25 @@ describe('Dispatcher', () => {
     expect(crash.error.message).toContain('9');
   });
 
+  test('gathered outcomes are handed over as each task ends, before its unit is over', async () => {
+    const flag = new Int32Array(new SharedArrayBuffer(4));
+    // Released when the test has the first task's outcome; waits for good (10 s) if that only comes with the unit's.
+    const waitFor = (f: Int32Array) => (Atomics.wait(f, 0, 0, 10_000) === 'timed-out' ? 'timed out' : 'released');
+    const h = harness({
+      settle: true,
+      onEmit: (id) => {
+        if (id !== 7) return;
+        Atomics.store(flag, 0, 1);
+        Atomics.notify(flag, 0);
+      },
+    });
+    h.dispatcher.submit({ ids: [7, 8], tasks: [delayed(spin)(5, 1), delayed(waitFor)(flag)], gatherMs: 1 });
+    const out = await h.outcomesAt(2);
+    expect(out.get(7)).toEqual({ ok: true, value: 1 });
+    expect(out.get(8)).toEqual({ ok: true, value: 'released' });
+    h.dispatcher.close();
+  });
+
   test('an error a task left behind reaches the run through its one handler, named by the task id', async () => {
     const leave = (x: number) => {
       setTimeout(() => {

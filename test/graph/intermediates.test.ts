@@ -17,6 +17,8 @@ class Watched implements Backend {
   /** Typed arrays above 1 MB that crossed the caller, either way. */
   largeSeen = 0;
   batches = 0;
+  /** Tasks per batch, in order sent. */
+  readonly sizes: number[] = [];
   /** Store references batches brought back: results left in the workers' store. */
   readonly kept: { key: unknown }[] = [];
   openRun = (hooks?: Parameters<NonNullable<Backend['openRun']>>[0]) => this.inner.openRun(hooks);
@@ -29,11 +31,26 @@ class Watched implements Backend {
 
   async runBatch(batch: Batch, options: BatchOptions): Promise<BatchOutcome> {
     this.batches++;
+    this.sizes.push(batch.size);
     const wire = batch.wire();
     for (const column of wire.columns ?? wire.args ?? []) this.#count(column);
-    const outcome = await this.inner.runBatch(batch, options);
-    this.#count(outcome.values);
-    for (const v of outcome.values) if ((v as { __skeinStoreReference?: unknown } | null)?.__skeinStoreReference === 1) this.kept.push(v as { key: unknown });
+    const seen = (v: unknown): void => {
+      this.#count(v);
+      if ((v as { __skeinStoreReference?: unknown } | null)?.__skeinStoreReference === 1) this.kept.push(v as { key: unknown });
+    };
+    // Outcomes handed over before the batch is over (gathered) cross the caller too.
+    const { onEarly } = options;
+    const watching: BatchOptions = onEarly
+      ? {
+          ...options,
+          onEarly: (offset, ok, result) => {
+            if (ok) seen(result);
+            onEarly(offset, ok, result);
+          },
+        }
+      : options;
+    const outcome = await this.inner.runBatch(batch, watching);
+    for (const v of outcome.values) seen(v);
     return outcome;
   }
 
@@ -114,6 +131,19 @@ describe('intermediates stay in the workers’ store', () => {
     expect(store()).toBe(0);
   });
 
+  test('invalidating an input frees the large results computed from it at once', async () => {
+    const n = (2 * MB) / 8;
+    watched.kept.length = 0;
+    const a = delayed(make)(n, 1);
+    const b = delayed(scale)(a, 2);
+    const c = delayed(scale)(b, 3);
+    // Several readers each, so every result goes through the store and the cache keeps it there.
+    await compute(b, c, delayed(total)(a), delayed(total)(b), delayed(total)(c), { parallel: par });
+    expect(live()).toBe(3);
+    a.invalidate();
+    expect(live()).toBe(0);
+  });
+
   test('a cached intermediate is reused by a later compute from the store, and recomputed once its executor closed', async () => {
     const counter = new Int32Array(new SharedArrayBuffer(4));
     const n = (2 * MB) / 8;
@@ -190,6 +220,23 @@ describe('chains', () => {
     expect((settled[2] as PromiseRejectedResult).reason).toMatchObject({ name: 'DependencyFailedError' });
     clearGraphCache();
     await expect(compute(x, { parallel: par })).rejects.toThrow('at 25');
+  });
+});
+
+describe('units of long nodes', () => {
+  const nap = (ms: number, x: number) => {
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+    return x;
+  };
+
+  test('while more are ready than the workers can take, several go to a batch, one after another in its worker', async () => {
+    watched.sizes.length = 0;
+    const nodes = Array.from({ length: 24 }, (_, i) => delayed(nap)(15, i));
+    expect(await compute(...nodes, { parallel: par })).toEqual(nodes.map((_, i) => i));
+    // The first ones go alone, until their time is known.
+    expect(watched.sizes.slice(0, 4)).toEqual([1, 1, 1, 1]);
+    expect(Math.max(...watched.sizes)).toBeGreaterThan(1);
+    expect(watched.sizes.reduce((a, b) => a + b, 0)).toBe(24);
   });
 });
 

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, test } from '@jest/globals';
-import { Parallel, SharedMemoryStore, clearGraphCache, compute, delayed, isResolved } from 'skein';
+import { Parallel, SharedMemoryStore, clearGraphCache, compute, delayed, isResolved, type Delayed } from 'skein';
 import { captureStderr } from '../helpers.js';
 
 const par = new Parallel({ nJobs: 2 });
@@ -28,6 +28,56 @@ describe('task graph state and progress', () => {
     Atomics.notify(flag, 0);
     expect(await done).toBe(2);
     expect(top.toDot()).toMatch(/label="held".*class="cached"/);
+  });
+
+  test('invalidating a node puts every result computed from it out of date, through nodes whose own result is gone, and clears failures below it', async () => {
+    const runs = new Int32Array(new SharedArrayBuffer(16));
+    const counted = (c: Int32Array, slot: number, x: number) => {
+      Atomics.add(c, slot, 1);
+      return x + 1;
+    };
+    const fragile = (x: number) => {
+      if (x < 3) throw new RangeError(`too small: ${x}`);
+      return x;
+    };
+    const a = delayed(counted)(runs, 0, 0);
+    const b = delayed(counted)(runs, 1, a);
+    const c = delayed(counted)(runs, 2, b);
+    expect(await c.compute({ parallel: par })).toBe(3);
+    // b's own result goes (its own invalidation), c's stays until a is invalidated.
+    b.invalidate();
+    expect(c.plan().map((n) => n.key)).toEqual([b.plan()[0]!.key, c.plan().at(-1)!.key]);
+    await c.compute({ parallel: par });
+    a.invalidate();
+    expect(c.plan()).toHaveLength(3);
+    expect(await c.compute({ parallel: par })).toBe(3);
+    expect(Array.from(runs).slice(0, 3)).toEqual([2, 3, 3]);
+    // A node that failed is drawn failed until something it was computed from is invalidated.
+    const f = delayed(fragile, { name: 'fragile' })(a);
+    await f.compute({ parallel: par, errors: 'settle' });
+    expect(f.toDot()).toMatch(/label="fragile".*class="failed"/);
+    a.invalidate();
+    expect(f.toDot()).toMatch(/label="fragile".*class="pending"/);
+  });
+
+  test('computes running at the same time over shared nodes each get their own results', async () => {
+    const add = (a: number, b: number) => a + b;
+    const leaves = Array.from({ length: 64 }, (_, i) => delayed(inc)(i));
+    const sum = (xs: Delayed<number>[]): Delayed<number> => {
+      let level = xs;
+      while (level.length > 1) {
+        const next: Delayed<number>[] = [];
+        for (let i = 0; i + 1 < level.length; i += 2) next.push(delayed(add)(level[i]!, level[i + 1]!));
+        level = next;
+      }
+      return level[0]!;
+    };
+    const whole = sum(leaves);
+    const half = sum(leaves.slice(0, 32));
+    const quarter = sum(leaves.slice(16, 48));
+    const expected = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i + 1).reduce((a, b) => a + b, 0);
+    const out = await Promise.all([compute(whole, { parallel: par }), compute(half, quarter, { parallel: par }), whole.compute({ parallel: par })]);
+    expect(out).toEqual([[expected(0, 64)], [expected(0, 32), expected(16, 48)], expected(0, 64)]);
   });
 
   test('verbose lines count nodes, not runs', async () => {

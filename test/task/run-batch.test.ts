@@ -56,4 +56,25 @@ describe('encodeBatch → runBatch → decodeOutcome', () => {
     expect(stopped.cancelled).toBe(true);
     expect(stopped.values).toEqual([2, 4]);
   });
+
+  test('gathered outcomes (settle mode) leave in chunks once everyMs has passed, the rest come in the result from `from` on', async () => {
+    const tasks = [0, 1, 2, 3, 4].map((x) => (x === 2 ? delayed(boom)(x) : delayed(twice)(x)));
+    const chunks: { from: number; values: unknown[]; offsets: number[] }[] = [];
+    const send = (from: number, values: unknown[], errors: { offset: number }[]) => void chunks.push({ from, values: [...values], offsets: errors.map((e) => e.offset) });
+    // Nothing waits: a chunk after each task but the last, whose outcome goes with the result.
+    const each = await runBatch(encodeBatch(tasks, false), { gather: { everyMs: 0, send } });
+    expect(chunks).toEqual([
+      { from: 0, values: [0], offsets: [] },
+      { from: 1, values: [2], offsets: [] },
+      { from: 2, values: [undefined], offsets: [2] },
+      { from: 3, values: [6], offsets: [] },
+    ]);
+    expect(each).toMatchObject({ from: 4, values: [8], errors: [], published: 4 });
+    // Quick tasks within the delay: one message for the whole batch, the result.
+    chunks.length = 0;
+    const once = await runBatch(encodeBatch(tasks, false), { gather: { everyMs: 60_000, send } });
+    expect(chunks).toEqual([]);
+    expect(once).toMatchObject({ from: 0, values: [0, 2, undefined, 6, 8], published: 0 });
+    expect(once.errors.map((e) => e.offset)).toEqual([2]);
+  });
 });

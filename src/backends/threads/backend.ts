@@ -1,5 +1,5 @@
 import { Piscina } from 'piscina';
-import type { BatchResultWire } from '../../core/wire.js';
+import type { BatchResultWire, ErrorWire, TaskErrorWire } from '../../core/wire.js';
 import type { BatchClockWire, BatchMessage, ClockSetupWire, ProbeMessage, ReleaseMessage, WorkerNoticeWire, WorkerSetupWire } from './protocol.js';
 import { CLOCK_CANCEL, CLOCK_OFFSET, CLOCK_SEQ, CLOCK_SLOT_INTS, CLOCK_START } from './clock.js';
 import { decodeError } from '../../core/error-wire.js';
@@ -100,6 +100,9 @@ interface Tracker {
   readonly late: LateTarget;
   /** Settle mode: each task's outcome, sent as soon as the task was over. */
   readonly outcomes: Map<number, Outcome>;
+  /** Gathered outcomes (`Batch.gatherMs`), as they came; `early` when they went to `onEarly` already. */
+  readonly gathered: { readonly from: number; readonly values: unknown[]; readonly errors: TaskErrorWire[]; early?: true }[];
+  readonly onEarly: BatchOptions['onEarly'];
   received: number;
   /** Wakes the batch once `received` reaches `want`. */
   want: number;
@@ -232,11 +235,24 @@ export class ThreadsBackend implements Backend {
 
   #onNotice(notice: WorkerNoticeWire): void {
     switch (notice.__skeinNotice) {
+      case 'outcomes': {
+        const tracker = this.#batches.get(notice.tag);
+        if (tracker === undefined) return;
+        tracker.received++;
+        tracker.gathered.push(notice);
+        if (tracker.onEarly !== undefined) this.#handEarly(tracker, tracker.gathered.at(-1)!);
+        if (tracker.received >= tracker.want) tracker.wake?.();
+        return;
+      }
       case 'outcome': {
         const tracker = this.#batches.get(notice.tag);
         // Always found: a worker sends a batch's notices before its reply.
         if (tracker === undefined) return;
         tracker.received++;
+        if (notice.fault && tracker.gathered.length > 0 && notice.error !== undefined && this.#faultGathered(tracker, notice.offset, notice.error)) {
+          if (tracker.received >= tracker.want) tracker.wake?.();
+          return;
+        }
         const outcome: Outcome =
           notice.error === undefined ? { ok: true, value: restoreResults([notice.value])[0] } : { ok: false, error: decodeError(notice.error) };
         const before = tracker.outcomes.get(notice.offset);
@@ -259,6 +275,38 @@ export class ThreadsBackend implements Backend {
         return;
       }
     }
+  }
+
+  /** Gathered outcomes go to whoever waits on them now; the batch's outcome will have empty slots for them. */
+  #handEarly(tracker: Tracker, chunk: Tracker['gathered'][number]): void {
+    chunk.early = true;
+    const values = restoreResults(chunk.values);
+    let e = 0;
+    for (let k = 0; k < values.length; k++) {
+      const offset = chunk.from + k;
+      const error = chunk.errors[e];
+      if (error !== undefined && error.offset === offset) {
+        e++;
+        tracker.onEarly!(offset, false, decodeError(error.error));
+      } else {
+        tracker.onEarly!(offset, true, values[k]);
+      }
+    }
+  }
+
+  /** An error escaped a task whose gathered outcome came already: it fails the task instead, or is reported on its own if the task had failed. */
+  #faultGathered(tracker: Tracker, offset: number, error: ErrorWire): boolean {
+    const chunk = tracker.gathered.find((c) => offset >= c.from && offset < c.from + c.values.length);
+    if (chunk === undefined) return false;
+    // Its outcome is with the caller already, or it had failed: the error is reported on its own.
+    if (chunk.early || chunk.errors.some((e) => e.offset === offset)) {
+      this.#lateError(tracker.late, offset, decodeError(error));
+      return true;
+    }
+    chunk.values[offset - chunk.from] = undefined;
+    const at = chunk.errors.findIndex((e) => e.offset > offset);
+    chunk.errors.splice(at < 0 ? chunk.errors.length : at, 0, { offset, error });
+    return true;
   }
 
   #lateError(target: LateTarget | undefined, offset: number, error: Error): void {
@@ -349,6 +397,8 @@ export class ThreadsBackend implements Backend {
     const tracker: Tracker = {
       late,
       outcomes: new Map(),
+      gathered: [],
+      onEarly: batch.stopOnError ? undefined : options.onEarly,
       received: 0,
       want: Number.POSITIVE_INFINITY,
       wake: undefined,
@@ -359,6 +409,7 @@ export class ThreadsBackend implements Backend {
     try {
       const ids = batch.taskIds;
       const message: BatchMessage = { type: 'batch', batch: batch.wire(), clock: clock.wire, tag, first: batch.taskIndex(0), ...(ids === undefined ? {} : { ids }) };
+      if (batch.gatherMs !== undefined && !batch.stopOnError) (message as { gather?: number }).gather = batch.gatherMs;
       const result = (await this.#pool.run(message, { signal: kill.signal })) as BatchResultWire;
       this.#startFailures = 0;
       this.#broken = undefined;
@@ -380,6 +431,7 @@ export class ThreadsBackend implements Backend {
             clearInterval(alive);
           }
         }
+        if (result.from !== undefined) return decodeOutcome(this.#joinGathered(tracker, result));
         return this.#collect(batch, tracker, result.durationMs);
       }
       return decodeOutcome(result);
@@ -408,6 +460,25 @@ export class ThreadsBackend implements Backend {
     }
   }
 
+  /** A gathered batch's result whole: the outcomes that came in notices, then those in the reply. */
+  #joinGathered(tracker: Tracker, result: BatchResultWire): BatchResultWire {
+    if (tracker.gathered.length === 0) return result;
+    const values: unknown[] = [];
+    const errors: TaskErrorWire[] = [];
+    // Notices of one batch come in order, on one port. Those handed over early leave empty slots.
+    for (const chunk of tracker.gathered) {
+      if (chunk.early) {
+        for (let k = 0; k < chunk.values.length; k++) values.push(undefined);
+        continue;
+      }
+      for (const v of chunk.values) values.push(v);
+      for (const e of chunk.errors) errors.push(e);
+    }
+    for (const v of result.values) values.push(v);
+    for (const e of result.errors) errors.push(e);
+    return { values, errors, durationMs: result.durationMs };
+  }
+
   /**
    * A settle-mode batch's outcome from the notices its worker sent. With
    * `failure` (the worker died running task `failure.taskIndex`), tasks that
@@ -418,6 +489,13 @@ export class ThreadsBackend implements Backend {
     const errors: { offset: number; error: unknown }[] = [];
     const unfinished: number[] = [];
     const bad = failure?.offset ?? -1;
+    // Gathered outcomes that came before the worker died; the rest died with it.
+    for (const chunk of tracker.gathered) {
+      // Handed over early: a slot only (the caller has it).
+      const restored = chunk.early ? chunk.values.map(() => undefined) : restoreResults(chunk.values);
+      for (let k = 0; k < restored.length; k++) tracker.outcomes.set(chunk.from + k, { ok: true, value: restored[k] });
+      for (const e of chunk.errors) tracker.outcomes.set(e.offset, { ok: false, error: decodeError(e.error) });
+    }
     for (let i = 0; i < batch.size; i++) {
       const outcome = tracker.outcomes.get(i);
       if (outcome === undefined) {

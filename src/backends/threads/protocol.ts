@@ -3,7 +3,7 @@
  * worker, as tagged unions. Types only (runtime constants are in clock.ts);
  * the batch itself is the batch channel's `BatchWire` (core/wire.ts).
  */
-import type { BatchWire, ErrorWire } from '../../core/wire.js';
+import type { BatchWire, ErrorWire, TaskErrorWire } from '../../core/wire.js';
 
 /**
  * Where a worker records which task of its batch is running, so the caller
@@ -50,6 +50,11 @@ export interface BatchMessage {
    * losing a settle-mode batch's finished outcomes if the thread dies.
    */
   readonly inline?: true;
+  /**
+   * Settle mode: outcomes may wait this many ms in the worker and travel
+   * together (`OutcomesNoticeWire`) rather than one notice per task.
+   */
+  readonly gather?: number;
 }
 
 /**
@@ -88,6 +93,15 @@ export interface OutcomeNoticeWire {
   readonly fault?: true;
 }
 
+/** Outcomes of consecutive tasks from `from` on, gathered (`BatchMessage.gather`). */
+export interface OutcomesNoticeWire {
+  readonly __skeinNotice: 'outcomes';
+  readonly tag: number;
+  readonly from: number;
+  readonly values: unknown[];
+  readonly errors: TaskErrorWire[];
+}
+
 /**
  * An error that escaped a task (an uncaught exception or unhandled rejection
  * from a callback) after the task's batch was over, or that no task can be
@@ -114,4 +128,4 @@ export interface ReplyFailedNoticeWire {
 }
 
 /** What a pool worker posts on its parent port, beside the pool's own replies. */
-export type WorkerNoticeWire = OutcomeNoticeWire | FaultNoticeWire | ReplyFailedNoticeWire;
+export type WorkerNoticeWire = OutcomeNoticeWire | OutcomesNoticeWire | FaultNoticeWire | ReplyFailedNoticeWire;

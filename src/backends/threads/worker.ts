@@ -6,8 +6,8 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { parentPort } from 'node:worker_threads';
 import { move, transferableSymbol, valueSymbol, workerData } from 'piscina';
-import type { BatchResultWire } from '../../core/wire.js';
-import type { BatchMessage, OutcomeNoticeWire, ReleaseMessage, WorkerMessage, WorkerNoticeWire, WorkerSetupWire } from './protocol.js';
+import type { BatchResultWire, TaskErrorWire } from '../../core/wire.js';
+import type { BatchMessage, OutcomeNoticeWire, OutcomesNoticeWire, ReleaseMessage, WorkerMessage, WorkerNoticeWire, WorkerSetupWire } from './protocol.js';
 import { CLOCK_CANCEL, CLOCK_OFFSET, CLOCK_SEQ, CLOCK_SLOT_INTS, CLOCK_START } from './clock.js';
 import { runBatch, type PoolRunBatchOptions, type TaskToken } from '../../task/run-batch.js';
 import { instantiate } from '../../task/compile.js';
@@ -52,6 +52,7 @@ function optionsFor(message: BatchMessage): PoolRunBatchOptions {
     first,
     ...(ids === undefined ? {} : { ids }),
     ...(message.inline ? {} : { publish: (offset: number, outcome: Parameters<NonNullable<PoolRunBatchOptions['publish']>>[1]) => publish({ __skeinNotice: 'outcome', tag, offset, ...outcome }) }),
+    ...(message.gather === undefined || message.inline ? {} : { gather: { everyMs: message.gather, send: (from: number, values: unknown[], errors: TaskErrorWire[]) => publishGathered({ __skeinNotice: 'outcomes', tag, from, values, errors }) } }),
     onTaskStart(offset) {
       if (Atomics.load(ticks, base + CLOCK_CANCEL) !== 0) return false;
       ticks[base + CLOCK_START] = Date.now() - origin;
@@ -130,6 +131,26 @@ function postOutcome(out: OutcomeNoticeWire, transfer: ArrayBuffer[], notice: Ou
   } catch (error) {
     // Structured clone refused something the walk in run-batch let through.
     post({ __skeinNotice: 'outcome', tag: notice.tag, offset: notice.offset, error: encodeError(cloneFailure(notice.value, error)) });
+  }
+}
+
+/** Gathered settle-mode outcomes, sent together so that they survive this worker. */
+function publishGathered(notice: OutcomesNoticeWire): void {
+  flagPooledResults({ values: notice.values, errors: notice.errors, durationMs: 0 });
+  const transfer = resultBytes === undefined ? [] : prepareValues(notice.values, resultBytes);
+  try {
+    post(notice, transfer);
+  } catch (error) {
+    // Structured clone refused something the walk in run-batch let through: those tasks fail with it.
+    const { values, errors } = notice;
+    for (let k = 0; k < values.length; k++) {
+      if (findCloneFailure(values[k], 'result') === undefined) continue;
+      const offset = notice.from + k;
+      const at = errors.findIndex((e) => e.offset > offset);
+      errors.splice(at < 0 ? errors.length : at, 0, { offset, error: encodeError(cloneFailure(values[k], error)) });
+      values[k] = undefined;
+    }
+    post(notice);
   }
 }
 
