@@ -138,6 +138,11 @@ function postOutcome(out: OutcomeNoticeWire, transfer: ArrayBuffer[], notice: Ou
 function publishGathered(notice: OutcomesNoticeWire): void {
   flagPooledResults({ values: notice.values, errors: notice.errors, durationMs: 0 });
   const transfer = resultBytes === undefined ? [] : prepareValues(notice.values, resultBytes);
+  if (transfer instanceof Promise) void transfer.then((list) => postGathered(notice, list));
+  else postGathered(notice, transfer);
+}
+
+function postGathered(notice: OutcomesNoticeWire, transfer: ArrayBuffer[]): void {
   try {
     post(notice, transfer);
   } catch (error) {
