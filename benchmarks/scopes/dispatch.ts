@@ -154,9 +154,14 @@ const scope: Scope = {
     const joblibRuns: JoblibDispatch[] = [];
     const pairedRepeats = ctx.quick ? 2 : 5;
     const paired = { raw: [] as number[], warm: [] as number[], map: [] as number[], fresh: [] as number[], oneShot: [] as number[], oneShotFresh: [] as number[] };
-    // Each on a collected heap: otherwise each pays for the garbage the one before left (raw Piscina's 100k promises).
+    // Each on a collected heap, after a pause: otherwise each pays for what the
+    // one before left, here (raw Piscina's 100k promises) and in the worker
+    // threads of the pool that ran it, whose collections then take the cores
+    // from the next contender (skein's warm run right after raw Piscina read
+    // 181 ms against 79 ms alone).
     const once = async (fn: () => Promise<unknown>) => {
       (globalThis as { gc?: () => void }).gc?.();
+      await new Promise((resolve) => setTimeout(resolve, 300));
       return (await timeRepeated(fn, 1, 0))[0]!;
     };
     for (let r = 0; r < pairedRepeats; r++) {
