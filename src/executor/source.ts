@@ -179,7 +179,7 @@ export class BatchSource {
     return { first, tasks: tasks.map((item) => map.call(item)) };
   }
 
-  // Synchronous sources are pulled without an await per task or per batch.
+  // Synchronous sources are pulled without an await per task or per batch. Fills `out` up to `n` tasks in all.
   #pullMany(n: number, out: unknown[] = []): unknown[] | Promise<unknown[]> {
     const array = this.#array;
     if (array !== undefined) {
@@ -266,7 +266,8 @@ export class BatchSource {
     if (!this.#isAsync) {
       let part = head;
       while (parts.length < jobs && !this.#exhausted) {
-        parts.push(this.#pullMany(size - part.length, part) as unknown[]);
+        // `#pullMany` fills `part` up to `size` in all: `head` counts in the first batch.
+        parts.push(this.#pullMany(size, part) as unknown[]);
         part = [];
       }
       if (parts.length === 0) parts.push(head);
@@ -275,7 +276,7 @@ export class BatchSource {
     return (async () => {
       let part = head;
       while (parts.length < jobs && !this.#exhausted && !this.#stopped) {
-        parts.push(await this.#pullMany(size - part.length, part));
+        parts.push(await this.#pullMany(size, part));
         part = [];
       }
       if (parts.length === 0) parts.push(head);
