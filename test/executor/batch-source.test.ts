@@ -39,3 +39,46 @@ describe('BatchSource with sizes kept across runs', () => {
     expect(sizesOf(batches).reduce((a, b) => a + b, 0)).toBe(5000);
   });
 });
+
+describe('BatchSource on a backend whose batches cost a round trip (batchLatencyMs)', () => {
+  /** Sizes kept for `inc` as a run of trivial tasks leaves them: measured at a microsecond for 10,000 tasks. */
+  function trivialSizes(tasks: readonly ReturnType<ReturnType<typeof delayed>>[], latency: number): BatchSizes {
+    const sizes = new BatchSizes();
+    const auto = sizes.of(tasks[0]!.shipped.wire.fn.id);
+    auto.fit(64, latency);
+    auto.record(1, 0.01);
+    auto.record(auto.size, 0.01 * auto.size * 0.0001);
+    return sizes;
+  }
+
+  test('trivial tasks of an array go in one batch per job, not 8 per job: each batch would cost a round trip', () => {
+    const tasks = Array.from({ length: 100_000 }, (_, i) => delayed(inc)(i));
+    const batches = drain(new BatchSource(tasks, { nJobs: 2, batchSize: 'auto', sizes: trivialSizes(tasks, 5), batchLatencyMs: 5 }));
+    expect(sizesOf(batches)).toEqual([50_000, 50_000]);
+    // On threads (no latency), as before: at least 8 batches per job.
+    const threads = drain(new BatchSource(tasks, { nJobs: 2, batchSize: 'auto', sizes: trivialSizes(tasks, 0) }));
+    expect(sizesOf(threads)).toEqual(Array(16).fill(6250));
+  });
+
+  test('the end of the input is not cut into ten small batches per job when its tasks take microseconds', () => {
+    // An iterator: its length is unknown, so only its end is split.
+    const tasks = Array.from({ length: 30_000 }, (_, i) => delayed(inc)(i));
+    const batches = drain(new BatchSource(tasks.values(), { nJobs: 2, batchSize: 'auto', sizes: trivialSizes(tasks, 5), batchLatencyMs: 5 }));
+    expect(sizesOf(batches)).toEqual([15_000, 15_000]);
+    const threads = drain(new BatchSource(tasks.values(), { nJobs: 2, batchSize: 'auto', sizes: trivialSizes(tasks, 0) }));
+    // On threads: the slice that reaches the end goes in ten batches per job.
+    expect(sizesOf(threads)).toEqual(Array(20).fill(1500));
+  });
+
+  test('slow tasks are batched as on threads: a round trip is small against them', () => {
+    const tasks = Array.from({ length: 64 }, (_, i) => delayed(inc)(i));
+    const make = (latency: number | undefined) => {
+      const sizes = new BatchSizes();
+      const auto = sizes.of(tasks[0]!.shipped.wire.fn.id);
+      auto.record(1, 40); // 40 ms a task: 2 tasks a batch next
+      return drain(new BatchSource(tasks, { nJobs: 2, batchSize: 'auto', sizes, batchLatencyMs: latency }));
+    };
+    expect(sizesOf(make(5))).toEqual(sizesOf(make(undefined)));
+    expect(make(5).length).toBeGreaterThan(16);
+  });
+});
