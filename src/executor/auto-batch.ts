@@ -165,6 +165,16 @@ export function splitSize(count: number, nJobs: number, reachedEnd: boolean): nu
 }
 
 /**
+ * The batch size that cuts `count` tasks into the same number of batches
+ * for each of `nJobs` jobs, as many as keep each at `least` tasks (one per
+ * job when even that is too many): jobs of equal tasks then finish together.
+ */
+export function evenSplit(count: number, nJobs: number, least: number): number {
+  const perJob = Math.max(1, Math.floor(count / (nJobs * least)));
+  return Math.max(1, Math.ceil(count / (nJobs * perJob)));
+}
+
+/**
  * Estimated bytes one task of `tasks` adds to a batch message: its own
  * arguments, not an object it shares with the last task (cloned once per
  * batch), and a value above `offloadBytes` as the reference it travels as.

@@ -2,7 +2,7 @@ import { describeValue } from '../core/errors.js';
 import { describeNotDelayed, isDelayed, unary, type Delayed } from '../task/delayed.js';
 import type { MappedCalls } from '../task/batch-wire.js';
 import type { ShippedFunction } from '../task/ship.js';
-import { AutoBatchSize, minBatchTasks, splitSize, taskBytes, type BatchSizes } from './auto-batch.js';
+import { AutoBatchSize, evenSplit, minBatchTasks, splitSize, taskBytes, type BatchSizes } from './auto-batch.js';
 
 const arrayValues = Array.prototype[Symbol.iterator];
 const BATCHES_PER_JOB = 8;
@@ -254,7 +254,8 @@ export class BatchSource {
     // joblib's lookahead: take enough for one batch per worker, then split it,
     // smaller when the input turned out to end inside this slice. Each batch
     // is pulled into its own array; only a slice cut short is split again.
-    const size = Math.min(this.#auto.size, Math.max(this.#spread, this.#minBatch()));
+    const least = this.#minBatch();
+    const size = Math.min(this.#auto.size, least > this.#spread ? evenSplit(this.#knownTotal!, this.#o.nJobs, least) : this.#spread);
     const want = size * this.#o.nJobs;
     const parts = this.#pullParts(head, size);
     return parts instanceof Promise ? parts.then((p) => this.#cut(first, want, p)) : this.#cut(first, want, parts);
@@ -312,11 +313,13 @@ export class BatchSource {
       // The input ends here: smaller batches, so that the last ones finish
       // together; unless what is left is known to take milliseconds (ten
       // times it fits in one batch per job), where a message per task costs
-      // more than any straggler: then one batch per job.
+      // more than any straggler: then one batch per job. On a backend with a
+      // round trip, none smaller than it needs, and as many for every job.
       const slice = parts.length === 1 ? parts[0]! : parts.flat();
       const jobs = this.#o.nJobs;
       const split = this.#auto!.size >= 10 * jobs * count ? Math.ceil(count / jobs) : splitSize(count, jobs, true);
-      const size = Math.min(Math.ceil(count / jobs), Math.max(split, this.#minBatch()));
+      const least = this.#minBatch();
+      const size = least > split ? evenSplit(count, jobs, least) : split;
       for (let i = 0; i < count; i += size) this.#ready.push(this.#batch(first + i, slice.slice(i, i + size)));
     } else {
       for (const part of parts) {

@@ -9,6 +9,7 @@ import {
   MAX_BATCH_BYTES,
   MIN_IDEAL_BATCH_MS,
   MIN_TASK_MS,
+  evenSplit,
   minBatchTasks,
   splitSize,
   taskBytes,
@@ -147,6 +148,16 @@ describe('BatchSizes', () => {
     expect(sizes.of('b').size).toBe(1);
     for (let i = 0; i < 100; i++) sizes.of(`f${i}`);
     expect(sizes.of('a').size).toBe(1);
+  });
+});
+
+describe('evenSplit', () => {
+  test('as many batches for every job, none under the least size, one per job when that is too many', () => {
+    expect(evenSplit(16, 2, 6)).toBe(8);
+    expect(evenSplit(16, 2, 2)).toBe(2);
+    expect(evenSplit(100_000, 2, 30_000)).toBe(50_000);
+    expect(evenSplit(100_000, 2, 20_000)).toBe(25_000);
+    expect(evenSplit(3, 4, 100)).toBe(1);
   });
 });
 

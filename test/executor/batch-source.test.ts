@@ -1,6 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
 import { delayed } from 'skein';
-import { BatchSizes, MAX_AUTO_BATCH } from '#src/executor/auto-batch.js';
+import { BatchSizes, MAX_AUTO_BATCH, minBatchTasks } from '#src/executor/auto-batch.js';
 import { BatchSource, type SourceBatch } from '#src/executor/source.js';
 
 const inc = (x: number) => x + 1;
@@ -55,6 +55,16 @@ describe('BatchSource on a backend whose batches cost a round trip (batchLatency
     const tasks = Array.from({ length: 100_000 }, (_, i) => delayed(inc)(i));
     const batches = drain(new BatchSource(tasks, { nJobs: 2, batchSize: 'auto', sizes: trivialSizes(tasks, 5), batchLatencyMs: 5 }));
     expect(sizesOf(batches)).toEqual([50_000, 50_000]);
+    // Measured at 1.7 µs a task, 30,000 make ten round trips: as many batches for each job still.
+    const sizes = new BatchSizes();
+    const auto = sizes.of(tasks[0]!.shipped.wire.fn.id);
+    auto.fit(64, 5);
+    auto.record(1, 0.0017);
+    expect(auto.size).toBe(minBatchTasks(5, undefined));
+    auto.record(auto.size, auto.size * 0.0017);
+    expect(minBatchTasks(5, auto.taskMs)).toBe(29_412);
+    const slower = drain(new BatchSource(tasks, { nJobs: 2, batchSize: 'auto', sizes, batchLatencyMs: 5 }));
+    expect(sizesOf(slower)).toEqual([50_000, 50_000]);
     // On threads (no latency), as before: at least 8 batches per job.
     const threads = drain(new BatchSource(tasks, { nJobs: 2, batchSize: 'auto', sizes: trivialSizes(tasks, 0) }));
     expect(sizesOf(threads)).toEqual(Array(16).fill(6250));
@@ -68,6 +78,23 @@ describe('BatchSource on a backend whose batches cost a round trip (batchLatency
     const threads = drain(new BatchSource(tasks.values(), { nJobs: 2, batchSize: 'auto', sizes: trivialSizes(tasks, 0) }));
     // On threads: the slice that reaches the end goes in ten batches per job.
     expect(sizesOf(threads)).toEqual(Array(20).fill(1500));
+  });
+
+  test('the end of the input goes in as many batches for every job, each worth ten round trips', () => {
+    const tasks = Array.from({ length: 16 }, (_, i) => delayed(inc)(i));
+    const run = (records: [number, number][], latency?: number) => {
+      const sizes = new BatchSizes();
+      const auto = sizes.of(tasks[0]!.shipped.wire.fn.id);
+      for (const [size, ms] of records) auto.record(size, ms);
+      return sizesOf(drain(new BatchSource(tasks, { nJobs: 2, batchSize: 'auto', sizes, batchLatencyMs: latency })));
+    };
+    // 8.4 ms a task (46 a batch next: the input ends inside the first slice): 6 tasks make ten
+    // round trips, and batches of 6, 6 and 4 would leave one job 10 tasks and the other 6: one batch of 8 each.
+    expect(run([[1, 8.4]], 5)).toEqual([8, 8]);
+    // On threads: ten batches per job at the end (here of one task).
+    expect(run([[1, 8.4]])).toEqual(Array(16).fill(1));
+    // 35 ms a task: 2 tasks make ten round trips; four batches per job.
+    expect(run([[1, 5], [80, 80 * 35]], 5)).toEqual(Array(8).fill(2));
   });
 
   test('slow tasks are batched as on threads: a round trip is small against them', () => {
