@@ -112,6 +112,14 @@ export interface BackendCapabilities {
    * name a store of their own.
    */
   defaultStore?(): Store<any>;
+  /**
+   * About what a batch costs besides running its tasks, in ms: sending it
+   * to a worker and its result back (a round trip through a queue's server,
+   * say). Auto batching keeps each batch several times longer than this and
+   * does not cut a run into more batches than that allows. Absent: next to
+   * nothing, as between threads of this process.
+   */
+  readonly batchLatencyMs?: number;
 }
 
 /** The abort reason `Parallel` uses to cancel batches that have not started, after a failure. */

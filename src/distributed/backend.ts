@@ -62,6 +62,16 @@ export interface BullmqBackendOptions extends Omit<JobsOptions, 'jobId' | 'remov
    */
   readonly reconnectGrace?: number;
   /**
+   * About what one batch costs besides its tasks, in ms: the job's round
+   * trip through Redis to a worker and back. Auto batching keeps each batch
+   * at least ten times as long, so trivial tasks go in a few large batches
+   * rather than many small ones. Raise it for workers far from Redis.
+   * @default 5 (Redis on loopback or a LAN)
+   * @example
+   * bullmq({ connection, queue: 'jobs', batchLatency: 40 }); // workers in another region
+   */
+  readonly batchLatency?: number;
+  /**
    * Called with the worker that ran each batch (host and pid), e.g. to show where work went.
    * @default undefined
    * @example
@@ -96,6 +106,12 @@ interface RunState {
   readonly jobs: Set<string>;
 }
 
+/**
+ * A one-task run's round trip on loopback, caller to worker and back: 4.4 to
+ * 4.9 ms (median) on the shared 2-core VM when idle, 6.2 ms under load.
+ */
+const DEFAULT_BATCH_LATENCY_MS = 5;
+
 function checkPositive(name: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
     throw new TypeError(`Expected \`${name}\` to be a positive integer, got ${describeValue(value)}`);
@@ -120,7 +136,8 @@ export class BullmqBackend implements Backend, AsyncDisposable {
   readonly name = 'bullmq';
   // Workers on other machines share neither memory nor files with the caller: large arguments go to a RedisStore
   // on this backend's connection, once per run, and the batches carry only their keys.
-  readonly capabilities: BackendCapabilities = { sharesMemory: false, defaultStore: () => this.#newStore() };
+  // A batch costs a round trip through Redis: auto batching sizes batches for it.
+  readonly capabilities: BackendCapabilities;
   readonly concurrency: number;
   readonly #queue: Queue;
   #events: QueueEvents | undefined;
@@ -151,12 +168,16 @@ export class BullmqBackend implements Backend, AsyncDisposable {
   #closed = false;
 
   constructor(options: BullmqBackendOptions) {
-    const { connection, queue, prefix, concurrency, ttl, onBatchDone, reconnectGrace, ...jobOptions } = options;
+    const { connection, queue, prefix, concurrency, ttl, onBatchDone, reconnectGrace, batchLatency, ...jobOptions } = options;
     if (typeof queue !== 'string' || queue === '') throw new TypeError(`Expected \`queue\` to be a non-empty string, got ${describeValue(queue)}`);
     this.concurrency = checkPositive('concurrency', concurrency ?? 16);
     this.#ttl = checkPositive('ttl', ttl ?? 86_400_000);
     this.#onBatchDone = onBatchDone;
     this.#grace = checkPositive('reconnectGrace', reconnectGrace ?? 10_000);
+    if (batchLatency !== undefined && (typeof batchLatency !== 'number' || !Number.isFinite(batchLatency) || batchLatency < 0)) {
+      throw new TypeError(`Expected \`batchLatency\` to be a non-negative number of ms, got ${describeValue(batchLatency)}`);
+    }
+    this.capabilities = { sharesMemory: false, defaultStore: () => this.#newStore(), batchLatencyMs: batchLatency ?? DEFAULT_BATCH_LATENCY_MS };
     this.#queueName = queue;
     this.#jobKeyPrefix = `${prefix ?? 'bull'}:${queue}:`;
     this.#jobOptions = jobOptions;

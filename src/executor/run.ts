@@ -59,7 +59,14 @@ export class TaskRun {
 
   constructor(source: TaskSource, settings: RunSettings) {
     this.#s = settings;
-    this.#source = new BatchSource(source, { nJobs: settings.nJobs, batchSize: settings.batchSize, offloadBytes: settings.offloader?.threshold, sizes: settings.batchSizes, map: settings.map });
+    this.#source = new BatchSource(source, {
+      nJobs: settings.nJobs,
+      batchSize: settings.batchSize,
+      offloadBytes: settings.offloader?.threshold,
+      sizes: settings.batchSizes,
+      map: settings.map,
+      batchLatencyMs: settings.backend.capabilities?.batchLatencyMs,
+    });
     this.#dispatcher = new Dispatcher({
       backend: settings.backend,
       limit: settings.preDispatch,

@@ -2,7 +2,7 @@ import { describeValue } from '../core/errors.js';
 import { describeNotDelayed, isDelayed, unary, type Delayed } from '../task/delayed.js';
 import type { MappedCalls } from '../task/batch-wire.js';
 import type { ShippedFunction } from '../task/ship.js';
-import { AutoBatchSize, splitSize, taskBytes, type BatchSizes } from './auto-batch.js';
+import { AutoBatchSize, evenSplit, minBatchTasks, splitSize, taskBytes, type BatchSizes } from './auto-batch.js';
 
 const arrayValues = Array.prototype[Symbol.iterator];
 const BATCHES_PER_JOB = 8;
@@ -53,6 +53,8 @@ export interface SourceOptions {
   readonly sizes?: BatchSizes | undefined;
   /** The source holds items to map a function over, not delayed calls. */
   readonly map?: SourceMapping | undefined;
+  /** What a batch costs the backend besides its tasks, in ms (`BackendCapabilities.batchLatencyMs`): auto batching keeps batches long against it. */
+  readonly batchLatencyMs?: number | undefined;
 }
 
 /**
@@ -77,9 +79,11 @@ export class BatchSource {
   /**
    * Largest batch for a source of known length: at least BATCHES_PER_JOB
    * per worker, so that sending the first batch and collecting the last
-   * (which nothing overlaps) stay a small part of the run.
+   * (which nothing overlaps) stay a small part of the run. Not below what a
+   * round trip of the backend needs (see `#minBatch`).
    */
   readonly #spread: number;
+  readonly #latencyMs: number;
   readonly #ready: SourceBatch[] = [];
   readonly #map: SourceMapping | undefined;
   /**
@@ -104,6 +108,7 @@ export class BatchSource {
     }
     this.#knownTotal = Array.isArray(source) ? source.length : undefined;
     this.#spread = this.#knownTotal === undefined ? Infinity : Math.max(MIN_SPREAD_BATCH, Math.floor(this.#knownTotal / (BATCHES_PER_JOB * options.nJobs)));
+    this.#latencyMs = options.batchLatencyMs ?? 0;
     if (Array.isArray(source) && source[Symbol.iterator] === arrayValues) {
       this.#array = source;
       this.#isAsync = false;
@@ -179,7 +184,7 @@ export class BatchSource {
     return { first, tasks: tasks.map((item) => map.call(item)) };
   }
 
-  // Synchronous sources are pulled without an await per task or per batch.
+  // Synchronous sources are pulled without an await per task or per batch. Fills `out` up to `n` tasks in all.
   #pullMany(n: number, out: unknown[] = []): unknown[] | Promise<unknown[]> {
     const array = this.#array;
     if (array !== undefined) {
@@ -249,10 +254,21 @@ export class BatchSource {
     // joblib's lookahead: take enough for one batch per worker, then split it,
     // smaller when the input turned out to end inside this slice. Each batch
     // is pulled into its own array; only a slice cut short is split again.
-    const size = Math.min(this.#auto.size, this.#spread);
+    const least = this.#minBatch();
+    const size = Math.min(this.#auto.size, least > this.#spread ? evenSplit(this.#knownTotal!, this.#o.nJobs, least) : this.#spread);
     const want = size * this.#o.nJobs;
     const parts = this.#pullParts(head, size);
     return parts instanceof Promise ? parts.then((p) => this.#cut(first, want, p)) : this.#cut(first, want, parts);
+  }
+
+  /**
+   * Fewest tasks a batch should carry so that the backend's round trip stays
+   * a small part of it, at the time a task took so far: through a queue,
+   * splitting an array into many batches or its end into small ones costs a
+   * round trip each, which buys nothing when the tasks take microseconds.
+   */
+  #minBatch(): number {
+    return this.#latencyMs > 0 ? minBatchTasks(this.#latencyMs, this.#auto!.taskMs) : 1;
   }
 
   #fixed(first: number, tasks: unknown[]): SourceBatch | undefined {
@@ -266,7 +282,8 @@ export class BatchSource {
     if (!this.#isAsync) {
       let part = head;
       while (parts.length < jobs && !this.#exhausted) {
-        parts.push(this.#pullMany(size - part.length, part) as unknown[]);
+        // `#pullMany` fills `part` up to `size` in all: `head` counts in the first batch.
+        parts.push(this.#pullMany(size, part) as unknown[]);
         part = [];
       }
       if (parts.length === 0) parts.push(head);
@@ -275,7 +292,7 @@ export class BatchSource {
     return (async () => {
       let part = head;
       while (parts.length < jobs && !this.#exhausted && !this.#stopped) {
-        parts.push(await this.#pullMany(size - part.length, part));
+        parts.push(await this.#pullMany(size, part));
         part = [];
       }
       if (parts.length === 0) parts.push(head);
@@ -291,15 +308,18 @@ export class BatchSource {
     const p0 = parts[0]!;
     // A mapping's items are each a call's one argument.
     const sample = this.#map ? [{ args: [p0[0]] }, { args: [p0[p0.length - 1]] }] : (p0 as Delayed[]);
-    this.#auto!.fit(taskBytes(sample, this.#o.offloadBytes));
+    this.#auto!.fit(taskBytes(sample, this.#o.offloadBytes), this.#latencyMs);
     if (count < want && this.#exhausted) {
       // The input ends here: smaller batches, so that the last ones finish
       // together; unless what is left is known to take milliseconds (ten
       // times it fits in one batch per job), where a message per task costs
-      // more than any straggler: then one batch per job.
+      // more than any straggler: then one batch per job. On a backend with a
+      // round trip, none smaller than it needs, and as many for every job.
       const slice = parts.length === 1 ? parts[0]! : parts.flat();
       const jobs = this.#o.nJobs;
-      const size = this.#auto!.size >= 10 * jobs * count ? Math.ceil(count / jobs) : splitSize(count, jobs, true);
+      const split = this.#auto!.size >= 10 * jobs * count ? Math.ceil(count / jobs) : splitSize(count, jobs, true);
+      const least = this.#minBatch();
+      const size = least > split ? evenSplit(count, jobs, least) : split;
       for (let i = 0; i < count; i += size) this.#ready.push(this.#batch(first + i, slice.slice(i, i + size)));
     } else {
       for (const part of parts) {

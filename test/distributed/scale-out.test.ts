@@ -195,3 +195,39 @@ test('task graphs compute on the worker processes', async () => {
   for (const pid of [s.pid, t.pid, f.pid]) expect(pids.has(pid)).toBe(true);
   expect(await leftovers()).toEqual([]);
 });
+
+describe('auto batching on the bullmq backend', () => {
+  /** Sizes of the batches of a second run of 40,000 trivial tasks, after a first one taught auto batching the function. */
+  async function secondRunBatches(options: { batchLatency?: number } = {}): Promise<number[]> {
+    const sizes: number[] = [];
+    await using b = backend({ ...options, onBatchDone: (info) => void sizes.push(info.size) });
+    await using par = new Parallel({ backend: b });
+    const inc = (x: number) => x + 1;
+    const xs = Array.from({ length: 40_000 }, (_, i) => i);
+    await par.run(xs.map((x) => delayed(inc)(x)));
+    sizes.length = 0;
+    const out = await par.run(xs.map((x) => delayed(inc)(x)));
+    expect(out).toEqual(xs.map(inc));
+    return sizes;
+  }
+
+  test('trivial tasks go in one batch per job when a round trip is long against them', async () => {
+    // A round trip longer than loopback's 5 ms default: on a loaded machine a trivial task is
+    // measured at up to ~15 µs (threads waiting for a core), which must still make one batch per job.
+    const sizes = await secondRunBatches({ batchLatency: 50 });
+    // 4 worker threads: one batch of 10,000 each.
+    expect(sizes).toEqual([10_000, 10_000, 10_000, 10_000]);
+    expect(sizes.reduce((a, n) => a + n, 0)).toBe(40_000);
+    expect(await leftovers()).toEqual([]);
+  }, 60_000);
+
+  test('with `batchLatency: 0` the run is cut as on threads: at least 8 batches per job', async () => {
+    const sizes = await secondRunBatches({ batchLatency: 0 });
+    expect(sizes.length).toBeGreaterThanOrEqual(32);
+  }, 60_000);
+
+  test('bad `batchLatency` says what was expected', () => {
+    expect(() => backend({ batchLatency: -1 })).toThrow('Expected `batchLatency` to be a non-negative number of ms, got `-1` (number)');
+    expect(() => backend({ batchLatency: '5' as unknown as number })).toThrow(/Expected `batchLatency` to be a non-negative number of ms, got/);
+  });
+});
