@@ -212,22 +212,21 @@ const scope: Scope = {
         limits.slice(0, 2).map(timedPrimes);
         for (const p of [par, threads, parAuto, threadsAuto]) await p.run(limits.slice(0, 4).map((n) => delayed(timedPrimes)(n / 4)));
         const total = (xs: readonly { ms: number }[]): number => xs.reduce((a, x) => a + x.ms, 0);
+        /** Runs the CPU-bound tasks on `p`, adding its wall time to `into`. */
+        const timedRun = async (p: Parallel, into: number[]) => {
+          const t0 = performance.now();
+          const out = await p.run(limits.map((n) => delayed(timedPrimes)(n)));
+          into.push(performance.now() - t0);
+          return out;
+        };
         for (let r = 0; r < repeats; r++) {
-          let t0 = performance.now();
+          const t0 = performance.now();
           const expected = limits.map(timedPrimes);
           sequential.push(performance.now() - t0);
-          t0 = performance.now();
-          const got = await par.run(limits.map((n) => delayed(timedPrimes)(n)));
-          distributed.push(performance.now() - t0);
-          t0 = performance.now();
-          const local = await threads.run(limits.map((n) => delayed(timedPrimes)(n)));
-          threaded.push(performance.now() - t0);
-          t0 = performance.now();
-          const gotAuto = await parAuto.run(limits.map((n) => delayed(timedPrimes)(n)));
-          distributedAuto.push(performance.now() - t0);
-          t0 = performance.now();
-          const localAuto = await threadsAuto.run(limits.map((n) => delayed(timedPrimes)(n)));
-          threadedAuto.push(performance.now() - t0);
+          const got = await timedRun(par, distributed);
+          const local = await timedRun(threads, threaded);
+          const gotAuto = await timedRun(parAuto, distributedAuto);
+          const localAuto = await timedRun(threadsAuto, threadedAuto);
           for (const out of [got, local, gotAuto, localAuto]) {
             if (JSON.stringify(out.map((o) => o.count)) !== JSON.stringify(expected.map((o) => o.count))) throw new Error('CPU-bound results differ');
           }
