@@ -1,7 +1,7 @@
 import { availableParallelism, hostname } from 'node:os';
 import { UnrecoverableError, Worker, type ConnectionOptions, type Job, type WorkerOptions } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
-import { Piscina } from 'piscina';
+import { startPool } from '../backends/threads/pool.js';
 import { LRUCache } from 'lru-cache';
 import { describeValue } from '../core/errors.js';
 import type { BatchResultWire, BatchWire } from '../core/wire.js';
@@ -90,7 +90,7 @@ export async function runWorker(options: RunWorkerOptions): Promise<SkeinWorker>
   const origin = Date.now();
   const ticks = new Int32Array(clockBuffer);
   const freeSlots = Array.from({ length: concurrency }, (_, i) => concurrency - 1 - i);
-  const pool = new Piscina({
+  const pool = startPool({
     filename: ENTRY.href,
     minThreads: concurrency,
     maxThreads: concurrency,

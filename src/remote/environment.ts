@@ -2,6 +2,7 @@ import { Worker, MessageChannel, type MessagePort, type ResourceLimits, type Wor
 import { transferHandlers } from 'comlink/dist/esm/comlink.mjs';
 import { describeValue } from '../core/errors.js';
 import { checkKnownOptions } from '../core/options.js';
+import { isInvalidExecArgv, workerExecArgv } from '../core/worker-flags.js';
 import { SerializationError } from '../serialize/errors.js';
 import { shipFunction } from '../task/ship.js';
 import { assertCloneable } from '../task/cloneable.js';
@@ -534,33 +535,14 @@ export class RemoteEnv implements HandleHost {
   }
 }
 
-/**
- * Starts the worker with the caller's flags minus tsx's preload: a worker
- * that inherits it loads tsx (three times the start-up) yet gets none of its
- * hooks on Node 20 (nodejs/node#47747); TypeScript task modules register tsx
- * themselves (ship/compile.ts). Flags given explicitly are validated, unlike
- * inherited ones: if some are per-process (`--expose-gc`), none are passed;
- * V8's flags are process-wide anyway.
- */
+/** Starts the worker with the caller's flags minus tsx's preload (see core/worker-flags.ts). */
 function startWorker(options: WorkerOptions): Worker {
-  const argv = process.execArgv;
-  const kept: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i]!;
-    const [name, inline] = flag.split('=', 2) as [string, string | undefined];
-    const isPreload = name === '--import' || name === '--require' || name === '-r' || name === '--loader' || name === '--experimental-loader';
-    const value = isPreload ? (inline ?? argv[i + 1]) : undefined;
-    if (value !== undefined && /[\\/]tsx[\\/]dist[\\/]/.test(value)) {
-      if (inline === undefined) i++;
-      continue;
-    }
-    kept.push(flag);
-  }
-  if (kept.length === argv.length) return new Worker(WORKER, options);
+  const execArgv = workerExecArgv();
+  if (execArgv === undefined) return new Worker(WORKER, options);
   try {
-    return new Worker(WORKER, { ...options, execArgv: kept });
+    return new Worker(WORKER, { ...options, execArgv });
   } catch (error) {
-    if ((error as { code?: unknown }).code !== 'ERR_WORKER_INVALID_EXEC_ARGV') throw error;
+    if (!isInvalidExecArgv(error)) throw error;
     return new Worker(WORKER, { ...options, execArgv: [] });
   }
 }

@@ -7,7 +7,6 @@
  * travels by source, as functions do (task/ship.ts on the caller's side).
  * Only values found to hold such things are encoded: plain data costs nothing.
  */
-import { createHash } from 'node:crypto';
 import { types } from 'node:util';
 import type { ErrorWire } from '../core/wire.js';
 import { decodeError, encodeError } from '../core/error-wire.js';
@@ -19,6 +18,9 @@ const CLASS_KEY = '__skeinClass';
 
 /** The id of a function or class shipped by source: the compile-cache key, the same in every thread. */
 export function sourceId(valueNames: readonly string[], prelude: string, expression: string): string {
+  // Loaded on first use: imported as a module, node:crypto loads all of WebCrypto, a
+  // good part of a pool worker's start, and most workers never need an id.
+  const { createHash } = process.getBuiltinModule('node:crypto');
   return createHash('sha1').update(valueNames.join(',')).update('\0').update(prelude).update('\0').update(expression).digest('hex');
 }
 

@@ -1,8 +1,9 @@
-import { Piscina } from 'piscina';
+import type { Piscina } from 'piscina';
 import type { BatchResultWire, ErrorWire, TaskErrorWire } from '../../core/wire.js';
 import type { BatchClockWire, BatchMessage, ClockSetupWire, ProbeMessage, ReleaseMessage, WorkerNoticeWire, WorkerSetupWire } from './protocol.js';
 import { CLOCK_CANCEL, CLOCK_OFFSET, CLOCK_SEQ, CLOCK_SLOT_INTS, CLOCK_START } from './clock.js';
 import { decodeError } from '../../core/error-wire.js';
+import { startPool } from './pool.js';
 import { restoreResults } from '../../task/restore.js';
 import { decodeOutcome } from '../../task/batch-wire.js';
 import { SerializationError } from '../../serialize/errors.js';
@@ -159,7 +160,7 @@ export class ThreadsBackend implements Backend {
     this.concurrency = options.nJobs;
     this.#resourceLimits = options.resourceLimits;
     this.#onWorkerError = options.onWorkerError ?? ((error) => process.emitWarning(String(error.message), String(error.name)));
-    this.#pool = new Piscina({
+    const poolOptions = {
       filename: WORKER.href,
       minThreads: options.nJobs,
       maxThreads: options.nJobs,
@@ -175,7 +176,8 @@ export class ThreadsBackend implements Backend {
         ...(options.resultBytes == null ? {} : { resultBytes: options.resultBytes }),
       } satisfies WorkerSetupWire,
       ...(options.resourceLimits ? { resourceLimits: options.resourceLimits } : {}),
-    });
+    } as const;
+    this.#pool = startPool(poolOptions);
     // Piscina emits 'error' for a worker that dies holding no task (one that
     // dies running a batch rejects it); a worker may also exit as it starts
     // without any error, so deaths are counted on 'workerDestroy' below.
@@ -538,3 +540,4 @@ export class ThreadsBackend implements Backend {
     await this.#pool.destroy();
   }
 }
+

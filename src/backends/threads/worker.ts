@@ -2,10 +2,8 @@
 // nothing of the executor; everything it shares with the caller is in
 // src/protocol (message shapes) and src/ship (compile and run).
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
-import { parentPort } from 'node:worker_threads';
-import { move, transferableSymbol, valueSymbol, workerData } from 'piscina';
+import { parentPort, workerData } from 'node:worker_threads';
+import type { move as Move, transferableSymbol as TransferableSymbol, valueSymbol as ValueSymbol } from 'piscina';
 import type { BatchResultWire, TaskErrorWire } from '../../core/wire.js';
 import type { BatchMessage, OutcomeNoticeWire, OutcomesNoticeWire, ReleaseMessage, WorkerMessage, WorkerNoticeWire, WorkerSetupWire } from './protocol.js';
 import { CLOCK_CANCEL, CLOCK_OFFSET, CLOCK_SEQ, CLOCK_SLOT_INTS, CLOCK_START } from './clock.js';
@@ -81,6 +79,9 @@ function collector(): (() => void) | undefined {
   if (typeof exposed === 'function') {
     collect = exposed;
   } else {
+    // Loaded here, not imported: node:v8 brings heap and profiler modules a worker's start can do without.
+    const { setFlagsFromString } = process.getBuiltinModule('node:v8');
+    const { runInNewContext } = process.getBuiltinModule('node:vm');
     try {
       setFlagsFromString('--expose-gc');
       collect = runInNewContext('gc') as () => void;
@@ -172,9 +173,22 @@ function reply(tag: number, result: BatchResultWire): unknown {
   return transfer instanceof Promise ? transfer.then((list) => moving(result, list)) : moving(result, transfer);
 }
 
+/**
+ * Piscina's `move`, loaded with the first result that has buffers to move:
+ * its module is the whole pool (about 25 ms of a worker's start), which a
+ * worker needs only for that. Piscina hands its workers `workerData` as is.
+ */
+let piscina: { readonly move: typeof Move; readonly transferableSymbol: typeof TransferableSymbol; readonly valueSymbol: typeof ValueSymbol } | undefined;
+
 function moving(result: BatchResultWire, transfer: ArrayBuffer[]): unknown {
   flagPooledResults(result);
-  return transfer.length === 0 ? result : move({ [transferableSymbol]: transfer, [valueSymbol]: result });
+  if (transfer.length === 0) return result;
+  if (piscina !== undefined) return moved(piscina, result, transfer);
+  return import('piscina').then(({ move, transferableSymbol, valueSymbol }) => moved((piscina = { move, transferableSymbol, valueSymbol }), result, transfer));
+}
+
+function moved(loaded: NonNullable<typeof piscina>, result: BatchResultWire, transfer: ArrayBuffer[]): unknown {
+  return loaded.move({ [loaded.transferableSymbol]: transfer, [loaded.valueSymbol]: result } as Parameters<typeof Move>[0]);
 }
 
 /**
