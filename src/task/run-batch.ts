@@ -84,11 +84,11 @@ export function runBatch(batch: BatchWire, options: PoolRunBatchOptions = {}): B
   const instances = batch.fns.map((f) => instantiate(f, options.revive));
   if (instances.some((f) => f instanceof Promise)) {
     return Promise.all(instances).then(
-      (fns) => runFrom(batch, fns as Callable[], options, started),
+      (fns) => runFrom(batch, fns as Callable[], options),
       (error: unknown) => failAll(batch, error, started),
     );
   }
-  return runFrom(batch, instances as Callable[], options, started);
+  return runFrom(batch, instances as Callable[], options);
 }
 
 /**
@@ -122,8 +122,10 @@ function runFrom(
   batch: BatchWire,
   fns: Callable[],
   options: PoolRunBatchOptions,
-  started: number,
 ): BatchResultWire | Promise<BatchResultWire> {
+  // The batch's time is its tasks' alone: auto batching sizes batches from it, and
+  // a worker's first compile of a function (or import of its module) is not a task's cost.
+  const started = performance.now();
   const { fnIndex, stopOnError, size: n } = batch;
   const revive = batch.refs ? options.revive : undefined;
   // References are turned back into values once per batch, column or row alike.

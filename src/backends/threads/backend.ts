@@ -170,6 +170,8 @@ export class ThreadsBackend implements Backend {
       // Atomics.wait), so what a finished task left behind still runs and an
       // error it throws is reported rather than frozen until the next task.
       atomics: 'async',
+      // Piscina's wait and run time histograms, which skein does not read: a histogram record per batch.
+      recordTiming: false,
       workerData: {
         skeinPoolWorker: true,
         clock: this.#clocks.setup,
