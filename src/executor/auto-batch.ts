@@ -50,6 +50,20 @@ export function minBatchTasks(latencyMs: number, taskMs: number | undefined): nu
   return Math.ceil((LATENCY_FACTOR * latencyMs) / Math.max(taskMs ?? MIN_TASK_MS, MIN_TASK_MS));
 }
 
+/**
+ * At the end of the input batches get smaller so the last ones finish
+ * together, but none below this many milliseconds of tasks (at the time a
+ * task took so far): a batch of quick tasks split further costs more in
+ * messages than the straggler it saves (a straggler is this long at most).
+ */
+export const MIN_END_BATCH_MS = 2;
+
+/** Fewest tasks a batch at the end of the input carries, at `taskMs` per task (unmeasured: 1, joblib's rule alone). */
+export function minEndBatchTasks(taskMs: number | undefined): number {
+  if (taskMs === undefined) return 1;
+  return Math.ceil(MIN_END_BATCH_MS / Math.max(taskMs, MIN_TASK_MS));
+}
+
 export class AutoBatchSize {
   #size = 1;
   #smoothedMs = 0;

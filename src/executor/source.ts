@@ -2,7 +2,7 @@ import { describeValue } from '../core/errors.js';
 import { describeNotDelayed, isDelayed, unary, type Delayed } from '../task/delayed.js';
 import type { MappedCalls } from '../task/batch-wire.js';
 import type { ShippedFunction } from '../task/ship.js';
-import { AutoBatchSize, evenSplit, minBatchTasks, splitSize, taskBytes, type BatchSizes } from './auto-batch.js';
+import { AutoBatchSize, evenSplit, minBatchTasks, minEndBatchTasks, splitSize, taskBytes, type BatchSizes } from './auto-batch.js';
 
 const arrayValues = Array.prototype[Symbol.iterator];
 const BATCHES_PER_JOB = 8;
@@ -313,12 +313,13 @@ export class BatchSource {
       // The input ends here: smaller batches, so that the last ones finish
       // together; unless what is left is known to take milliseconds (ten
       // times it fits in one batch per job), where a message per task costs
-      // more than any straggler: then one batch per job. On a backend with a
-      // round trip, none smaller than it needs, and as many for every job.
+      // more than any straggler: then one batch per job. None smaller than
+      // MIN_END_BATCH_MS of tasks, nor on a backend with a round trip than
+      // it needs; as many for every job.
       const slice = parts.length === 1 ? parts[0]! : parts.flat();
       const jobs = this.#o.nJobs;
       const split = this.#auto!.size >= 10 * jobs * count ? Math.ceil(count / jobs) : splitSize(count, jobs, true);
-      const least = this.#minBatch();
+      const least = Math.max(this.#minBatch(), minEndBatchTasks(this.#auto!.taskMs));
       const size = least > split ? evenSplit(count, jobs, least) : split;
       for (let i = 0; i < count; i += size) this.#ready.push(this.#batch(first + i, slice.slice(i, i + size)));
     } else {

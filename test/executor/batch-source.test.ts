@@ -1,6 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
 import { delayed } from 'skein';
-import { BatchSizes, MAX_AUTO_BATCH, minBatchTasks } from '#src/executor/auto-batch.js';
+import { BatchSizes, MAX_AUTO_BATCH, MIN_END_BATCH_MS, minBatchTasks, minEndBatchTasks } from '#src/executor/auto-batch.js';
 import { BatchSource, type SourceBatch } from '#src/executor/source.js';
 
 const inc = (x: number) => x + 1;
@@ -76,8 +76,20 @@ describe('BatchSource on a backend whose batches cost a round trip (batchLatency
     const batches = drain(new BatchSource(tasks.values(), { nJobs: 2, batchSize: 'auto', sizes: trivialSizes(tasks, 5), batchLatencyMs: 5 }));
     expect(sizesOf(batches)).toEqual([15_000, 15_000]);
     const threads = drain(new BatchSource(tasks.values(), { nJobs: 2, batchSize: 'auto', sizes: trivialSizes(tasks, 0) }));
-    // On threads: the slice that reaches the end goes in ten batches per job.
-    expect(sizesOf(threads)).toEqual(Array(20).fill(1500));
+    // On threads: not ten batches per job either (1,500 tasks, 1.5 ms at the microsecond a
+    // task counts for), but none under MIN_END_BATCH_MS of tasks, as many for every job.
+    expect(minEndBatchTasks(0.0001)).toBe(MIN_END_BATCH_MS * 1000);
+    expect(sizesOf(threads)).toEqual([...Array(13).fill(2143), 30_000 - 13 * 2143]);
+  });
+
+  test('on threads, the end of the input is cut in ten batches per job when each still takes MIN_END_BATCH_MS', () => {
+    const tasks = Array.from({ length: 4000 }, (_, i) => delayed(inc)(i));
+    const sizes = new BatchSizes();
+    const auto = sizes.of(tasks[0]!.shipped.wire.fn.id);
+    auto.record(1, 0.5); // half a millisecond a task: 800 a batch next
+    expect(minEndBatchTasks(auto.taskMs)).toBe(4);
+    // Two slices of a batch per job, then the 800 left, where the input ends: ten batches per job.
+    expect(sizesOf(drain(new BatchSource(tasks.values(), { nJobs: 2, batchSize: 'auto', sizes })))).toEqual([...Array(4).fill(800), ...Array(20).fill(40)]);
   });
 
   test('the end of the input goes in as many batches for every job, each worth ten round trips', () => {
