@@ -17,6 +17,7 @@ import { joblibPython, runJoblib, type JoblibDispatch } from '../lib/joblib.js';
 
 const squareUrl = new URL('../workers/square.mjs', import.meta.url);
 const coldChild = fileURLToPath(new URL('../lib/cold-child.ts', import.meta.url));
+const youngGenChild = fileURLToPath(new URL('../lib/young-gen-child.ts', import.meta.url));
 const tsx = fileURLToPath(new URL('../../node_modules/tsx/dist/cli.mjs', import.meta.url));
 const workerpoolScript = fileURLToPath(new URL('../workers/square-workerpool.cjs', import.meta.url));
 const square = (x: number) => x * x;
@@ -75,6 +76,23 @@ function coldProcess(n: number): Promise<number> {
   });
 }
 
+/** Median back-to-back warm run() and map() times in a fresh process started with `flags` (lib/young-gen-child.ts). */
+function youngGenProcess(flags: string[], n: number, runs: number): Promise<{ run: number; map: number }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [tsx, ...flags, youngGenChild, String(n), String(runs)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    p.stdout.on('data', (d) => (out += d));
+    p.on('close', (code) => {
+      if (code !== 0) return reject(new Error(`young-gen-child exited with ${code}`));
+      const times = JSON.parse(out.trim().split('\n').at(-1)!) as { run: number[]; map: number[] };
+      resolve({ run: median(times.run), map: median(times.map) });
+    });
+  });
+}
+
+/** The young generation a user may give Node for runs that hold many calls (see docs/parallel.md). */
+const YOUNG_GEN_FLAG = '--max-semi-space-size=64';
+
 const scope: Scope = {
   name: 'dispatch',
   description:
@@ -82,6 +100,7 @@ const scope: Scope = {
     'per-task overhead with `batchSize: 1`; and CPU-bound speedup. Pools are started and warmed before timing. Medians of repeats. ' +
     'Cold runs: the first run of a fresh `Parallel` (warmed with 1,000 tasks), a one-shot `parallel()` with its pool start (in this process, and in a fresh process that learned nothing before), ' +
     '`map()`; completion-order against input-order `iter()` on 1M tasks; and joblib (loky, `n_jobs=2`) cold and warm on the same tasks in its own process, when python3 is available. ' +
+    'Warm run() and map() back to back in fresh processes, with default flags and with a larger young generation (`--max-semi-space-size=64`), alternating. ' +
     'Every skein figure includes making the delayed calls. The rows marked paired, and the targets, are medians of ratios taken within each repeat ' +
     '(raw Piscina, then each skein figure, then joblib): the load on this shared machine drifts over the minutes between contenders.',
   async run(ctx) {
@@ -230,6 +249,24 @@ const scope: Scope = {
       ctx.log(`joblib ${first.versions.joblib} (loky, n_jobs=2), ${n} tasks: cold ${joblib.cold.toFixed(0)} ms, warm ${joblib.warm.toFixed(0)} ms`);
     }
 
+    // A warm run() holds its 100,000 delayed calls and results while V8's
+    // young generation (16 MB semi-spaces by default) is collected under it,
+    // copying them: the same back-to-back runs in processes with default
+    // flags and with a larger young generation, alternating.
+    const youngRuns = ctx.quick ? 5 : 15;
+    const youngGen = { defaults: [] as { run: number; map: number }[], larger: [] as { run: number; map: number }[] };
+    for (let r = 0; r < (ctx.quick ? 1 : 3); r++) {
+      youngGen.defaults.push(await youngGenProcess([], n, youngRuns));
+      youngGen.larger.push(await youngGenProcess([YOUNG_GEN_FLAG], n, youngRuns));
+    }
+    const young = {
+      defaultRun: median(youngGen.defaults.map((t) => t.run)),
+      largerRun: median(youngGen.larger.map((t) => t.run)),
+      defaultMap: median(youngGen.defaults.map((t) => t.map)),
+      largerMap: median(youngGen.larger.map((t) => t.map)),
+    };
+    ctx.log(`back-to-back warm runs: run() ${young.defaultRun.toFixed(1)} ms, ${young.largerRun.toFixed(1)} ms with ${YOUNG_GEN_FLAG}; map() ${young.defaultMap.toFixed(1)} / ${young.largerMap.toFixed(1)} ms`);
+
     // CPU-bound: 32 tasks of ~50 ms each.
     const rounds = calibrate(50);
     const cpuTasks = ctx.quick ? 8 : 32;
@@ -263,6 +300,15 @@ const scope: Scope = {
           [`paired: skein first run of a fresh Parallel (after 1,000 tasks)`, median(fresh).toFixed(1), Math.round(n / (median(fresh) / 1000)).toLocaleString('en-US'), `${ratios.fresh.toFixed(2)}x raw Piscina, paired`],
           [`paired: skein one-shot parallel(), pool start included (this process)`, median(oneShot).toFixed(1), Math.round(n / (median(oneShot) / 1000)).toLocaleString('en-US'), `${ratios.oneShot.toFixed(2)}x raw Piscina, paired`],
           [`paired: skein one-shot parallel(), pool start included (fresh process)`, median(oneShotFresh).toFixed(1), Math.round(n / (median(oneShotFresh) / 1000)).toLocaleString('en-US'), `${ratios.oneShotFresh.toFixed(2)}x raw Piscina, paired`],
+          ...(
+            [
+              ['run()', young.defaultRun, young.largerRun],
+              ['map()', young.defaultMap, young.largerMap],
+            ] as const
+          ).flatMap(([what, defaults, larger]) => [
+            [`skein warm ${what}, back to back, fresh process, default flags`, defaults.toFixed(1), Math.round(n / (defaults / 1000)).toLocaleString('en-US'), `${(raw.ms / defaults).toFixed(2)}x raw Piscina`],
+            [`skein warm ${what}, back to back, fresh process, ${YOUNG_GEN_FLAG}`, larger.toFixed(1), Math.round(n / (larger / 1000)).toLocaleString('en-US'), `${(raw.ms / larger).toFixed(2)}x raw Piscina; ${(defaults / larger).toFixed(2)}x faster than default flags`],
+          ]),
           [`skein iter() in input order (${nIter.toLocaleString('en-US')} tasks)`, median(iterOrdered).toFixed(0), Math.round(nIter / (median(iterOrdered) / 1000)).toLocaleString('en-US'), '1.00x'],
           [`skein iter() in completion order (${nIter.toLocaleString('en-US')} tasks)`, median(iterUnordered).toFixed(0), Math.round(nIter / (median(iterUnordered) / 1000)).toLocaleString('en-US'), `${iterRatio.toFixed(2)}x input order's time`],
           ...(joblib
@@ -280,6 +326,7 @@ const scope: Scope = {
         overhead: { skein: skein1, raw: raw1, ratios: pairs },
         paired: { ...paired, ratios },
         iter: { tasks: nIter, ordered: iterOrdered, unordered: iterUnordered, ratios: iterRatios },
+        youngGeneration: { flag: YOUNG_GEN_FLAG, runs: youngRuns, ...youngGen, medians: young },
         joblib: joblibRuns.length > 0 ? { runs: joblibRuns, ...joblib } : 'skipped: no python3 with venv and joblib/numpy',
         cpu: { sequential: seqTimes, skein: parTimes, rounds },
       },
