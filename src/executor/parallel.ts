@@ -250,6 +250,9 @@ export class Parallel<E extends ErrorMode = 'raise'> extends EventEmitter<Parall
 
   /** Runs a source to the end: results in input order. */
   async #collect(tasks: TaskSource, map?: SourceMapping): Promise<unknown[]> {
+    // The workers start first: they take ~100 ms to be ready, during which
+    // the setup below (cold code, a results array as long as the input) costs nothing.
+    if (Array.isArray(tasks)) this.#ensureBackend();
     const settle = this.#options.errors === 'settle';
     // Sized up front when the count is known: results land out of order, and
     // writing far past the end of a growing array makes it slow and sparse.
