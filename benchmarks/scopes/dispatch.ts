@@ -5,6 +5,7 @@
  * the same run.
  */
 import { spawn } from 'node:child_process';
+import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import Tinypool from 'tinypool';
@@ -90,6 +91,21 @@ function youngGenProcess(flags: string[], n: number, runs: number): Promise<{ ru
   });
 }
 
+/** Two threads spinning for `ms`: the load of a long run of another contender, without its garbage or its pool. */
+function spin(ms: number): Promise<void> {
+  const code = `const end = Date.now() + ${ms}; while (Date.now() < end); require('node:worker_threads').parentPort.postMessage(0);`;
+  return Promise.all(
+    [0, 1].map(
+      () =>
+        new Promise<void>((resolve, reject) => {
+          const w = new Worker(code, { eval: true });
+          w.once('error', reject);
+          w.once('message', () => void w.terminate().then(() => resolve(), reject));
+        }),
+    ),
+  ).then(() => undefined);
+}
+
 /** The young generation a user may give Node for runs that hold many calls (see docs/parallel.md). */
 const YOUNG_GEN_FLAG = '--max-semi-space-size=64';
 
@@ -100,6 +116,7 @@ const scope: Scope = {
     'per-task overhead with `batchSize: 1`; and CPU-bound speedup. Pools are started and warmed before timing. Medians of repeats. ' +
     'Cold runs: the first run of a fresh `Parallel` (warmed with 1,000 tasks), a one-shot `parallel()` with its pool start (in this process, and in a fresh process that learned nothing before), ' +
     '`map()`; completion-order against input-order `iter()` on 1M tasks; and joblib (loky, `n_jobs=2`) cold and warm on the same tasks in its own process, when python3 is available. ' +
+    'A warm run() rested and right after two threads spun as long as the paired raw Piscina run (what that protocol costs a short run on this VM). ' +
     'Warm run() and map() back to back in fresh processes, with default flags and with a larger young generation (`--max-semi-space-size=64`), alternating. ' +
     'Every skein figure includes making the delayed calls. The rows marked paired, and the targets, are medians of ratios taken within each repeat ' +
     '(raw Piscina, then each skein figure, then joblib): the load on this shared machine drifts over the minutes between contenders.',
@@ -206,6 +223,19 @@ const scope: Scope = {
         `one-shot ${median(oneShot).toFixed(1)} ms ${ratios.oneShot.toFixed(1)}x, one-shot in a fresh process ${median(oneShotFresh).toFixed(1)} ms ${ratios.oneShotFresh.toFixed(1)}x`,
     );
 
+    // What the paired protocol costs a short run on this VM: raw Piscina's
+    // run before it saturates both cores for ~5 s. The same warm run rested,
+    // and right after two threads spun as long (no Piscina, no garbage).
+    const spinMs = ctx.quick ? 500 : Math.round(median(paired.raw));
+    const afterLoad = { spinMs, rested: [] as number[], loaded: [] as number[] };
+    for (let r = 0; r < (ctx.quick ? 1 : 3); r++) {
+      afterLoad.rested.push(await once(() => par.run(xs.map((x) => delayed(square)(x)))));
+      await spin(spinMs);
+      afterLoad.loaded.push(await once(() => par.run(xs.map((x) => delayed(square)(x)))));
+    }
+    const loadRatio = median(afterLoad.loaded.map((t, r) => t / afterLoad.rested[r]!));
+    ctx.log(`warm run() rested ${median(afterLoad.rested).toFixed(1)} ms, after ${spinMs} ms of two spinning threads ${median(afterLoad.loaded).toFixed(1)} ms (${loadRatio.toFixed(2)}x)`);
+
     // Completion order against input order: 1M tasks, alternating, paired ratios.
     const nIter = ctx.quick ? 100_000 : 1_000_000;
     const iterRepeats = ctx.quick ? 1 : 3;
@@ -309,6 +339,8 @@ const scope: Scope = {
             [`skein warm ${what}, back to back, fresh process, default flags`, defaults.toFixed(1), Math.round(n / (defaults / 1000)).toLocaleString('en-US'), `${(raw.ms / defaults).toFixed(2)}x raw Piscina`],
             [`skein warm ${what}, back to back, fresh process, ${YOUNG_GEN_FLAG}`, larger.toFixed(1), Math.round(n / (larger / 1000)).toLocaleString('en-US'), `${(raw.ms / larger).toFixed(2)}x raw Piscina; ${(defaults / larger).toFixed(2)}x faster than default flags`],
           ]),
+          [`skein warm run(), rested (after a collected heap and a pause)`, median(afterLoad.rested).toFixed(1), Math.round(n / (median(afterLoad.rested) / 1000)).toLocaleString('en-US'), '1.00x'],
+          [`skein warm run(), the same, right after ${spinMs} ms of two spinning threads (the load raw Piscina's paired run makes)`, median(afterLoad.loaded).toFixed(1), Math.round(n / (median(afterLoad.loaded) / 1000)).toLocaleString('en-US'), `${loadRatio.toFixed(2)}x the rested time, paired`],
           [`skein iter() in input order (${nIter.toLocaleString('en-US')} tasks)`, median(iterOrdered).toFixed(0), Math.round(nIter / (median(iterOrdered) / 1000)).toLocaleString('en-US'), '1.00x'],
           [`skein iter() in completion order (${nIter.toLocaleString('en-US')} tasks)`, median(iterUnordered).toFixed(0), Math.round(nIter / (median(iterUnordered) / 1000)).toLocaleString('en-US'), `${iterRatio.toFixed(2)}x input order's time`],
           ...(joblib
@@ -327,6 +359,7 @@ const scope: Scope = {
         paired: { ...paired, ratios },
         iter: { tasks: nIter, ordered: iterOrdered, unordered: iterUnordered, ratios: iterRatios },
         youngGeneration: { flag: YOUNG_GEN_FLAG, runs: youngRuns, ...youngGen, medians: young },
+        afterLoad: { ...afterLoad, ratio: loadRatio },
         joblib: joblibRuns.length > 0 ? { runs: joblibRuns, ...joblib } : 'skipped: no python3 with venv and joblib/numpy',
         cpu: { sequential: seqTimes, skein: parTimes, rounds },
       },
