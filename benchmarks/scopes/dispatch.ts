@@ -64,31 +64,26 @@ export async function throughputChart(throughput: readonly { name: string; tasks
   );
 }
 
-/** A one-shot parallel() of `n` trivial tasks in a fresh process (lib/cold-child.ts): pool start included, nothing learned before. */
-function coldProcess(n: number): Promise<number> {
+/** Runs a benchmark child script under tsx, Node started with `flags`, and returns the JSON its last line prints. */
+function childJson<T>(script: string, args: string[], flags: string[] = []): Promise<T> {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [tsx, coldChild, String(n)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const p = spawn(process.execPath, [tsx, ...flags, script, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     p.stdout.on('data', (d) => (out += d));
     p.on('close', (code) => {
-      if (code !== 0) reject(new Error(`cold-child exited with ${code}`));
-      else resolve((JSON.parse(out.trim().split('\n').at(-1)!) as { ms: number }).ms);
+      if (code !== 0) reject(new Error(`${script} exited with ${code}`));
+      else resolve(JSON.parse(out.trim().split('\n').at(-1)!) as T);
     });
   });
 }
 
+/** A one-shot parallel() of `n` trivial tasks in a fresh process (lib/cold-child.ts): pool start included, nothing learned before. */
+const coldProcess = async (n: number): Promise<number> => (await childJson<{ ms: number }>(coldChild, [String(n)])).ms;
+
 /** Median back-to-back warm run() and map() times in a fresh process started with `flags` (lib/young-gen-child.ts). */
-function youngGenProcess(flags: string[], n: number, runs: number): Promise<{ run: number; map: number }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [tsx, ...flags, youngGenChild, String(n), String(runs)], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    p.stdout.on('data', (d) => (out += d));
-    p.on('close', (code) => {
-      if (code !== 0) return reject(new Error(`young-gen-child exited with ${code}`));
-      const times = JSON.parse(out.trim().split('\n').at(-1)!) as { run: number[]; map: number[] };
-      resolve({ run: median(times.run), map: median(times.map) });
-    });
-  });
+async function youngGenProcess(flags: string[], n: number, runs: number): Promise<{ run: number; map: number }> {
+  const times = await childJson<{ run: number[]; map: number[] }>(youngGenChild, [String(n), String(runs)], flags);
+  return { run: median(times.run), map: median(times.map) };
 }
 
 /** Two threads spinning for `ms`: the load of a long run of another contender, without its garbage or its pool. */

@@ -6,12 +6,10 @@
  * themselves (task/compile.ts). Undefined when there is nothing to take out:
  * the worker then inherits the caller's flags as usual.
  *
- * Flags given explicitly are validated, unlike inherited ones: if some of
- * those left are per-process (`--expose-gc`), starting a worker with them
- * throws `ERR_WORKER_INVALID_EXEC_ARGV`, and the caller retries with none
- * (`isInvalidExecArgv`); V8's flags are process-wide anyway.
+ * Flags given explicitly are validated, unlike inherited ones: see
+ * `withWorkerFlags`.
  */
-export function workerExecArgv(): string[] | undefined {
+function workerExecArgv(): string[] | undefined {
   const argv = process.execArgv;
   const kept: string[] = [];
   for (let i = 0; i < argv.length; i++) {
@@ -28,7 +26,20 @@ export function workerExecArgv(): string[] | undefined {
   return kept.length === argv.length ? undefined : kept;
 }
 
-/** Whether starting a worker failed on flags it may not be given explicitly. */
-export function isInvalidExecArgv(error: unknown): boolean {
-  return (error as { code?: unknown } | null)?.code === 'ERR_WORKER_INVALID_EXEC_ARGV';
+/**
+ * Starts worker threads with `start(execArgv)`: the flags of
+ * `workerExecArgv`, or undefined to inherit the caller's. If some flags left
+ * are per-process (`--expose-gc`), a worker given them explicitly throws
+ * `ERR_WORKER_INVALID_EXEC_ARGV` before its thread runs; it is started again
+ * with none (V8's flags are process-wide anyway).
+ */
+export function withWorkerFlags<T>(start: (execArgv: string[] | undefined) => T): T {
+  const execArgv = workerExecArgv();
+  if (execArgv === undefined) return start(undefined);
+  try {
+    return start(execArgv);
+  } catch (error) {
+    if ((error as { code?: unknown } | null)?.code !== 'ERR_WORKER_INVALID_EXEC_ARGV') throw error;
+    return start([]);
+  }
 }

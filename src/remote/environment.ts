@@ -2,7 +2,7 @@ import { Worker, MessageChannel, type MessagePort, type ResourceLimits, type Wor
 import { transferHandlers } from 'comlink/dist/esm/comlink.mjs';
 import { describeValue } from '../core/errors.js';
 import { checkKnownOptions } from '../core/options.js';
-import { isInvalidExecArgv, workerExecArgv } from '../core/worker-flags.js';
+import { withWorkerFlags } from '../core/worker-flags.js';
 import { SerializationError } from '../serialize/errors.js';
 import { shipFunction } from '../task/ship.js';
 import { assertCloneable } from '../task/cloneable.js';
@@ -537,14 +537,7 @@ export class RemoteEnv implements HandleHost {
 
 /** Starts the worker with the caller's flags minus tsx's preload (see core/worker-flags.ts). */
 function startWorker(options: WorkerOptions): Worker {
-  const execArgv = workerExecArgv();
-  if (execArgv === undefined) return new Worker(WORKER, options);
-  try {
-    return new Worker(WORKER, { ...options, execArgv });
-  } catch (error) {
-    if (!isInvalidExecArgv(error)) throw error;
-    return new Worker(WORKER, { ...options, execArgv: [] });
-  }
+  return withWorkerFlags((execArgv) => new Worker(WORKER, execArgv === undefined ? options : { ...options, execArgv }));
 }
 
 /** The op fields saying what the worker must decode; absent (not false) when there is nothing, to keep messages small. */

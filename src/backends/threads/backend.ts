@@ -160,7 +160,7 @@ export class ThreadsBackend implements Backend {
     this.concurrency = options.nJobs;
     this.#resourceLimits = options.resourceLimits;
     this.#onWorkerError = options.onWorkerError ?? ((error) => process.emitWarning(String(error.message), String(error.name)));
-    const poolOptions = {
+    this.#pool = startPool({
       filename: WORKER.href,
       minThreads: options.nJobs,
       maxThreads: options.nJobs,
@@ -178,8 +178,7 @@ export class ThreadsBackend implements Backend {
         ...(options.resultBytes == null ? {} : { resultBytes: options.resultBytes }),
       } satisfies WorkerSetupWire,
       ...(options.resourceLimits ? { resourceLimits: options.resourceLimits } : {}),
-    } as const;
-    this.#pool = startPool(poolOptions);
+    });
     // Piscina emits 'error' for a worker that dies holding no task (one that
     // dies running a batch rejects it); a worker may also exit as it starts
     // without any error, so deaths are counted on 'workerDestroy' below.
@@ -542,4 +541,3 @@ export class ThreadsBackend implements Backend {
     await this.#pool.destroy();
   }
 }
-

@@ -3,7 +3,6 @@
 // src/protocol (message shapes) and src/ship (compile and run).
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
-import type { move as Move, transferableSymbol as TransferableSymbol, valueSymbol as ValueSymbol } from 'piscina';
 import type { BatchResultWire, TaskErrorWire } from '../../core/wire.js';
 import type { BatchMessage, OutcomeNoticeWire, OutcomesNoticeWire, ReleaseMessage, WorkerMessage, WorkerNoticeWire, WorkerSetupWire } from './protocol.js';
 import { CLOCK_CANCEL, CLOCK_OFFSET, CLOCK_SEQ, CLOCK_SLOT_INTS, CLOCK_START } from './clock.js';
@@ -174,21 +173,21 @@ function reply(tag: number, result: BatchResultWire): unknown {
 }
 
 /**
- * Piscina's `move`, loaded with the first result that has buffers to move:
- * its module is the whole pool (about 25 ms of a worker's start), which a
- * worker needs only for that. Piscina hands its workers `workerData` as is.
+ * Marks a result for Piscina to move its buffers: loaded with the first
+ * result that has buffers to move, as Piscina's module is the whole pool
+ * (about 25 ms of a worker's start), which a worker needs only for that.
+ * Piscina hands its workers `workerData` as is.
  */
-let piscina: { readonly move: typeof Move; readonly transferableSymbol: typeof TransferableSymbol; readonly valueSymbol: typeof ValueSymbol } | undefined;
+let movable: ((result: BatchResultWire, transfer: ArrayBuffer[]) => unknown) | undefined;
 
 function moving(result: BatchResultWire, transfer: ArrayBuffer[]): unknown {
   flagPooledResults(result);
   if (transfer.length === 0) return result;
-  if (piscina !== undefined) return moved(piscina, result, transfer);
-  return import('piscina').then(({ move, transferableSymbol, valueSymbol }) => moved((piscina = { move, transferableSymbol, valueSymbol }), result, transfer));
-}
-
-function moved(loaded: NonNullable<typeof piscina>, result: BatchResultWire, transfer: ArrayBuffer[]): unknown {
-  return loaded.move({ [loaded.transferableSymbol]: transfer, [loaded.valueSymbol]: result } as Parameters<typeof Move>[0]);
+  if (movable !== undefined) return movable(result, transfer);
+  return import('piscina').then(({ move, transferableSymbol, valueSymbol }) => {
+    movable = (r, t) => move({ [transferableSymbol]: t, [valueSymbol]: r } as Parameters<typeof move>[0]);
+    return movable(result, transfer);
+  });
 }
 
 /**
