@@ -38,3 +38,23 @@ export async function captureStderr(fn: () => Promise<unknown>): Promise<string[
   }
   return lines;
 }
+
+/** The error `fn` throws, loosely typed; the test fails if it throws nothing. */
+export function thrown(fn: () => unknown): any {
+  try {
+    fn();
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected a throw');
+}
+
+/** What `promise` rejects with, loosely typed; the test fails if it fulfils. */
+export async function rejection(promise: Promise<unknown>): Promise<any> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected a rejection');
+}

@@ -4,19 +4,10 @@ import * as path from 'node:path';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ClosureCaptureError, Parallel, SerializationError, UnshippableFunctionError, delayed, parallel, wrapNonSerializable } from 'skein';
-import { runNode } from '../helpers.js';
+import { runNode, thrown } from '../helpers.js';
 
 const par = new Parallel({ nJobs: 2 });
 afterAll(() => par.close());
-
-function thrown(fn: () => unknown): any {
-  try {
-    fn();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a throw');
-}
 
 // Before: each of these ran in the worker with the wrong `this` (NaN, or a TypeError far from the cause).
 describe('a shipped function that uses `this` is refused at delayed(), with the fix', () => {

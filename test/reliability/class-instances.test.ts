@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, test } from '@jest/globals';
 import { Parallel, SerializationError, delayed, wrapNonSerializable } from 'skein';
+import { thrown } from '../helpers.js';
 
 // Before: an instance arrived in the worker as a plain object (`p.twice is not
 // a function`), came back as one, and a returned Error lost its `code`.
@@ -20,16 +21,6 @@ class Point {
 const par = new Parallel({ nJobs: 2 });
 const settling = new Parallel({ nJobs: 2, errors: 'settle' });
 afterAll(() => Promise.all([par.close(), settling.close()]));
-
-/** The error `fn` throws, loosely typed. */
-function thrown(fn: () => unknown): any {
-  try {
-    fn();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a throw');
-}
 
 describe('instances of a class that can travel keep their prototype, both ways', () => {
   test('as an argument, at any depth, and returned', async () => {

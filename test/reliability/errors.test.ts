@@ -1,21 +1,11 @@
 import { afterAll, describe, expect, test } from '@jest/globals';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Parallel, SerializationError, SharedMemoryStore, delayed, task, wrapNonSerializable } from 'skein';
+import { rejection } from '../helpers.js';
 
 const par = new Parallel({ nJobs: 2 });
 const settling = new Parallel({ nJobs: 2, errors: 'settle' });
 afterAll(() => Promise.all([par.close(), settling.close()]));
-
-/** The run's rejection, loosely typed: the tests read fields the worker's error carried. */
-async function rejection(run: Promise<unknown>): Promise<any> {
-  const error = await run.then(
-    () => {
-      throw new Error('expected the run to reject');
-    },
-    (e: unknown) => e,
-  );
-  return error;
-}
 
 describe('errors thrown in a task keep their shape across the thread', () => {
   test('AggregateError keeps `.errors`, each rebuilt with its class, stack and fields, recursively', async () => {

@@ -25,7 +25,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { FileStore, Parallel, delayed, getOrCreateStore, type StoreConfig } from 'skein';
-import { runNode } from '../helpers.js';
+import { runNode, thrown, rejection } from '../helpers.js';
 
 const fixtures = fileURLToPath(new URL('./fixtures/', import.meta.url));
 
@@ -48,24 +48,6 @@ afterEach(async () => {
 
 const entryFile = (s: FileStore, key: string): string => path.join(s.dir, `${key}.skein`);
 const entries = (dir: string): string[] => readdirSync(dir).filter((n) => n.endsWith('.skein'));
-
-async function rejection(promise: Promise<unknown>): Promise<Error & Record<string, unknown>> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error & Record<string, unknown>;
-  }
-  throw new Error('expected a rejection');
-}
-
-function thrown(fn: () => unknown): Error & Record<string, unknown> {
-  try {
-    fn();
-  } catch (error) {
-    return error as Error & Record<string, unknown>;
-  }
-  throw new Error('expected an error');
-}
 
 describe('an entry that is not a regular file is refused, never read', () => {
   type Read = { name?: string; code?: string; message?: string; path?: string; key?: string; cause?: string; value?: unknown; ok?: boolean };

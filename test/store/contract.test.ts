@@ -27,6 +27,7 @@ import {
   resolveAsync,
   storeReference,
 } from 'skein';
+import { thrown } from '../helpers.js';
 
 type AnyStore = Store<unknown>;
 
@@ -45,15 +46,6 @@ const open: AnyStore[] = [];
 afterEach(async () => {
   await Promise.all(open.splice(0).map((s) => s.close()));
 });
-
-function caught(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a throw');
-}
 
 describe.each(backends)('%s store', (name, make) => {
   const create = (o?: { cacheSize?: number; cacheBytes?: number }): AnyStore => {
@@ -204,7 +196,7 @@ describe.each(backends)('%s store', (name, make) => {
     const ref = storeReference(p)!;
     await store.evict(ref.key);
     for (let i = 0; i < 2; i++) {
-      const error = caught(() => p.gone) as ProxyResolveError;
+      const error = thrown(() => p.gone) as ProxyResolveError;
       expect(error).toBeInstanceOf(ProxyResolveError);
       expect(error.store).toBe(store.name);
       expect(error.key).toBe(store.describeKey(ref.key));
@@ -282,7 +274,7 @@ describe.each(backends)('%s store', (name, make) => {
     await store.close();
     expect(store.closed).toBe(true);
     expect(store.stats()).toMatchObject({ entries: 0, bytes: 0, cacheEntries: 0 });
-    const error = caught(() => p.v) as ProxyResolveError;
+    const error = thrown(() => p.v) as ProxyResolveError;
     expect(error).toBeInstanceOf(ProxyResolveError);
     expect(error.cause).toBeInstanceOf(StoreClosedError);
     expect(resolved.w).toBe(2); // already resolved proxies keep their target

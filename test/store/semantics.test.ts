@@ -22,7 +22,7 @@ import {
   extract,
   getOrCreateStore,
 } from 'skein';
-import { runNode } from '../helpers.js';
+import { runNode, rejection, thrown } from '../helpers.js';
 
 const fixture = fileURLToPath(new URL('./fixtures/dir-store.mjs', import.meta.url));
 
@@ -45,24 +45,6 @@ afterEach(async () => {
 
 const entries = (dir: string): string[] => readdirSync(dir).filter((n) => n.endsWith('.skein')).sort();
 const files = (keys: string[]): string[] => keys.map((k) => `${k}.skein`).sort();
-
-function caught(fn: () => unknown): Error & Record<string, unknown> {
-  try {
-    fn();
-  } catch (error) {
-    return error as Error & Record<string, unknown>;
-  }
-  throw new Error('expected a throw');
-}
-
-async function rejection(promise: Promise<unknown>): Promise<Error & Record<string, unknown>> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error & Record<string, unknown>;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('a directory is a store', () => {
   test('another FileStore on the same directory reads the entries by key', async () => {
@@ -187,7 +169,7 @@ describe('close({ clear })', () => {
     const s = make();
     const p = s.proxy({ v: 1 });
     await s.close({ clear: false });
-    expect(caught(() => p.v)).toBeInstanceOf(ProxyResolveError);
+    expect(thrown(() => p.v)).toBeInstanceOf(ProxyResolveError);
   });
 });
 
@@ -212,10 +194,10 @@ describe.each(backends)('custom serializers on the %s store', (_name, make) => {
     const store = create();
     for (const error of [
       await rejection(store.put({ v: 1 }, { serializer: failing })),
-      caught(() => store.putSync({ v: 1 }, { serializer: failing })),
-      caught(() => store.proxy({ v: 1 }, { serializer: failing })),
+      thrown(() => store.putSync({ v: 1 }, { serializer: failing })),
+      thrown(() => store.proxy({ v: 1 }, { serializer: failing })),
       // Typed arrays take their own path in the shared-memory store: not with a custom serializer.
-      caught(() => store.putSync(new Float64Array(4), { serializer: failing })),
+      thrown(() => store.putSync(new Float64Array(4), { serializer: failing })),
     ]) {
       expect(error).toBeInstanceOf(SerializationError);
       expect(error.code).toBe('ERR_SKEIN_SERIALIZATION');
@@ -231,7 +213,7 @@ describe.each(backends)('custom serializers on the %s store', (_name, make) => {
     const error = await rejection(store.put(1, { serializer: wrong }));
     expect(error).toBeInstanceOf(SerializationError);
     expect(error.message).toBe('Expected the custom serializer to return a Uint8Array, got `"nope"` (string)');
-    expect(caught(() => store.putSync(1, { serializer: wrong }))).toBeInstanceOf(SerializationError);
+    expect(thrown(() => store.putSync(1, { serializer: wrong }))).toBeInstanceOf(SerializationError);
   });
 
   test('a deserializer that throws raises SerializationError with the cause (get, getSync; a proxy wraps it)', async () => {
@@ -240,13 +222,13 @@ describe.each(backends)('custom serializers on the %s store', (_name, make) => {
     const failingDecode = (): unknown => {
       throw boom;
     };
-    for (const error of [await rejection(store.get(key, { deserializer: failingDecode })), caught(() => store.getSync(key, { deserializer: failingDecode }))]) {
+    for (const error of [await rejection(store.get(key, { deserializer: failingDecode })), thrown(() => store.getSync(key, { deserializer: failingDecode }))]) {
       expect(error).toBeInstanceOf(SerializationError);
       expect(error.cause).toBe(boom);
       expect(error.message).toMatch(/custom deserializer failed on entry `.+` of store `.+`: RangeError: no bytes for you/);
     }
     const p = store.proxy({ v: 1 }, { serializer: () => new Uint8Array(1), deserializer: failingDecode as () => { v: number } });
-    const error = caught(() => extract(p));
+    const error = thrown(() => extract(p));
     expect(error).toBeInstanceOf(ProxyResolveError);
     expect(error.cause).toBeInstanceOf(SerializationError);
     expect((error.cause as Error).cause).toBe(boom);
