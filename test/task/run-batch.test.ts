@@ -1,5 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
-import { delayed, encodeBatch, runBatch, decodeOutcome } from 'skein';
+import { delayed, encodeBatch, runBatch, decodeOutcome, task } from 'skein';
 
 const add = (a: number, b: number) => a + b;
 const twice = (x: number) => 2 * x;
@@ -12,6 +12,17 @@ const slow = async (x: number) => {
 };
 
 describe('encodeBatch → runBatch → decodeOutcome', () => {
+  // Auto batching sizes batches from it: a module's import is paid once, not by each task.
+  test("a batch's time is its tasks', not the import of their module", async () => {
+    const one = task<() => number>(new URL('../fixtures/slow-import-task.mjs', import.meta.url), 'one');
+    const t0 = performance.now();
+    const result = await runBatch(encodeBatch([delayed(one)()], true));
+    const elapsed = performance.now() - t0;
+    expect(decodeOutcome(structuredClone(result)).values).toEqual([1]);
+    expect(elapsed).toBeGreaterThanOrEqual(290);
+    expect(result.durationMs).toBeLessThan(elapsed / 2);
+  });
+
   test('same-arity calls travel by column; results come back by offset', () => {
     const wire = encodeBatch([delayed(add)(1, 2), delayed(add)(3, 4)], true);
     expect(wire.size).toBe(2);
