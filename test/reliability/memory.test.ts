@@ -30,3 +30,17 @@ describe('memory does not pile up run after run', () => {
     expect(closed).toBeLessThan(0.25 * largest);
   }, 150_000);
 });
+
+describe('a long run does not hold what it is done with', () => {
+  test('iter() over a long generator lets the delayed calls of tasks it has yielded go', async () => {
+    // Before: every batch's task list stayed reachable until the run ended (for
+    // errors escaping its tasks later), so memory grew with the length of the run.
+    const fixture = fileURLToPath(new URL('../fixtures/iter-retention.mjs', import.meta.url));
+    const result = await runNode(['--expose-gc', fixture, '200000'], 60_000);
+    expect(result.stderr).toBe('');
+    const { watched, alive, done } = JSON.parse(result.stdout) as { watched: number; alive: number; done: number };
+    expect(done).toBe(200_000);
+    expect(watched).toBe(1000);
+    expect(alive).toBe(0);
+  }, 70_000);
+});

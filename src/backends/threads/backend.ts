@@ -89,9 +89,14 @@ interface RunState extends RunContext {
 }
 
 /** Where a late error of a batch's task goes: its run's one handler, given the task's index. */
+/**
+ * Where an error that escapes a task of a batch goes, for as long as its run
+ * lasts: the run, and the batch's task numbers rather than the batch itself,
+ * whose tasks (and their arguments) are then free to go once it is done.
+ */
 interface LateTarget {
   readonly run: RunState;
-  readonly batch: Batch;
+  readonly taskIndex: (offset: number) => number;
 }
 
 type Outcome = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: unknown };
@@ -314,7 +319,7 @@ export class ThreadsBackend implements Backend {
 
   #lateError(target: LateTarget | undefined, offset: number, error: Error): void {
     const handler = target === undefined || target.run.closed ? undefined : target.run.onLateError;
-    if (handler) handler(target!.batch.taskIndex(offset), error);
+    if (handler) handler(target!.taskIndex(offset), error);
     else this.#onWorkerError(error);
   }
 
@@ -392,7 +397,9 @@ export class ThreadsBackend implements Backend {
     }
 
     const tag = this.#nextId++;
-    const late: LateTarget = { run, batch };
+    const first = batch.taskIndex(0);
+    const ids = batch.taskIds;
+    const late: LateTarget = { run, taskIndex: ids === undefined ? (offset) => first + offset : (offset) => ids[offset]! };
     if (run.onLateError !== undefined && !run.closed) {
       this.#late.set(tag, late);
       run.tags.push(tag);
